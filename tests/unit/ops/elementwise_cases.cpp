@@ -1,0 +1,123 @@
+// Elementwise ops and the seeded random fills.
+#include "runtime/ops/elementwise.h"
+#include "runtime/rng.h"
+#include "tests/unit/op_harness.h"
+
+namespace neft::testing {
+namespace {
+
+const std::vector<Shape> kShapes = {{1}, {7}, {173, 3}, {4099, 7}};
+
+std::string name(const Shape& s) {
+  std::string n;
+  for (int64_t d : s) n += (n.empty() ? "" : "x") + std::to_string(d);
+  return n;
+}
+
+std::vector<OpCase> make_cases() {
+  std::vector<OpCase> cases;
+  for (const Shape& s : kShapes) {
+    OpCase add{"add", name(s), {{"a", random_tensor(s, 1)}, {"b", random_tensor(s, 2)}}};
+    add.forward = [](const Tensors& in) {
+      Tensor out = empty_like(in[0], in[0].shape());
+      ops::add(in[0], in[1], out);
+      return Tensors{out};
+    };
+    add.backward = [](const Tensors&, const Tensors& g) { return Tensors{g[0].clone(), g[0].clone()}; };
+    add.reference = [](const std::vector<Values>& x) {
+      Values y(x[0].size());
+      for (size_t i = 0; i < y.size(); ++i) y[i] = x[0][i] + x[1][i];
+      return std::vector<Values>{y};
+    };
+    cases.push_back(add);
+
+    const float alpha = -0.75f;
+    OpCase scale{"scale", name(s), {{"x", random_tensor(s, 3)}}};
+    scale.forward = [=](const Tensors& in) {
+      Tensor y = in[0].clone();
+      ops::scale(y, alpha);
+      return Tensors{y};
+    };
+    scale.backward = [=](const Tensors&, const Tensors& g) {
+      Tensor dx = g[0].clone();
+      ops::scale(dx, alpha);
+      return Tensors{dx};
+    };
+    scale.reference = [=](const std::vector<Values>& x) {
+      Values y = x[0];
+      for (double& v : y) v *= alpha;
+      return std::vector<Values>{y};
+    };
+    cases.push_back(scale);
+
+    // y_out = y + alpha x: dL/dx = alpha g, dL/dy = g.
+    OpCase axpy{"axpy", name(s), {{"x", random_tensor(s, 4)}, {"y", random_tensor(s, 5)}}};
+    axpy.forward = [=](const Tensors& in) {
+      Tensor y = in[1].clone();
+      ops::axpy(alpha, in[0], y);
+      return Tensors{y};
+    };
+    axpy.backward = [=](const Tensors&, const Tensors& g) {
+      Tensor dx = g[0].clone();
+      ops::scale(dx, alpha);
+      return Tensors{dx, g[0].clone()};
+    };
+    axpy.reference = [=](const std::vector<Values>& x) {
+      Values y = x[1];
+      for (size_t i = 0; i < y.size(); ++i) y[i] += alpha * x[0][i];
+      return std::vector<Values>{y};
+    };
+    cases.push_back(axpy);
+
+    OpCase fill{"fill", name(s), {{"x", random_tensor(s, 6), false}}};
+    fill.forward = [](const Tensors& in) {
+      Tensor y = in[0].clone();
+      ops::fill(y, 0.3125f);
+      return Tensors{y};
+    };
+    fill.reference = [](const std::vector<Values>& x) {
+      return std::vector<Values>{Values(x[0].size(), 0.3125)};
+    };
+    cases.push_back(fill);
+
+    // Random fills: the reference draws element by element from the scalar generator; CUDA
+    // must give the same uniform values bitwise (cuda_f32 = 0) and normals to a few ulp.
+    OpCase uniform{"fill_uniform", name(s), {{"x", random_tensor(s, 7), false}}};
+    uniform.forward = [](const Tensors& in) {
+      Tensor y = in[0].clone();
+      ops::fill_uniform(y, 42, 1000, -2.0f, 3.0f);
+      return Tensors{y};
+    };
+    uniform.reference = [](const std::vector<Values>& x) {
+      Values y(x[0].size());
+      for (size_t i = 0; i < y.size(); ++i) y[i] = rng::uniform(42, 1000, i, -2.0f, 3.0f);
+      return std::vector<Values>{y};
+    };
+    uniform.tol.forward = 0;
+    uniform.tol.cuda_f32 = 0;
+    uniform.tol.cuda_bf16 = 0;  // bf16 rounding of identical floats is identical
+    cases.push_back(uniform);
+
+    OpCase normal{"fill_normal", name(s), {{"x", random_tensor(s, 8), false}}};
+    normal.forward = [](const Tensors& in) {
+      Tensor y = in[0].clone();
+      ops::fill_normal(y, 7, 3, 0.5f, 2.0f);
+      return Tensors{y};
+    };
+    normal.reference = [](const std::vector<Values>& x) {
+      Values y(x[0].size());
+      for (size_t i = 0; i < y.size(); ++i) y[i] = 0.5f + 2.0f * rng::normal(7, 3, i);
+      return std::vector<Values>{y};
+    };
+    normal.tol.forward = 0;
+    normal.tol.cuda_f32 = 1e-6;
+    normal.tol.cuda_bf16 = 1e-2;
+    cases.push_back(normal);
+  }
+  return cases;
+}
+
+CaseRegistrar registrar("elementwise", make_cases);
+
+}  // namespace
+}  // namespace neft::testing
