@@ -50,7 +50,8 @@ void* device_alloc(Device d, size_t bytes) {
   if (!p) fail("out of host memory allocating ", bytes, " bytes");
   size_t now = cpu_allocated += bytes;
   size_t peak = cpu_peak.load();
-  while (now > peak && !cpu_peak.compare_exchange_weak(peak, now)) {}
+  while (now > peak && !cpu_peak.compare_exchange_weak(peak, now)) {
+  }
   return p;
 }
 

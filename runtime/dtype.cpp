@@ -6,22 +6,32 @@ namespace neft {
 
 size_t dtype_size(DType t) {
   switch (t) {
-    case DType::F32: return 4;
-    case DType::BF16: return 2;
-    case DType::F16: return 2;
-    case DType::I32: return 4;
-    case DType::I64: return 8;
+    case DType::F32:
+      return 4;
+    case DType::BF16:
+      return 2;
+    case DType::F16:
+      return 2;
+    case DType::I32:
+      return 4;
+    case DType::I64:
+      return 8;
   }
   fail("unknown dtype ", int(t));
 }
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::F32: return "f32";
-    case DType::BF16: return "bf16";
-    case DType::F16: return "f16";
-    case DType::I32: return "i32";
-    case DType::I64: return "i64";
+    case DType::F32:
+      return "f32";
+    case DType::BF16:
+      return "bf16";
+    case DType::F16:
+      return "f16";
+    case DType::I32:
+      return "i32";
+    case DType::I64:
+      return "i64";
   }
   return "?";
 }
@@ -39,8 +49,8 @@ uint16_t f32_to_f16_bits(float f) {
   const uint32_t abs = x & 0x7fffffffu;
   if (abs > 0x7f800000u) return uint16_t(sign | 0x7e00u);   // NaN
   if (abs >= 0x477ff000u) return uint16_t(sign | 0x7c00u);  // overflows to inf
-  if (abs < 0x38800000u) {  // result is subnormal (or zero) in f16
-    if (abs < 0x33000000u) return uint16_t(sign);  // below half the smallest subnormal
+  if (abs < 0x38800000u) {                                  // result is subnormal (or zero) in f16
+    if (abs < 0x33000000u) return uint16_t(sign);           // below half the smallest subnormal
     const uint32_t mant = (abs & 0x7fffffu) | 0x800000u;
     const int shift = 126 - int(abs >> 23);  // 14..24
     uint32_t r = mant >> shift;
@@ -66,7 +76,9 @@ float f16_bits_to_f32(uint16_t h) {
       u = sign;
     } else {  // normalise the subnormal
       int e = -1;
-      do { mant <<= 1, ++e; } while (!(mant & 0x400u));
+      do {
+        mant <<= 1, ++e;
+      } while (!(mant & 0x400u));
       u = sign | uint32_t(127 - 15 - e) << 23 | (mant & 0x3ffu) << 13;
     }
   } else {

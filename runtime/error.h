@@ -20,7 +20,7 @@ template <class... Args>
 
 }  // namespace neft
 
-#define NEFT_CHECK(cond, ...)                                          \
-  do {                                                                 \
-    if (!(cond)) ::neft::fail(__VA_ARGS__, " (check `" #cond "`)");   \
+#define NEFT_CHECK(cond, ...)                                       \
+  do {                                                              \
+    if (!(cond)) ::neft::fail(__VA_ARGS__, " (check `" #cond "`)"); \
   } while (0)

@@ -34,7 +34,8 @@ NEFT_HD U32x4 philox4x32_10(U32x4 ctr, uint32_t k0, uint32_t k1) {
 
 // Four random words for element `index` of the draw (seed, offset).
 NEFT_HD U32x4 random_words(uint64_t seed, uint64_t offset, uint64_t index) {
-  const U32x4 ctr{{uint32_t(index), uint32_t(index >> 32), uint32_t(offset), uint32_t(offset >> 32)}};
+  const U32x4 ctr{
+      {uint32_t(index), uint32_t(index >> 32), uint32_t(offset), uint32_t(offset >> 32)}};
   return philox4x32_10(ctr, uint32_t(seed), uint32_t(seed >> 32));
 }
 

@@ -12,7 +12,9 @@ namespace cuda_detail {
 void set_stream(cudaStream_t s);
 }
 #define NEFT_ON_CUDA(d, ...) \
-  if ((d) == Device::CUDA) { __VA_ARGS__; }
+  if ((d) == Device::CUDA) { \
+    __VA_ARGS__;             \
+  }
 #else
 #define NEFT_ON_CUDA(d, ...) \
   if ((d) == Device::CUDA) fail_no_cuda(__func__);
@@ -20,8 +22,8 @@ void set_stream(cudaStream_t s);
 
 Stream Stream::create(Device d) {
   Stream s{d, nullptr};
-  NEFT_ON_CUDA(d, cudaStream_t h; NEFT_CUDA_CHECK(cudaStreamCreateWithFlags(&h, cudaStreamNonBlocking));
-               s.handle = h);
+  NEFT_ON_CUDA(d, cudaStream_t h;
+               NEFT_CUDA_CHECK(cudaStreamCreateWithFlags(&h, cudaStreamNonBlocking)); s.handle = h);
   return s;
 }
 
@@ -55,23 +57,24 @@ void Event::destroy() {
   handle = nullptr;
 }
 
-void Event::record(const Stream& s) {
-  NEFT_ON_CUDA(device, NEFT_CUDA_CHECK(cudaEventRecord(cudaEvent_t(handle), cudaStream_t(s.handle))));
+void Event::record([[maybe_unused]] const Stream& s) {
+  NEFT_ON_CUDA(device,
+               NEFT_CUDA_CHECK(cudaEventRecord(cudaEvent_t(handle), cudaStream_t(s.handle))));
 }
 
 void Event::synchronize() const {
   NEFT_ON_CUDA(device, NEFT_CUDA_CHECK(cudaEventSynchronize(cudaEvent_t(handle))));
 }
 
-void Event::block(const Stream& s) const {
-  NEFT_ON_CUDA(device,
-               NEFT_CUDA_CHECK(cudaStreamWaitEvent(cudaStream_t(s.handle), cudaEvent_t(handle), 0)));
+void Event::block([[maybe_unused]] const Stream& s) const {
+  NEFT_ON_CUDA(
+      device, NEFT_CUDA_CHECK(cudaStreamWaitEvent(cudaStream_t(s.handle), cudaEvent_t(handle), 0)));
 }
 
-float Event::elapsed_ms(const Event& since) const {
+float Event::elapsed_ms([[maybe_unused]] const Event& since) const {
   float ms = 0;
   NEFT_ON_CUDA(device, NEFT_CUDA_CHECK(cudaEventElapsedTime(&ms, cudaEvent_t(since.handle),
-                                                           cudaEvent_t(handle))));
+                                                            cudaEvent_t(handle))));
   return ms;
 }
 

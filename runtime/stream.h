@@ -26,7 +26,7 @@ struct Event {
   void destroy();
   void record(const Stream& s);
   void synchronize() const;
-  void block(const Stream& s) const;          // work queued later on `s` waits for this event
+  void block(const Stream& s) const;           // work queued later on `s` waits for this event
   float elapsed_ms(const Event& since) const;  // between two recorded CUDA events
 };
 

@@ -45,11 +45,21 @@ Tensor Tensor::from_floats(const std::vector<float>& values, const Shape& shape,
   Tensor host = empty(shape, dtype, Device::CPU);
   for (size_t i = 0; i < values.size(); ++i) {
     switch (dtype) {
-      case DType::F32: host.data<float>()[i] = values[i]; break;
-      case DType::BF16: host.data<bf16>()[i].bits = f32_to_bf16_bits(values[i]); break;
-      case DType::F16: host.data<f16>()[i].bits = f32_to_f16_bits(values[i]); break;
-      case DType::I32: host.data<int32_t>()[i] = int32_t(values[i]); break;
-      case DType::I64: host.data<int64_t>()[i] = int64_t(values[i]); break;
+      case DType::F32:
+        host.data<float>()[i] = values[i];
+        break;
+      case DType::BF16:
+        host.data<bf16>()[i].bits = f32_to_bf16_bits(values[i]);
+        break;
+      case DType::F16:
+        host.data<f16>()[i].bits = f32_to_f16_bits(values[i]);
+        break;
+      case DType::I32:
+        host.data<int32_t>()[i] = int32_t(values[i]);
+        break;
+      case DType::I64:
+        host.data<int64_t>()[i] = int64_t(values[i]);
+        break;
     }
   }
   return host.to(device);
@@ -100,12 +110,12 @@ Tensor Tensor::view(const Shape& shape) const {
 }
 
 Tensor Tensor::rows(int64_t begin, int64_t count) const {
-  NEFT_CHECK(dim() >= 1 && begin >= 0 && count >= 0 && begin + count <= shape_[0],
-             "rows(", begin, ", ", count, ") out of range for ", str());
+  NEFT_CHECK(dim() >= 1 && begin >= 0 && count >= 0 && begin + count <= shape_[0], "rows(", begin,
+             ", ", count, ") out of range for ", str());
   Tensor t = *this;
   t.shape_[0] = count;
-  t.offset_ += size_t(begin) * size_t(numel() / std::max<int64_t>(shape_[0], 1)) *
-               dtype_size(dtype_);
+  t.offset_ +=
+      size_t(begin) * size_t(numel() / std::max<int64_t>(shape_[0], 1)) * dtype_size(dtype_);
   return t;
 }
 
@@ -128,11 +138,21 @@ std::vector<float> Tensor::to_floats() const {
   std::vector<float> out(static_cast<size_t>(numel()));
   for (size_t i = 0; i < out.size(); ++i) {
     switch (dtype_) {
-      case DType::F32: out[i] = h.data<float>()[i]; break;
-      case DType::BF16: out[i] = bf16_bits_to_f32(h.data<bf16>()[i].bits); break;
-      case DType::F16: out[i] = f16_bits_to_f32(h.data<f16>()[i].bits); break;
-      case DType::I32: out[i] = float(h.data<int32_t>()[i]); break;
-      case DType::I64: out[i] = float(h.data<int64_t>()[i]); break;
+      case DType::F32:
+        out[i] = h.data<float>()[i];
+        break;
+      case DType::BF16:
+        out[i] = bf16_bits_to_f32(h.data<bf16>()[i].bits);
+        break;
+      case DType::F16:
+        out[i] = f16_bits_to_f32(h.data<f16>()[i].bits);
+        break;
+      case DType::I32:
+        out[i] = float(h.data<int32_t>()[i]);
+        break;
+      case DType::I64:
+        out[i] = float(h.data<int64_t>()[i]);
+        break;
     }
   }
   return out;

@@ -62,8 +62,8 @@ class Tensor {
   }
 
   // Views sharing storage.
-  Tensor view(const Shape& shape) const;                // same numel, -1 allowed once
-  Tensor rows(int64_t begin, int64_t count) const;      // range of the first dimension
+  Tensor view(const Shape& shape) const;            // same numel, -1 allowed once
+  Tensor rows(int64_t begin, int64_t count) const;  // range of the first dimension
   // Rows of a 2-D view: the tensor as [numel / last, last].
   Tensor flat2d() const { return view({-1, size(-1)}); }
 

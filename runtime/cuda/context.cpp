@@ -62,8 +62,9 @@ int sm_count() {
 }
 
 void copy(void* dst, bool dst_dev, const void* src, bool src_dev, size_t bytes) {
-  const cudaMemcpyKind kind = dst_dev ? (src_dev ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
-                                      : cudaMemcpyDeviceToHost;
+  const cudaMemcpyKind kind = dst_dev
+                                  ? (src_dev ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
+                                  : cudaMemcpyDeviceToHost;
   NEFT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, stream()));
   if (!dst_dev || !src_dev) NEFT_CUDA_CHECK(cudaStreamSynchronize(stream()));  // host side sees it
 }

@@ -6,20 +6,20 @@
 
 #include "runtime/error.h"
 
-#define NEFT_CUDA_CHECK(expr)                                                       \
-  do {                                                                              \
-    cudaError_t e_ = (expr);                                                        \
-    if (e_ != cudaSuccess)                                                          \
+#define NEFT_CUDA_CHECK(expr)                                                            \
+  do {                                                                                   \
+    cudaError_t e_ = (expr);                                                             \
+    if (e_ != cudaSuccess)                                                               \
       ::neft::fail("CUDA error ", cudaGetErrorString(e_), " at " __FILE__ ":", __LINE__, \
-                   " in " #expr);                                                   \
+                   " in " #expr);                                                        \
   } while (0)
 
-#define NEFT_CUBLAS_CHECK(expr)                                                     \
-  do {                                                                              \
-    cublasStatus_t s_ = (expr);                                                     \
-    if (s_ != CUBLAS_STATUS_SUCCESS)                                                \
-      ::neft::fail("cuBLAS error ", cublasLtGetStatusString(s_), " at " __FILE__ ":", \
-                   __LINE__, " in " #expr);                                         \
+#define NEFT_CUBLAS_CHECK(expr)                                                                 \
+  do {                                                                                          \
+    cublasStatus_t s_ = (expr);                                                                 \
+    if (s_ != CUBLAS_STATUS_SUCCESS)                                                            \
+      ::neft::fail("cuBLAS error ", cublasLtGetStatusString(s_), " at " __FILE__ ":", __LINE__, \
+                   " in " #expr);                                                               \
   } while (0)
 
 // After a kernel launch: report launch errors at the launch site.

@@ -10,16 +10,16 @@
 #include "runtime/tensor.h"
 
 #ifdef NEFT_WITH_CUDA
-#define NEFT_DISPATCH(device, fn, ...)                                         \
-  do {                                                                         \
+#define NEFT_DISPATCH(device, fn, ...)                                                  \
+  do {                                                                                  \
     if ((device) == ::neft::Device::CUDA) return fn<::neft::Device::CUDA>(__VA_ARGS__); \
-    return fn<::neft::Device::CPU>(__VA_ARGS__);                               \
+    return fn<::neft::Device::CPU>(__VA_ARGS__);                                        \
   } while (0)
 #else
-#define NEFT_DISPATCH(device, fn, ...)                                      \
-  do {                                                                      \
-    if ((device) == ::neft::Device::CUDA) ::neft::fail_no_cuda(#fn);        \
-    return fn<::neft::Device::CPU>(__VA_ARGS__);                            \
+#define NEFT_DISPATCH(device, fn, ...)                               \
+  do {                                                               \
+    if ((device) == ::neft::Device::CUDA) ::neft::fail_no_cuda(#fn); \
+    return fn<::neft::Device::CPU>(__VA_ARGS__);                     \
   } while (0)
 #endif
 

@@ -8,6 +8,7 @@
 //      a GPU).
 #pragma once
 #include <functional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -20,15 +21,15 @@ using Tensors = std::vector<Tensor>;
 
 struct Input {
   std::string name;
-  Tensor value;                 // on the CPU: f32 for data, i32 for indices
-  bool differentiable = true;   // has a gradient from backward and a finite-difference check
+  Tensor value;                // on the CPU: f32 for data, i32 for indices
+  bool differentiable = true;  // has a gradient from backward and a finite-difference check
 };
 
 struct Tolerances {
-  double forward = 1e-5;       // CPU vs reference: max |diff| / max |reference|
-  double finite_diff = 1e-3;   // backward vs finite differences, relative to the typical size
-  double cuda_f32 = 1e-4;      // CUDA vs CPU in f32
-  double cuda_bf16 = 4e-2;     // CUDA vs CPU in bf16 (inputs rounded to bf16 first)
+  double forward = 1e-5;      // CPU vs reference: max |diff| / max |reference|
+  double finite_diff = 1e-3;  // backward vs finite differences, relative to the typical size
+  double cuda_f32 = 1e-4;     // CUDA vs CPU in f32
+  double cuda_bf16 = 4e-2;    // CUDA vs CPU in bf16 (inputs rounded to bf16 first)
 };
 
 struct OpCase {
@@ -50,6 +51,9 @@ struct OpCase {
   bool cuda_bf16 = true;  // run the bf16 CUDA comparison
 };
 
+// gtest prints a case by its name rather than as a hex dump.
+inline void PrintTo(const OpCase& c, std::ostream* os) { *os << c.op << "/" << c.shape; }
+
 // Registration: each ops/<op>_cases.cpp defines `static CaseRegistrar r("op", make_cases);`.
 using CaseFactory = std::function<std::vector<OpCase>()>;
 struct CaseRegistrar {
@@ -64,6 +68,7 @@ Tensor random_ints(const Shape& shape, uint64_t seed, int32_t lo, int32_t hi);  
 // An empty tensor on the device of `like`, with its dtype (or `dtype` when given).
 Tensor empty_like(const Tensor& like, const Shape& shape);
 Tensor empty_as(const Tensor& like, const Shape& shape, DType dtype);
+std::string shape_name(const Shape& s);  // {7, 173} -> "7x173", for case names
 inline int64_t numel(const Shape& s) {
   int64_t n = 1;
   for (int64_t d : s) n *= d;

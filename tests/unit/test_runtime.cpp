@@ -5,6 +5,7 @@
 
 #include "runtime/dtype.h"
 #include "runtime/rng.h"
+#include "runtime/stream.h"
 #include "runtime/tensor.h"
 
 namespace neft {
@@ -22,10 +23,11 @@ TEST(DType, Bf16RoundsToNearestEven) {
 
 TEST(DType, F16RoundTripsRepresentableValues) {
   for (float v : {0.0f, 1.0f, -2.5f, 65504.0f, 6.103515625e-05f /* min normal */,
-                  5.960464477539063e-08f /* min subnormal */, 1.4901161193847656e-06f /* 25 subnormal steps */})
+                  5.960464477539063e-08f /* min subnormal */,
+                  1.4901161193847656e-06f /* 25 subnormal steps */})
     EXPECT_EQ(f16_bits_to_f32(f32_to_f16_bits(v)), v) << v;
   EXPECT_EQ(f32_to_f16_bits(1.0f), 0x3c00);
-  EXPECT_EQ(f32_to_f16_bits(65536.0f), 0x7c00);  // overflow to inf
+  EXPECT_EQ(f32_to_f16_bits(65536.0f), 0x7c00);            // overflow to inf
   EXPECT_EQ(f32_to_f16_bits(1.0f + 1.0f / 2048), 0x3c00);  // tie to even
   EXPECT_EQ(f32_to_f16_bits(1.0f + 3.0f / 2048), 0x3c02);
   EXPECT_EQ(dtype_from_name("bf16"), DType::BF16);
@@ -81,6 +83,53 @@ TEST(Rng, NormalHasUnitMoments) {
   }
   EXPECT_NEAR(sum / n, 0.0, 0.01);
   EXPECT_NEAR(sq / n, 1.0, 0.01);
+}
+
+}  // namespace
+}  // namespace neft
+
+namespace neft {
+namespace {
+
+TEST(CudaRuntime, AllocatorReusesFreedBlocksAndCopiesRoundTrip) {
+  if (!cuda_available()) GTEST_SKIP() << "CUDA case skipped: " << cuda_unavailable_reason();
+  const std::vector<float> values = {1.5f, -2.0f, 3.25f, 0.0f, 7.0f};
+  Tensor host = Tensor::from_floats(values, {5});
+  const void* first = nullptr;
+  {
+    Tensor dev = host.to(Device::CUDA);
+    first = dev.raw();
+    EXPECT_EQ(dev.to(Device::CPU).to_floats(), values);
+  }
+  Tensor again = Tensor::empty({5}, DType::F32, Device::CUDA);
+  EXPECT_EQ(again.raw(), first) << "a freed block of the same size class is handed out again";
+  const MemoryStats s = memory_stats(Device::CUDA);
+  EXPECT_GE(s.reserved, s.allocated);
+  EXPECT_GE(s.peak, s.allocated);
+}
+
+TEST(CudaRuntime, EventsTimeQueuedWork) {
+  if (!cuda_available()) GTEST_SKIP() << "CUDA case skipped: " << cuda_unavailable_reason();
+  Stream s = current_stream(Device::CUDA);
+  Event a = Event::create(Device::CUDA), b = Event::create(Device::CUDA);
+  a.record(s);
+  Tensor t = Tensor::zeros({1 << 20}, DType::F32, Device::CUDA);
+  b.record(s);
+  b.synchronize();
+  EXPECT_GE(b.elapsed_ms(a), 0.0f);
+  a.destroy();
+  b.destroy();
+}
+
+TEST(CpuRuntime, MemoryStatsTrackHostTensors) {
+  reset_peak_memory(Device::CPU);
+  const size_t before = memory_stats(Device::CPU).allocated;
+  {
+    Tensor t = Tensor::empty({1024, 1024}, DType::F32);
+    EXPECT_EQ(memory_stats(Device::CPU).allocated, before + (size_t(4) << 20));
+  }
+  EXPECT_EQ(memory_stats(Device::CPU).allocated, before);
+  EXPECT_GE(memory_stats(Device::CPU).peak, before + (size_t(4) << 20));
 }
 
 }  // namespace

@@ -36,7 +36,8 @@ void axpy<Device::CPU>(float alpha, const Tensor& x, Tensor& y) {
 template <>
 void fill_uniform<Device::CPU>(Tensor& x, uint64_t seed, uint64_t offset, float lo, float hi) {
   float* p = x.data<float>();
-  parallel_for(x.numel(), [&](int64_t i) { p[i] = rng::uniform(seed, offset, uint64_t(i), lo, hi); });
+  parallel_for(x.numel(),
+               [&](int64_t i) { p[i] = rng::uniform(seed, offset, uint64_t(i), lo, hi); });
 }
 
 template <>

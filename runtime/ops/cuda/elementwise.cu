@@ -24,8 +24,9 @@ void launch_map(const In* x, Out* out, int64_t n, F f) {
 
 template <>
 void fill<Device::CUDA>(Tensor& x, float value) {
-  NEFT_FLOAT_TYPES(x.dtype(), T, launch_map<T, T>(nullptr, x.data<T>(), x.numel(),
-                   [=] __device__(int64_t, float, float) { return value; }));
+  NEFT_FLOAT_TYPES(x.dtype(), T,
+                   launch_map<T, T>(nullptr, x.data<T>(), x.numel(),
+                                    [=] __device__(int64_t, float, float) { return value; }));
 }
 
 template <>
@@ -39,31 +40,39 @@ void add<Device::CUDA>(const Tensor& a, const Tensor& b, Tensor& out) {
 
 template <>
 void scale<Device::CUDA>(Tensor& x, float alpha) {
-  NEFT_FLOAT_TYPES(x.dtype(), T, launch_map<T, T>(nullptr, x.data<T>(), x.numel(),
-                   [=] __device__(int64_t, float, float v) { return alpha * v; }));
+  NEFT_FLOAT_TYPES(x.dtype(), T,
+                   launch_map<T, T>(nullptr, x.data<T>(), x.numel(),
+                                    [=] __device__(int64_t, float, float v) { return alpha * v; }));
 }
 
 template <>
 void axpy<Device::CUDA>(float alpha, const Tensor& x, Tensor& y) {
-  NEFT_FLOAT_TYPES(x.dtype(), In, NEFT_FLOAT_TYPES(y.dtype(), Out,
-                   launch_map<In, Out>(x.data<In>(), y.data<Out>(), x.numel(),
-                   [=] __device__(int64_t, float vx, float vy) { return vy + alpha * vx; })));
+  NEFT_FLOAT_TYPES(
+      x.dtype(), In,
+      NEFT_FLOAT_TYPES(y.dtype(), Out,
+                       launch_map<In, Out>(x.data<In>(), y.data<Out>(), x.numel(),
+                                           [=] __device__(int64_t, float vx, float vy) {
+                                             return vy + alpha * vx;
+                                           })));
 }
 
 template <>
 void fill_uniform<Device::CUDA>(Tensor& x, uint64_t seed, uint64_t offset, float lo, float hi) {
-  NEFT_FLOAT_TYPES(x.dtype(), T, launch_map<T, T>(nullptr, x.data<T>(), x.numel(),
-                   [=] __device__(int64_t i, float, float) {
-                     return rng::uniform(seed, offset, uint64_t(i), lo, hi);
-                   }));
+  NEFT_FLOAT_TYPES(
+      x.dtype(), T,
+      launch_map<T, T>(nullptr, x.data<T>(), x.numel(), [=] __device__(int64_t i, float, float) {
+        return rng::uniform(seed, offset, uint64_t(i), lo, hi);
+      }));
 }
 
 template <>
-void fill_normal<Device::CUDA>(Tensor& x, uint64_t seed, uint64_t offset, float mean, float stddev) {
-  NEFT_FLOAT_TYPES(x.dtype(), T, launch_map<T, T>(nullptr, x.data<T>(), x.numel(),
-                   [=] __device__(int64_t i, float, float) {
-                     return mean + stddev * rng::normal(seed, offset, uint64_t(i));
-                   }));
+void fill_normal<Device::CUDA>(Tensor& x, uint64_t seed, uint64_t offset, float mean,
+                               float stddev) {
+  NEFT_FLOAT_TYPES(
+      x.dtype(), T,
+      launch_map<T, T>(nullptr, x.data<T>(), x.numel(), [=] __device__(int64_t i, float, float) {
+        return mean + stddev * rng::normal(seed, offset, uint64_t(i));
+      }));
 }
 
 }  // namespace neft::ops

@@ -8,22 +8,18 @@ namespace {
 
 const std::vector<Shape> kShapes = {{1}, {7}, {173, 3}, {4099, 7}};
 
-std::string name(const Shape& s) {
-  std::string n;
-  for (int64_t d : s) n += (n.empty() ? "" : "x") + std::to_string(d);
-  return n;
-}
-
 std::vector<OpCase> make_cases() {
   std::vector<OpCase> cases;
   for (const Shape& s : kShapes) {
-    OpCase add{"add", name(s), {{"a", random_tensor(s, 1)}, {"b", random_tensor(s, 2)}}};
+    OpCase add{"add", shape_name(s), {{"a", random_tensor(s, 1)}, {"b", random_tensor(s, 2)}}};
     add.forward = [](const Tensors& in) {
       Tensor out = empty_like(in[0], in[0].shape());
       ops::add(in[0], in[1], out);
       return Tensors{out};
     };
-    add.backward = [](const Tensors&, const Tensors& g) { return Tensors{g[0].clone(), g[0].clone()}; };
+    add.backward = [](const Tensors&, const Tensors& g) {
+      return Tensors{g[0].clone(), g[0].clone()};
+    };
     add.reference = [](const std::vector<Values>& x) {
       Values y(x[0].size());
       for (size_t i = 0; i < y.size(); ++i) y[i] = x[0][i] + x[1][i];
@@ -32,7 +28,7 @@ std::vector<OpCase> make_cases() {
     cases.push_back(add);
 
     const float alpha = -0.75f;
-    OpCase scale{"scale", name(s), {{"x", random_tensor(s, 3)}}};
+    OpCase scale{"scale", shape_name(s), {{"x", random_tensor(s, 3)}}};
     scale.forward = [=](const Tensors& in) {
       Tensor y = in[0].clone();
       ops::scale(y, alpha);
@@ -51,7 +47,7 @@ std::vector<OpCase> make_cases() {
     cases.push_back(scale);
 
     // y_out = y + alpha x: dL/dx = alpha g, dL/dy = g.
-    OpCase axpy{"axpy", name(s), {{"x", random_tensor(s, 4)}, {"y", random_tensor(s, 5)}}};
+    OpCase axpy{"axpy", shape_name(s), {{"x", random_tensor(s, 4)}, {"y", random_tensor(s, 5)}}};
     axpy.forward = [=](const Tensors& in) {
       Tensor y = in[1].clone();
       ops::axpy(alpha, in[0], y);
@@ -69,7 +65,7 @@ std::vector<OpCase> make_cases() {
     };
     cases.push_back(axpy);
 
-    OpCase fill{"fill", name(s), {{"x", random_tensor(s, 6), false}}};
+    OpCase fill{"fill", shape_name(s), {{"x", random_tensor(s, 6), false}}};
     fill.forward = [](const Tensors& in) {
       Tensor y = in[0].clone();
       ops::fill(y, 0.3125f);
@@ -82,7 +78,7 @@ std::vector<OpCase> make_cases() {
 
     // Random fills: the reference draws element by element from the scalar generator; CUDA
     // must give the same uniform values bitwise (cuda_f32 = 0) and normals to a few ulp.
-    OpCase uniform{"fill_uniform", name(s), {{"x", random_tensor(s, 7), false}}};
+    OpCase uniform{"fill_uniform", shape_name(s), {{"x", random_tensor(s, 7), false}}};
     uniform.forward = [](const Tensors& in) {
       Tensor y = in[0].clone();
       ops::fill_uniform(y, 42, 1000, -2.0f, 3.0f);
@@ -98,7 +94,7 @@ std::vector<OpCase> make_cases() {
     uniform.tol.cuda_bf16 = 0;  // bf16 rounding of identical floats is identical
     cases.push_back(uniform);
 
-    OpCase normal{"fill_normal", name(s), {{"x", random_tensor(s, 8), false}}};
+    OpCase normal{"fill_normal", shape_name(s), {{"x", random_tensor(s, 8), false}}};
     normal.forward = [](const Tensors& in) {
       Tensor y = in[0].clone();
       ops::fill_normal(y, 7, 3, 0.5f, 2.0f);

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what neft builds against, from Debian's packages: compiler and CMake, OpenBLAS,
+# OpenMPI, Boost.Program_options, GoogleTest. The CUDA toolkit (nvcc, cuBLASLt, NCCL) is
+# not a Debian package; when it is installed under /usr/local/cuda the build uses it.
+set -euo pipefail
+
+packages=(build-essential cmake pkg-config libopenblas-dev libopenmpi-dev openmpi-bin
+          libboost-program-options-dev libgtest-dev)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"
