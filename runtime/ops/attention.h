@@ -3,7 +3,8 @@
 // Layout [B, T, H, D] is what the q/k/v projections produce ([tokens, heads * head_dim]),
 // so the model needs no transposes. Scores are scaled by 1/sqrt(D); query head h reads kv
 // head h / (Hq / Hkv). Neither backend materialises the T x T score matrix: the CPU
-// computes one row of scores at a time, CUDA is a FlashAttention-2 style fused kernel.
+// works on 64 x 64 tiles of queries x keys with an online softmax, CUDA is a
+// FlashAttention-2 style fused kernel.
 //
 // CPU: f32. CUDA: f32/bf16/f16 storage (q, k, v, out, dout, dq, dk, dv one dtype), fp32
 // arithmetic, head dim D in {16, 32, 64, 80, 96, 128}. CUDA gradients are deterministic:

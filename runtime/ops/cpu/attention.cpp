@@ -1,17 +1,28 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <vector>
+#include <memory>
+
+#include <omp.h>
 
 #include "runtime/ops/attention.h"
+#include "runtime/ops/cpu/vec_math.h"
 
 namespace neft::ops {
 
 namespace {
 
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// The causal score matrix is computed in tiles of kBlock queries x kBlock keys, small enough
+// that a tile's q, k and v rows stay in L1/L2 while they are reused across the tile; no
+// more than a tile of scores exists at a time. Tasks (blocks of rows, or whole heads) are
+// chosen so that each output row has one writer and every sum has a fixed order.
+constexpr int64_t kBlock = 64;
+
 // Sizes and strides of one call: q/out/dq rows are (b, t, h), k/v/dk/dv rows (b, t, kvh).
 struct Dims {
-  int64_t B, T, Hq, Hkv, D, group;
+  int64_t B, T, Hq, Hkv, D, group, ldq, ldk;
   float scale;
   explicit Dims(const Tensor& q, const Tensor& k)
       : B(q.size(0)),
@@ -20,67 +31,387 @@ struct Dims {
         Hkv(k.size(2)),
         D(q.size(3)),
         group(Hq / Hkv),
+        ldq(Hq * D),
+        ldk(Hkv * D),
         scale(1.0f / std::sqrt(float(q.size(3)))) {}
   int64_t q_row(int64_t b, int64_t t, int64_t h) const { return ((b * T + t) * Hq + h) * D; }
   int64_t kv_row(int64_t b, int64_t t, int64_t h) const { return ((b * T + t) * Hkv + h) * D; }
   int64_t stat(int64_t b, int64_t h, int64_t t) const { return (b * Hq + h) * T + t; }
+  int64_t blocks() const { return (T + kBlock - 1) / kBlock; }
   // Multiply-adds of one pass over the causal triangle: waking the threads only pays above
   // a few tens of thousands.
   bool parallel() const { return B * Hq * T * (T + 1) / 2 * D >= 32768; }
 };
 
-float dot(const float* a, const float* b, int64_t n) {
-  float s = 0;
-  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
+// ---- tile kernels ---------------------------------------------------------------------
+
+// Y += (ws W) X for Y [ny, n] (row stride ldy), X [nx, n] (row stride ldx) and W [ny, nx]
+// with element (i, j) at w[i * wr + j * wc] (so W may be read transposed); each weight is
+// multiplied by ws (and rounded) before it is used. Each row of Y gains a
+// combination of X's rows, the innermost loop running along n, which vectorises without
+// horizontal sums. Blocks of 4 rows of Y x 4 rows of X share their loads. Every element of
+// Y adds its terms one at a time in the order of j, whichever block path computes it.
+//
+// One out-of-line instance serves every caller (never inlined and specialised for one call's
+// constant sizes), so equal terms give equal sums wherever they are computed; see delta_rows.
+NEFT_CPU_KERNEL [[gnu::noinline]] void matmul_acc(const float* w, int64_t wr, int64_t wc, float ws,
+                                                  int64_t ny, int64_t nx, const float* x,
+                                                  int64_t ldx, int64_t n, float* y, int64_t ldy) {
+  int64_t i = 0;
+  for (; i + 4 <= ny; i += 4) {
+    float *y0 = y + i * ldy, *y1 = y0 + ldy, *y2 = y1 + ldy, *y3 = y2 + ldy;
+    const float *w0 = w + i * wr, *w1 = w0 + wr, *w2 = w1 + wr, *w3 = w2 + wr;
+    int64_t j = 0;
+    for (; j + 4 <= nx; j += 4) {
+      const float *x0 = x + j * ldx, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;
+      const int64_t c0 = j * wc, c1 = c0 + wc, c2 = c1 + wc, c3 = c2 + wc;
+      const float a0 = ws * w0[c0], a1 = ws * w0[c1], a2 = ws * w0[c2], a3 = ws * w0[c3];
+      const float b0 = ws * w1[c0], b1 = ws * w1[c1], b2 = ws * w1[c2], b3 = ws * w1[c3];
+      const float d0 = ws * w2[c0], d1 = ws * w2[c1], d2 = ws * w2[c2], d3 = ws * w2[c3];
+      const float f0 = ws * w3[c0], f1 = ws * w3[c1], f2 = ws * w3[c2], f3 = ws * w3[c3];
+#pragma omp simd
+      for (int64_t e = 0; e < n; ++e) {
+        const float u0 = x0[e], u1 = x1[e], u2 = x2[e], u3 = x3[e];
+        float t0 = y0[e], t1 = y1[e], t2 = y2[e], t3 = y3[e];
+        t0 += a0 * u0, t1 += b0 * u0, t2 += d0 * u0, t3 += f0 * u0;
+        t0 += a1 * u1, t1 += b1 * u1, t2 += d1 * u1, t3 += f1 * u1;
+        t0 += a2 * u2, t1 += b2 * u2, t2 += d2 * u2, t3 += f2 * u2;
+        t0 += a3 * u3, t1 += b3 * u3, t2 += d3 * u3, t3 += f3 * u3;
+        y0[e] = t0, y1[e] = t1, y2[e] = t2, y3[e] = t3;
+      }
+    }
+    for (; j < nx; ++j) {
+      const float* x0 = x + j * ldx;
+      const float a0 = ws * w0[j * wc], b0 = ws * w1[j * wc], d0 = ws * w2[j * wc],
+                  f0 = ws * w3[j * wc];
+#pragma omp simd
+      for (int64_t e = 0; e < n; ++e) {
+        y0[e] += a0 * x0[e];
+        y1[e] += b0 * x0[e];
+        y2[e] += d0 * x0[e];
+        y3[e] += f0 * x0[e];
+      }
+    }
+  }
+  for (; i < ny; ++i) {
+    float* y0 = y + i * ldy;
+    const float* w0 = w + i * wr;
+    for (int64_t j = 0; j < nx; ++j) {
+      const float* x0 = x + j * ldx;
+      const float a0 = ws * w0[j * wc];
+#pragma omp simd
+      for (int64_t e = 0; e < n; ++e) y0[e] += a0 * x0[e];
+    }
+  }
 }
 
-void axpy_row(float alpha, const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+// xt [n, m] (row stride kBlock) = xs times the transpose of x [m, n] (row stride ldx),
+// m <= kBlock.
+[[gnu::always_inline]] inline void transpose(const float* x, int64_t ldx, int64_t m, int64_t n,
+                                             float xs, float* xt) {
+  for (int64_t j = 0; j < m; ++j)
+    for (int64_t e = 0; e < n; ++e) xt[e * kBlock + j] = xs * x[j * ldx + e];
+}
+
+// c [na, nb] (row stride kBlock) = (as A) Bt for A [na, n] (row stride lda) and Bt [n, nb]
+// (row stride kBlock), a tile transposed once by its task.
+//
+// Scores are scale * q . k, always as the products (scale * q[e]) * k[e] summed in the order
+// of e (q scaled as it is transposed, or as a weight of matmul_acc): the forward and both
+// backward passes then agree to the bit, and a query with a single key gets exactly p = 1.
+[[gnu::always_inline]] inline void product(const float* a, int64_t lda, float as, int64_t na,
+                                           const float* bt, int64_t nb, int64_t n, float* c) {
+  for (int64_t i = 0; i < na; ++i) std::fill_n(c + i * kBlock, nb, 0.0f);
+  matmul_acc(a, lda, 1, as, na, n, bt, kBlock, nb, c, kBlock);
+}
+
+// For a tile of queries [i0, i0 + nq) x keys [j0, j0 + nk): s holds the scores and dp holds
+// dO V^T; they become P = exp(S - lse) and dS = P * (dP - delta), 0 where the key is after
+// the query.
+[[gnu::always_inline]] inline void probabilities(float* s, float* dp, const float* lse,
+                                                 const float* delta, int64_t i0, int64_t j0,
+                                                 int64_t nq, int64_t nk) {
+  for (int64_t i = 0; i < nq; ++i) {
+    // Keys j0 + j with j < valid are causal for query i0 + i.
+    const int64_t valid = std::clamp<int64_t>(i0 + i - j0 + 1, 0, nk);
+    float *si = s + i * kBlock, *dpi = dp + i * kBlock;
+    const float lr = lse[i], dr = delta[i];
+#pragma omp simd
+    for (int64_t j = 0; j < valid; ++j) {
+      const float p = cpu::exp_approx(si[j] - lr);
+      si[j] = p;
+      dpi[j] = p * (dpi[j] - dr);
+    }
+    std::fill_n(si + valid, nk - valid, 0.0f);
+    std::fill_n(dpi + valid, nk - valid, 0.0f);
+  }
+}
+
+// ---- tasks -------------------------------------------------------------------------------
+
+// Per-thread buffers of a task, one uninitialised allocation (every task writes before it
+// reads): score tiles s and p, transposed tiles t1 and t2, row accumulators acc..acc4 and
+// per-row statistics.
+struct Scratch {
+  std::unique_ptr<float[]> buf;
+  float *s, *p, *t1, *t2, *acc, *acc2, *acc3, *acc4, *m, *l, *mt, *alpha;
+  explicit Scratch(int64_t d) : buf(new float[size_t(kBlock * (2 * kBlock + 6 * d + 4))]) {
+    float* q = buf.get();
+    for (float** x : {&s, &p}) *x = q, q += kBlock * kBlock;
+    for (float** x : {&t1, &t2, &acc, &acc2, &acc3, &acc4}) *x = q, q += kBlock * d;
+    for (float** x : {&m, &l, &mt, &alpha}) *x = q, q += kBlock;
+  }
+};
+
+// Query rows [i0, i0 + nq) of head h: an online softmax over key tiles (running max m,
+// running sum l, output rescaled when the max grows), then out = acc / l. Scores are
+// computed transposed, S^T = K Q^T (rows are keys), so that q is transposed once per task
+// and the softmax statistics are vectors over the queries.
+NEFT_CPU_KERNEL void forward_block(const Dims& d, const float* pq, const float* pk, const float* pv,
+                                   float* po, float* pl, int64_t b, int64_t h, int64_t i0,
+                                   Scratch& w) {
+  const int64_t nq = std::min(kBlock, d.T - i0), D = d.D, g = h / d.group;
+  float *st = w.s, *qt = w.t1, *acc = w.acc, *m = w.m, *l = w.l, *mt = w.mt, *alpha = w.alpha;
+  transpose(pq + d.q_row(b, i0, h), d.ldq, nq, D, d.scale, qt);
+  std::fill_n(acc, nq * D, 0.0f);
+  std::fill_n(m, nq, kNegInf);
+  std::fill_n(l, nq, 0.0f);
+  for (int64_t j0 = 0; j0 < i0 + nq; j0 += kBlock) {
+    const int64_t nk = std::min(kBlock, i0 + nq - j0);
+    const float *k = pk + d.kv_row(b, j0, g), *v = pv + d.kv_row(b, j0, g);
+    product(k, d.ldk, 1.0f, nk, qt, nq, D, st);
+    // Key j0 + j is causal for queries i0 + i with i >= first(j).
+    auto first = [&](int64_t j) { return std::clamp<int64_t>(j0 + j - i0, 0, nq); };
+    std::copy_n(m, nq, mt);
+    for (int64_t j = 0; j < nk; ++j) {
+      float* sj = st + j * kBlock;
+#pragma omp simd
+      for (int64_t i = first(j); i < nq; ++i) mt[i] = sj[i] > mt[i] ? sj[i] : mt[i];
+    }
+    // alpha rescales what was summed against the old max (0 before the first key).
+#pragma omp simd
+    for (int64_t i = 0; i < nq; ++i) {
+      alpha[i] = cpu::exp_approx(m[i] - mt[i]);
+      l[i] *= alpha[i];
+      m[i] = mt[i];
+    }
+    for (int64_t j = 0; j < nk; ++j) {
+      float* sj = st + j * kBlock;
+      const int64_t f = first(j);
+      std::fill_n(sj, f, 0.0f);
+#pragma omp simd
+      for (int64_t i = f; i < nq; ++i) {
+        sj[i] = cpu::exp_approx(sj[i] - m[i]);
+        l[i] += sj[i];
+      }
+    }
+    for (int64_t i = 0; i < nq; ++i) {
+      float* ai = acc + i * D;
+      const float a = alpha[i];
+#pragma omp simd
+      for (int64_t e = 0; e < D; ++e) ai[e] *= a;
+    }
+    // acc += P V with P read from P^T.
+    matmul_acc(st, 1, kBlock, 1.0f, nq, nk, v, d.ldk, D, acc, D);
+  }
+  for (int64_t r = 0; r < nq; ++r) {
+    float* o = po + d.q_row(b, i0 + r, h);
+    const float* ar = acc + r * D;
+    const float inv = 1.0f / l[r];
+#pragma omp simd
+    for (int64_t e = 0; e < D; ++e) o[e] = ar[e] * inv;
+    pl[d.stat(b, h, i0 + r)] = m[r] + std::log(l[r]);
+  }
+}
+
+// delta[r] = dO_r . O_r for the query rows of (b, h) in [i0, i0 + n), summed by matmul_acc
+// in the same order as the entries of dP = dO V^T: where O_r is exactly V_j (a single key),
+// dP - delta is then exactly 0, as is the gradient it scales.
+NEFT_CPU_KERNEL void delta_rows(const Dims& d, const float* pdo, const float* po, float* delta,
+                                int64_t b, int64_t h, int64_t i0, int64_t n) {
+  for (int64_t i = i0; i < i0 + n; ++i) {
+    float s = 0;
+    matmul_acc(pdo + d.q_row(b, i, h), 1, 1, 1.0f, 1, d.D, po + d.q_row(b, i, h), 1, 1, &s, 1);
+    delta[d.stat(b, h, i)] = s;
+  }
+}
+
+// With P = exp(scale S - lse), dP = dO V^T and dS = P * (dP - delta):
+//   dQ = scale dS K,  dK = scale dS^T Q,  dV = P^T dO.
+// dQ for query rows [i0, i0 + nq) of head h, over the key tiles left of the diagonal, with
+// S^T and dP^T (rows are keys) as in the forward.
+NEFT_CPU_KERNEL void dq_block(const Dims& d, const float* pdo, const float* pq, const float* pk,
+                              const float* pv, const float* pl, const float* delta, float* pdq,
+                              int64_t b, int64_t h, int64_t i0, Scratch& w) {
+  const int64_t nq = std::min(kBlock, d.T - i0), D = d.D, g = h / d.group;
+  const float *lse = pl + d.stat(b, h, i0), *dl = delta + d.stat(b, h, i0);
+  float *st = w.s, *dpt = w.p, *qt = w.t1, *dot = w.t2, *acc = w.acc;
+  transpose(pq + d.q_row(b, i0, h), d.ldq, nq, D, d.scale, qt);
+  transpose(pdo + d.q_row(b, i0, h), d.ldq, nq, D, 1.0f, dot);
+  std::fill_n(acc, nq * D, 0.0f);
+  for (int64_t j0 = 0; j0 < i0 + nq; j0 += kBlock) {
+    const int64_t nk = std::min(kBlock, i0 + nq - j0);
+    const float *k = pk + d.kv_row(b, j0, g), *v = pv + d.kv_row(b, j0, g);
+    product(k, d.ldk, 1.0f, nk, qt, nq, D, st);
+    product(v, d.ldk, 1.0f, nk, dot, nq, D, dpt);
+    for (int64_t j = 0; j < nk; ++j) {
+      float *sj = st + j * kBlock, *dpj = dpt + j * kBlock;
+      const int64_t f = std::clamp<int64_t>(j0 + j - i0, 0, nq);
+      std::fill_n(sj, f, 0.0f);
+      // dS^T overwrites S^T.
+#pragma omp simd
+      for (int64_t i = f; i < nq; ++i) sj[i] = cpu::exp_approx(sj[i] - lse[i]) * (dpj[i] - dl[i]);
+    }
+    matmul_acc(st, 1, kBlock, 1.0f, nq, nk, k, d.ldk, D, acc, D);
+  }
+  for (int64_t r = 0; r < nq; ++r) {
+    float* o = pdq + d.q_row(b, i0 + r, h);
+    const float* ar = acc + r * D;
+#pragma omp simd
+    for (int64_t e = 0; e < D; ++e) o[e] = ar[e] * d.scale;
+  }
+}
+
+// dK and dV for key rows [j0, j0 + nk) of kv head g, over every query head of the group and
+// the query tiles right of the diagonal; k and v are transposed once per task.
+NEFT_CPU_KERNEL void dkv_block(const Dims& d, const float* pdo, const float* pq, const float* pk,
+                               const float* pv, const float* pl, const float* delta, float* pdk,
+                               float* pdv, int64_t b, int64_t g, int64_t j0, Scratch& w) {
+  const int64_t nk = std::min(kBlock, d.T - j0), D = d.D;
+  float *s = w.s, *dp = w.p, *kt = w.t1, *vt = w.t2, *dk = w.acc, *dv = w.acc2, *dk_sum = w.acc3,
+        *dv_sum = w.acc4;
+  transpose(pk + d.kv_row(b, j0, g), d.ldk, nk, D, 1.0f, kt);
+  transpose(pv + d.kv_row(b, j0, g), d.ldk, nk, D, 1.0f, vt);
+  std::fill_n(dk_sum, nk * D, 0.0f);
+  std::fill_n(dv_sum, nk * D, 0.0f);
+  for (int64_t h = g * d.group; h < (g + 1) * d.group; ++h) {
+    // Each head's sums on their own, then added in head order: the same association as
+    // head_backward's partials and sum_group, so both schedules give the same bits.
+    std::fill_n(dk, nk * D, 0.0f);
+    std::fill_n(dv, nk * D, 0.0f);
+    for (int64_t i0 = j0 / kBlock * kBlock; i0 < d.T; i0 += kBlock) {
+      const int64_t nq = std::min(kBlock, d.T - i0);
+      const float *q = pq + d.q_row(b, i0, h), *dout = pdo + d.q_row(b, i0, h);
+      const float *lse = pl + d.stat(b, h, i0), *dl = delta + d.stat(b, h, i0);
+      product(q, d.ldq, d.scale, nq, kt, nk, D, s);
+      product(dout, d.ldq, 1.0f, nq, vt, nk, D, dp);
+      probabilities(s, dp, lse, dl, i0, j0, nq, nk);
+      // dV += P^T dO and dK += dS^T Q, reading P and dS transposed.
+      matmul_acc(s, 1, kBlock, 1.0f, nk, nq, dout, d.ldq, D, dv, D);
+      matmul_acc(dp, 1, kBlock, 1.0f, nk, nq, q, d.ldq, D, dk, D);
+    }
+#pragma omp simd
+    for (int64_t e = 0; e < nk * D; ++e) {
+      dk_sum[e] += dk[e];
+      dv_sum[e] += dv[e];
+    }
+  }
+  for (int64_t r = 0; r < nk; ++r) {
+    float *ok = pdk + d.kv_row(b, j0 + r, g), *ov = pdv + d.kv_row(b, j0 + r, g);
+    const float *kr = dk_sum + r * D, *vr = dv_sum + r * D;
+#pragma omp simd
+    for (int64_t e = 0; e < D; ++e) {
+      ok[e] = kr[e] * d.scale;
+      ov[e] = vr[e];
+    }
+  }
+}
+
+// The whole backward of head h in one pass (five tile products rather than the seven of
+// dq_block + dkv_block): for each key block, its dK and dV over the query tiles at or right
+// of the diagonal, while those tiles' dQ rows gain dS K, key block by key block in order.
+// dK/dV go to rows kd + j * ld, vd + j * ld (dk scaled; the partial sums of one query head
+// when heads share a kv head); dQ is accumulated in place and scaled at the end.
+NEFT_CPU_KERNEL void head_backward(const Dims& d, const float* pdo, const float* pq,
+                                   const float* pk, const float* pv, const float* pl,
+                                   const float* delta, float* pdq, float* kd, float* vd, int64_t ld,
+                                   float dk_scale, int64_t b, int64_t h, Scratch& w) {
+  const int64_t D = d.D, g = h / d.group;
+  float *s = w.s, *dp = w.p, *kt = w.t1, *vt = w.t2, *dk = w.acc, *dv = w.acc2;
+  for (int64_t i = 0; i < d.T; ++i) std::fill_n(pdq + d.q_row(b, i, h), D, 0.0f);
+  for (int64_t j0 = 0; j0 < d.T; j0 += kBlock) {
+    const int64_t nk = std::min(kBlock, d.T - j0);
+    const float *k = pk + d.kv_row(b, j0, g), *v = pv + d.kv_row(b, j0, g);
+    transpose(k, d.ldk, nk, D, 1.0f, kt);
+    transpose(v, d.ldk, nk, D, 1.0f, vt);
+    std::fill_n(dk, nk * D, 0.0f);
+    std::fill_n(dv, nk * D, 0.0f);
+    for (int64_t i0 = j0; i0 < d.T; i0 += kBlock) {
+      const int64_t nq = std::min(kBlock, d.T - i0);
+      const float *q = pq + d.q_row(b, i0, h), *dout = pdo + d.q_row(b, i0, h);
+      const float *lse = pl + d.stat(b, h, i0), *dl = delta + d.stat(b, h, i0);
+      product(q, d.ldq, d.scale, nq, kt, nk, D, s);
+      product(dout, d.ldq, 1.0f, nq, vt, nk, D, dp);
+      probabilities(s, dp, lse, dl, i0, j0, nq, nk);
+      matmul_acc(s, 1, kBlock, 1.0f, nk, nq, dout, d.ldq, D, dv, D);
+      matmul_acc(dp, 1, kBlock, 1.0f, nk, nq, q, d.ldq, D, dk, D);
+      matmul_acc(dp, kBlock, 1, 1.0f, nq, nk, k, d.ldk, D, pdq + d.q_row(b, i0, h), d.ldq);
+    }
+    for (int64_t r = 0; r < nk; ++r) {
+      float *ok = kd + (j0 + r) * ld, *ov = vd + (j0 + r) * ld;
+      const float *kr = dk + r * D, *vr = dv + r * D;
+#pragma omp simd
+      for (int64_t e = 0; e < D; ++e) {
+        ok[e] = kr[e] * dk_scale;
+        ov[e] = vr[e];
+      }
+    }
+  }
+  for (int64_t i = 0; i < d.T; ++i) {
+    float* o = pdq + d.q_row(b, i, h);
+#pragma omp simd
+    for (int64_t e = 0; e < D; ++e) o[e] *= d.scale;
+  }
+}
+
+// dk[b, t, g] = scale * (the sum of its group's partials, in head order), likewise dv.
+NEFT_CPU_KERNEL void sum_group(const Dims& d, const float* kpart, const float* vpart, float* pdk,
+                               float* pdv, int64_t b, int64_t t, int64_t g) {
+  float *ok = pdk + d.kv_row(b, t, g), *ov = pdv + d.kv_row(b, t, g);
+  for (int64_t e = 0; e < d.D; ++e) ok[e] = ov[e] = 0.0f;
+  for (int64_t h = g * d.group; h < (g + 1) * d.group; ++h) {
+    const int64_t row = ((b * d.Hq + h) * d.T + t) * d.D;
+    const float *kp = kpart + row, *vp = vpart + row;
+#pragma omp simd
+    for (int64_t e = 0; e < d.D; ++e) {
+      ok[e] += kp[e];
+      ov[e] += vp[e];
+    }
+  }
+#pragma omp simd
+  for (int64_t e = 0; e < d.D; ++e) ok[e] *= d.scale;
 }
 
 }  // namespace
 
-// One query row at a time: its T scores in a per-thread buffer, O(T + D) memory per thread.
-// Rows are handed out dynamically since causal rows grow in cost with the position.
+// Tasks are blocks of query rows, handed out dynamically (a causal block's cost grows with
+// its position), the costliest first.
 template <>
 void attention_forward<Device::CPU>(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out,
                                     Tensor& lse) {
   const Dims d(q, k);
   const float *pq = q.data<float>(), *pk = k.data<float>(), *pv = v.data<float>();
   float *po = out.data<float>(), *pl = lse.data<float>();
-  const int64_t rows = d.B * d.Hq * d.T;
+  const int64_t nb = d.blocks(), tasks = d.B * d.Hq * nb;
 #pragma omp parallel if (d.parallel())
   {
-    std::vector<float> s(size_t(d.T));
-#pragma omp for schedule(dynamic, 8)
-    for (int64_t r = 0; r < rows; ++r) {
-      const int64_t i = r % d.T, h = (r / d.T) % d.Hq, b = r / (d.T * d.Hq), g = h / d.group;
-      const float* qi = pq + d.q_row(b, i, h);
-      float m = -std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j <= i; ++j) {
-        s[j] = d.scale * dot(qi, pk + d.kv_row(b, j, g), d.D);
-        m = std::max(m, s[j]);
-      }
-      float* oi = po + d.q_row(b, i, h);
-      for (int64_t c = 0; c < d.D; ++c) oi[c] = 0;
-      float l = 0;
-      for (int64_t j = 0; j <= i; ++j) {
-        const float p = std::exp(s[j] - m);
-        l += p;
-        axpy_row(p, pv + d.kv_row(b, j, g), oi, d.D);
-      }
-      for (int64_t c = 0; c < d.D; ++c) oi[c] /= l;
-      pl[d.stat(b, h, i)] = m + std::log(l);
+    Scratch w(d.D);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t blk = nb - 1 - t / (d.B * d.Hq), bh = t % (d.B * d.Hq);
+      forward_block(d, pq, pk, pv, po, pl, bh / d.Hq, bh % d.Hq, blk * kBlock, w);
     }
   }
 }
 
-// With P = exp(S - lse), dP = dO V^T and dS = P * (dP - rowsum(dO * O)):
-//   dQ = scale dS K,  dK = scale dS^T Q,  dV = P^T dO.
-// dQ is computed per query row and dK/dV per key row (walking the column of the causal
-// triangle over every query head of the group), so each output row has one writer and
-// nothing is summed across threads. Probabilities are recomputed in both passes.
+// Two schedules, both with one writer per output row and fixed summation orders:
+//   - one task per (batch, query head), head_backward: the fewest products; with grouped
+//     heads each task writes its own partial dK/dV, summed per kv head afterwards;
+//   - with fewer (batch, head) pairs than threads, tasks per block of query rows for dQ
+//     (dq_block) and per block of key rows for dK/dV over the group (dkv_block), which
+//     recompute the probabilities in both passes but keep every thread busy.
+// Both add every sum in the same order, so the result does not depend on which one the
+// thread count picks.
 template <>
 void attention_backward<Device::CPU>(const Tensor& dout, const Tensor& q, const Tensor& k,
                                      const Tensor& v, const Tensor& out, const Tensor& lse,
@@ -89,48 +420,58 @@ void attention_backward<Device::CPU>(const Tensor& dout, const Tensor& q, const 
   const float *pdo = dout.data<float>(), *pq = q.data<float>(), *pk = k.data<float>(),
               *pv = v.data<float>(), *po = out.data<float>(), *pl = lse.data<float>();
   float *pdq = dq.data<float>(), *pdk = dk.data<float>(), *pdv = dv.data<float>();
-  const int64_t q_rows = d.B * d.Hq * d.T, kv_rows = d.B * d.Hkv * d.T;
-  std::vector<float> delta(static_cast<size_t>(q_rows));  // rowsum(dO * O), indexed like lse
-#pragma omp parallel if (d.parallel())
+  const int64_t nb = d.blocks(), heads = d.B * d.Hq, q_tasks = heads * nb,
+                kv_tasks = d.B * d.Hkv * nb;
+  const bool parallel = d.parallel();
+  const bool per_head = !parallel || heads >= omp_get_max_threads();
+  // rowsum(dO * O), indexed like lse. Buffers here are left uninitialised: every element is
+  // written before it is read.
+  std::unique_ptr<float[]> delta(new float[size_t(heads * d.T)]);
+  // Per-head partial dK, dV [B, Hq, T, D] when heads share kv heads.
+  std::unique_ptr<float[]> kpart, vpart;
+  if (per_head && d.group > 1) {
+    kpart.reset(new float[size_t(heads * d.T * d.D)]);
+    vpart.reset(new float[size_t(heads * d.T * d.D)]);
+  }
+#pragma omp parallel if (parallel)
   {
+    Scratch w(d.D);
 #pragma omp for schedule(static)
-    for (int64_t r = 0; r < q_rows; ++r) {
-      const int64_t i = r % d.T, h = (r / d.T) % d.Hq, b = r / (d.T * d.Hq);
-      delta[r] = dot(pdo + d.q_row(b, i, h), po + d.q_row(b, i, h), d.D);
+    for (int64_t t = 0; t < q_tasks; ++t) {
+      const int64_t blk = t % nb, bh = t / nb, i0 = blk * kBlock;
+      delta_rows(d, pdo, po, delta.get(), bh / d.Hq, bh % d.Hq, i0, std::min(kBlock, d.T - i0));
     }
 
-#pragma omp for schedule(dynamic, 8)
-    for (int64_t r = 0; r < q_rows; ++r) {
-      const int64_t i = r % d.T, h = (r / d.T) % d.Hq, b = r / (d.T * d.Hq), g = h / d.group;
-      const float *qi = pq + d.q_row(b, i, h), *doi = pdo + d.q_row(b, i, h);
-      float* dqi = pdq + d.q_row(b, i, h);
-      for (int64_t c = 0; c < d.D; ++c) dqi[c] = 0;
-      for (int64_t j = 0; j <= i; ++j) {
-        const float *kj = pk + d.kv_row(b, j, g), *vj = pv + d.kv_row(b, j, g);
-        const float p = std::exp(d.scale * dot(qi, kj, d.D) - pl[r]);
-        const float ds = p * (dot(doi, vj, d.D) - delta[r]);
-        axpy_row(ds, kj, dqi, d.D);
+    if (per_head) {
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t bh = 0; bh < heads; ++bh) {
+        const int64_t b = bh / d.Hq, h = bh % d.Hq, g = h / d.group;
+        if (d.group > 1)
+          head_backward(d, pdo, pq, pk, pv, pl, delta.get(), pdq, kpart.get() + bh * d.T * d.D,
+                        vpart.get() + bh * d.T * d.D, d.D, 1.0f, b, h, w);
+        else
+          head_backward(d, pdo, pq, pk, pv, pl, delta.get(), pdq, pdk + d.kv_row(b, 0, g),
+                        pdv + d.kv_row(b, 0, g), d.ldk, d.scale, b, h, w);
       }
-      for (int64_t c = 0; c < d.D; ++c) dqi[c] *= d.scale;
-    }
-
-#pragma omp for schedule(dynamic, 8)
-    for (int64_t r = 0; r < kv_rows; ++r) {
-      const int64_t j = r % d.T, g = (r / d.T) % d.Hkv, b = r / (d.T * d.Hkv);
-      const float *kj = pk + d.kv_row(b, j, g), *vj = pv + d.kv_row(b, j, g);
-      float *dkj = pdk + d.kv_row(b, j, g), *dvj = pdv + d.kv_row(b, j, g);
-      for (int64_t c = 0; c < d.D; ++c) dkj[c] = dvj[c] = 0;
-      for (int64_t h = g * d.group; h < (g + 1) * d.group; ++h) {
-        for (int64_t i = j; i < d.T; ++i) {
-          const float *qi = pq + d.q_row(b, i, h), *doi = pdo + d.q_row(b, i, h);
-          const int64_t st = d.stat(b, h, i);
-          const float p = std::exp(d.scale * dot(qi, kj, d.D) - pl[st]);
-          const float ds = p * (dot(doi, vj, d.D) - delta[st]);
-          axpy_row(p, doi, dvj, d.D);
-          axpy_row(ds, qi, dkj, d.D);
-        }
+      if (d.group > 1) {
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < d.B * d.T * d.Hkv; ++r)
+          sum_group(d, kpart.get(), vpart.get(), pdk, pdv, r / (d.T * d.Hkv), r / d.Hkv % d.T,
+                    r % d.Hkv);
       }
-      for (int64_t c = 0; c < d.D; ++c) dkj[c] *= d.scale;
+    } else {
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t t = 0; t < q_tasks; ++t) {
+        const int64_t blk = nb - 1 - t / heads, bh = t % heads;
+        dq_block(d, pdo, pq, pk, pv, pl, delta.get(), pdq, bh / d.Hq, bh % d.Hq, blk * kBlock, w);
+      }
+      // Key blocks near the start see the most queries: costliest first.
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t t = 0; t < kv_tasks; ++t) {
+        const int64_t blk = t / (d.B * d.Hkv), bg = t % (d.B * d.Hkv);
+        dkv_block(d, pdo, pq, pk, pv, pl, delta.get(), pdk, pdv, bg / d.Hkv, bg % d.Hkv,
+                  blk * kBlock, w);
+      }
     }
   }
 }

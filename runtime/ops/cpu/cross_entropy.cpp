@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "runtime/ops/cpu/parallel.h"
+#include "runtime/ops/cpu/vec_math.h"
 #include "runtime/ops/cross_entropy.h"
 
 namespace neft::ops {
@@ -18,17 +19,50 @@ int64_t row_grain(int64_t v) {
 
 struct RowStats {
   float max;
-  double sum_exp;  // sum exp(x - max), accumulated in double
+  double sum_exp;  // sum exp(x - max)
 };
 
-RowStats row_stats(const float* x, int64_t v) {
-  float m = -std::numeric_limits<float>::infinity();
-  for (int64_t j = 0; j < v; ++j) m = std::max(m, x[j]);
+// One pass over the row in blocks small enough to stay in L1: each block's maximum, the
+// running sum rescaled when the maximum grows, then the block's exponentials. A single pass
+// lets the exponentials overlap the memory stream of a row that is not cached.
+NEFT_CPU_KERNEL RowStats row_stats(const float* x, int64_t v) {
+  constexpr int64_t kBlock = 2048, kChunk = 256;
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  float m = kNegInf;
   double s = 0;
-  // A row of -inf has no finite maximum: its sum is 0 rather than exp(nan).
-  if (m != -std::numeric_limits<float>::infinity())
-    for (int64_t j = 0; j < v; ++j) s += std::exp(double(x[j]) - double(m));
+  for (int64_t j0 = 0; j0 < v; j0 += kBlock) {
+    const int64_t j1 = std::min(v, j0 + kBlock);
+    float bm = m;
+    // Not std::max, whose reference result stops the loop vectorising; a NaN is skipped as
+    // std::max would skip it, and then propagates through the sum.
+#pragma omp simd reduction(max : bm)
+    for (int64_t j = j0; j < j1; ++j) bm = x[j] > bm ? x[j] : bm;
+    // A row of -inf (so far) has no finite maximum: its sum is 0 rather than exp(nan).
+    if (bm == kNegInf) continue;
+    if (bm > m) {
+      s *= std::exp(double(m) - double(bm));
+      m = bm;
+    }
+    // Float partial sums of kChunk terms (each at most 1), added up in double: the vector
+    // loop stays all-float and the sum's relative error stays near float rounding.
+    for (int64_t c0 = j0; c0 < j1; c0 += kChunk) {
+      const int64_t c1 = std::min(j1, c0 + kChunk);
+      float cs = 0;
+#pragma omp simd reduction(+ : cs)
+      for (int64_t j = c0; j < c1; ++j) cs += cpu::exp_approx(x[j] - m);
+      s += double(cs);
+    }
+  }
   return {m, s};
+}
+
+// drow[j] = d * (exp(row[j] - l) - [j == target]). The target's -1 comes after the loop,
+// which then has no branch to stop it vectorising.
+NEFT_CPU_KERNEL void row_grad(const float* row, float* drow, int64_t v, float d, float l,
+                              int64_t target) {
+#pragma omp simd
+  for (int64_t j = 0; j < v; ++j) drow[j] = d * cpu::exp_approx(row[j] - l);
+  if (target >= 0 && target < v) drow[target] = d * (cpu::exp_approx(row[target] - l) - 1.0f);
 }
 
 }  // namespace
@@ -95,11 +129,7 @@ void cross_entropy_backward<Device::CPU>(const Tensor& dlosses, const Tensor& lo
           for (int64_t j = 0; j < v; ++j) drow[j] = 0.0f;
           return;
         }
-        const int64_t local = int64_t(t[n]) - vocab_start;
-        for (int64_t j = 0; j < v; ++j) {
-          const float p = std::exp(row[j] - pe[n]);
-          drow[j] = dl[n] * (j == local ? p - 1.0f : p);
-        }
+        row_grad(row, drow, v, dl[n], pe[n], int64_t(t[n]) - vocab_start);
       },
       row_grain(v));
 }

@@ -2,9 +2,23 @@
 #include <vector>
 
 #include "runtime/ops/cpu/parallel.h"
+#include "runtime/ops/cpu/vec_math.h"
 #include "runtime/ops/reduce.h"
 
 namespace neft::ops {
+
+namespace {
+
+// Sum of squares of p[0, n) in double; the vector lanes are fixed by the compiled code, so
+// the order is too.
+NEFT_CPU_KERNEL double sum_squares_range(const float* p, int64_t n) {
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i) s += double(p[i]) * double(p[i]);
+  return s;
+}
+
+}  // namespace
 
 template <>
 void sum_squares<Device::CPU>(const Tensor& x, Tensor& out, bool accumulate) {
@@ -17,10 +31,8 @@ void sum_squares<Device::CPU>(const Tensor& x, Tensor& out, bool accumulate) {
   cpu::parallel_for(
       chunks,
       [&](int64_t c) {
-        double s = 0;
-        for (int64_t i = c * kChunk, end = std::min(n, i + kChunk); i < end; ++i)
-          s += double(p[i]) * double(p[i]);
-        partial[size_t(c)] = s;
+        const int64_t begin = c * kChunk;
+        partial[size_t(c)] = sum_squares_range(p + begin, std::min(n, begin + kChunk) - begin);
       },
       2);  // one chunk runs serially
   double total = accumulate ? double(out.data<float>()[0]) : 0.0;
