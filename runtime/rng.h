@@ -42,8 +42,10 @@ NEFT_HD U32x4 random_words(uint64_t seed, uint64_t offset, uint64_t index) {
 // Uniform in [0, 1) with 24 random bits: exact in float, identical on every backend.
 NEFT_HD float uniform01(uint32_t w) { return float(w >> 8) * (1.0f / 16777216.0f); }
 
+// One fused multiply-add, written out: left as `lo + (hi - lo) * u`, nvcc fuses it and g++
+// does not (on a baseline x86-64 target), and the two backends would differ in the last bit.
 NEFT_HD float uniform(uint64_t seed, uint64_t offset, uint64_t index, float lo, float hi) {
-  return lo + (hi - lo) * uniform01(random_words(seed, offset, index).v[0]);
+  return fmaf(hi - lo, uniform01(random_words(seed, offset, index).v[0]), lo);
 }
 
 // Standard normal by Box-Muller on two words of the element's own block. Uses log/cos, so

@@ -62,9 +62,12 @@ void* alloc(size_t bytes) {
       e = cudaMalloc(&p, size);
     }
     if (e != cudaSuccess) {
+      // Not always an out-of-memory: an earlier kernel's fault (a sticky error) surfaces
+      // here too, and must not be reported as one.
       cudaGetLastError();
-      fail("CUDA out of memory allocating ", size, " bytes (", c.stats.allocated,
-           " bytes in use, peak ", c.stats.peak, ")");
+      fail("CUDA ", e == cudaErrorMemoryAllocation ? "out of memory" : cudaGetErrorString(e),
+           " allocating ", size, " bytes (", c.stats.allocated, " bytes in use, peak ",
+           c.stats.peak, ")");
     }
     c.stats.reserved += size;
   }
