@@ -42,10 +42,10 @@ void adamw_update_rows(Tensor& master, const Tensor& grad, Tensor& m, Tensor& v,
   const Device d = common_device(op, {&master, &grad, &m, &v, &idx, &weight});
   check_params(op, p);
   check_state(op, "master", master, grad, m, v);
-  if (master.dim() != 2) fail(op, ": argument 'master' must be 2-D [K, C], got ", master.str());
+  check_rank(op, "master", master, 2, "[K, C]");
   if (axis != 0 && axis != 1) fail(op, ": axis ", axis, " must be 0 or 1");
   check_float_for_device(op, "weight", weight);
-  if (weight.dim() != 2) fail(op, ": argument 'weight' must be 2-D, got ", weight.str());
+  check_rank(op, "weight", weight, 2, "[R, C] or [C, R]");
   const int64_t k = master.size(0), c = master.size(1);
   const int64_t r = weight.size(axis), wc = weight.size(1 - axis);
   if (wc != c)

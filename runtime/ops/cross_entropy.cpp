@@ -8,7 +8,7 @@ namespace {
 // logits [N, V] of a float dtype the device supports, targets [N] i32; returns N.
 int64_t check_logits(const char* op, const Tensor& logits, const Tensor& targets) {
   check_float_for_device(op, "logits", logits);
-  if (logits.dim() != 2) fail(op, ": argument 'logits' must be 2-D [N, V], got ", logits.str());
+  check_rank(op, "logits", logits, 2, "[N, V]");
   const int64_t n = logits.size(0);
   check_shape(op, "targets", targets, {n});
   check_dtype(op, "targets", targets, {DType::I32});

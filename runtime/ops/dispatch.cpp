@@ -6,6 +6,12 @@ void check_defined(const char* op, const char* name, const Tensor& t) {
   if (!t.defined()) fail(op, ": argument '", name, "' is an undefined tensor");
 }
 
+void check_rank(const char* op, const char* name, const Tensor& t, int rank, const char* layout) {
+  check_defined(op, name, t);
+  if (t.dim() != rank)
+    fail(op, ": argument '", name, "' must be ", rank, "-D ", layout, ", got ", t.str());
+}
+
 void check_shape(const char* op, const char* name, const Tensor& t, const Shape& expected) {
   check_defined(op, name, t);
   if (t.shape() != expected)

@@ -6,13 +6,11 @@ namespace neft::ops {
 
 namespace {
 void check_tokens(const char* op, const Tensor& tokens) {
-  check_defined(op, "tokens", tokens);
-  if (tokens.dim() != 1) fail(op, ": argument 'tokens' must be 1-D [N], got ", tokens.str());
+  check_rank(op, "tokens", tokens, 1, "[N]");
   check_dtype(op, "tokens", tokens, {DType::I32});
 }
 void check_2d(const char* op, const char* name, const Tensor& t) {
-  check_defined(op, name, t);
-  if (t.dim() != 2) fail(op, ": argument '", name, "' must be 2-D, got ", t.str());
+  check_rank(op, name, t, 2, "[rows, C]");
   check_float_for_device(op, name, t);
 }
 }  // namespace

@@ -7,8 +7,7 @@ namespace neft::ops {
 namespace {
 // x is [N, C]; returns C.
 int64_t check_rows(const char* op, const char* name, const Tensor& x) {
-  check_defined(op, name, x);
-  if (x.dim() != 2) fail(op, ": argument '", name, "' must be 2-D [N, C], got ", x.str());
+  check_rank(op, name, x, 2, "[N, C]");
   return x.size(1);
 }
 }  // namespace

@@ -7,8 +7,7 @@ namespace neft::ops {
 namespace {
 void check_rope(const char* op, const char* in_name, const Tensor& in, const Tensor& positions,
                 float theta, const char* out_name, const Tensor& out) {
-  check_defined(op, in_name, in);
-  if (in.dim() != 3) fail(op, ": argument '", in_name, "' must be 3-D [N, H, D], got ", in.str());
+  check_rank(op, in_name, in, 3, "[N, H, D]");
   const int64_t d = in.size(2);
   if (d % 2 != 0) fail(op, ": argument '", in_name, "' has odd head dim D=", d, " (must be even)");
   if (d > kRopeMaxHeadDim)

@@ -6,8 +6,7 @@ namespace neft::ops {
 
 namespace {
 void check_2d(const char* op, const char* name, const Tensor& t) {
-  check_defined(op, name, t);
-  if (t.dim() != 2) fail(op, ": argument '", name, "' must be 2-D [N, F], got ", t.str());
+  check_rank(op, name, t, 2, "[N, F]");
 }
 void check_like(const char* op, const char* name, const Tensor& t, const Tensor& gate) {
   check_shape(op, name, t, gate.shape());
