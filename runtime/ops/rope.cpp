@@ -24,13 +24,13 @@ void check_rope(const char* op, const char* in_name, const Tensor& in, const Ten
 void rope_forward(const Tensor& x, const Tensor& positions, float theta, Tensor& y) {
   const Device d = common_device("rope_forward", {&x, &positions, &y});
   check_rope("rope_forward", "x", x, positions, theta, "y", y);
-  NEFT_DISPATCH(d, rope_forward, x, positions, theta, y);
+  NEFT_DISPATCH(d, rope_rotate, x, positions, theta, 1.0f, y);
 }
 
 void rope_backward(const Tensor& dy, const Tensor& positions, float theta, Tensor& dx) {
   const Device d = common_device("rope_backward", {&dy, &positions, &dx});
   check_rope("rope_backward", "dy", dy, positions, theta, "dx", dx);
-  NEFT_DISPATCH(d, rope_backward, dy, positions, theta, dx);
+  NEFT_DISPATCH(d, rope_rotate, dy, positions, theta, -1.0f, dx);
 }
 
 }  // namespace neft::ops

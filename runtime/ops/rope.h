@@ -24,9 +24,8 @@ void rope_forward(const Tensor& x, const Tensor& positions, float theta, Tensor&
 // The transpose rotation (by -a); overwrites dx; dx may be dy (in place).
 void rope_backward(const Tensor& dy, const Tensor& positions, float theta, Tensor& dx);
 
+// Both directions are one backend routine: rotation by sign * a (+1 forward, -1 backward).
 template <Device D>
-void rope_forward(const Tensor& x, const Tensor& positions, float theta, Tensor& y);
-template <Device D>
-void rope_backward(const Tensor& dy, const Tensor& positions, float theta, Tensor& dx);
+void rope_rotate(const Tensor& x, const Tensor& positions, float theta, float sign, Tensor& y);
 
 }  // namespace neft::ops

@@ -7,9 +7,10 @@
 
 namespace neft::ops {
 
-namespace {
 // y = R(sign * a) x per (i, i + D/2) pair; sign -1 is the transpose. y may be x.
-void rotate(const Tensor& x, const Tensor& positions, float theta, float sign, Tensor& y) {
+template <>
+void rope_rotate<Device::CPU>(const Tensor& x, const Tensor& positions, float theta, float sign,
+                              Tensor& y) {
   const int64_t n = x.size(0), h = x.size(1), d = x.size(2), half = d / 2;
   if (x.numel() == 0) return;
   std::vector<float> inv_freq(static_cast<size_t>(half));
@@ -37,18 +38,6 @@ void rotate(const Tensor& x, const Tensor& positions, float theta, float sign, T
         }
       },
       std::max<int64_t>(1, cpu::kParallelGrain / std::max<int64_t>(h * d, 1)));
-}
-}  // namespace
-
-template <>
-void rope_forward<Device::CPU>(const Tensor& x, const Tensor& positions, float theta, Tensor& y) {
-  rotate(x, positions, theta, 1.0f, y);
-}
-
-template <>
-void rope_backward<Device::CPU>(const Tensor& dy, const Tensor& positions, float theta,
-                                Tensor& dx) {
-  rotate(dy, positions, theta, -1.0f, dx);
 }
 
 }  // namespace neft::ops

@@ -46,7 +46,11 @@ __global__ void rotate_kernel(const T* x, const int32_t* positions, InvFreq inv_
   }
 }
 
-void rotate(const Tensor& x, const Tensor& positions, float theta, float sign, Tensor& y) {
+}  // namespace
+
+template <>
+void rope_rotate<Device::CUDA>(const Tensor& x, const Tensor& positions, float theta, float sign,
+                               Tensor& y) {
   const int64_t n = x.size(0), h = x.size(1), d = x.size(2);
   if (x.numel() == 0) return;
   InvFreq inv_freq{};
@@ -57,18 +61,6 @@ void rotate(const Tensor& x, const Tensor& positions, float theta, float sign, T
         x.data<T>(), positions.data<int32_t>(), inv_freq, sign, y.data<T>(), n, h, d);
     NEFT_CUDA_LAUNCH_CHECK();
   });
-}
-}  // namespace
-
-template <>
-void rope_forward<Device::CUDA>(const Tensor& x, const Tensor& positions, float theta, Tensor& y) {
-  rotate(x, positions, theta, 1.0f, y);
-}
-
-template <>
-void rope_backward<Device::CUDA>(const Tensor& dy, const Tensor& positions, float theta,
-                                 Tensor& dx) {
-  rotate(dy, positions, theta, -1.0f, dx);
 }
 
 }  // namespace neft::ops
