@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what neft builds against, from Debian's packages: compiler and CMake, OpenBLAS,
-# OpenMPI, Boost.Program_options, GoogleTest. The CUDA toolkit (nvcc, cuBLASLt, NCCL) is
+# OpenMPI, Boost.Program_options, GoogleTest, nlohmann-json. The CUDA toolkit (nvcc, cuBLASLt, NCCL) is
 # not a Debian package; when it is installed under /usr/local/cuda the build uses it.
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libopenblas-dev libopenmpi-dev openmpi-bin
-          libboost-program-options-dev libgtest-dev)
+          libboost-program-options-dev libgtest-dev nlohmann-json3-dev)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,25 @@
+// Batch: what the training loop feeds the model for one micro-batch. Every array is [B, T]
+// row-major; targets[b, t] is the token the model should predict at position t (the next
+// token), or kIgnoreIndex where no loss is taken (prompt, padding).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace neft::data {
+
+constexpr int32_t kIgnoreIndex = -100;
+
+struct Batch {
+  int64_t B = 0, T = 0;
+  std::vector<int32_t> tokens;     // [B, T]
+  std::vector<int32_t> targets;    // [B, T], kIgnoreIndex = no loss
+  std::vector<int32_t> positions;  // [B, T], restart at 0 with each document / example
+  std::vector<int32_t> task;       // [B], -1 if the row has no single task
+
+  // A B x T batch of padding: tokens 0, no targets, positions 0, no task.
+  static Batch padded(int64_t B, int64_t T);
+  // Positions that carry a loss (targets != kIgnoreIndex).
+  int64_t counted() const;
+};
+
+}  // namespace neft::data

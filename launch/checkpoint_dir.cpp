@@ -1,0 +1,165 @@
+#include "launch/checkpoint_dir.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+#include "runtime/atomic_file.h"
+#include "runtime/error.h"
+
+namespace neft::launch {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* const kLatestFile = "latest";
+const char* const kTempMarker = ".tmp-";
+
+// Flushes a file or directory to disk. A directory must be flushed for the entries created
+// or renamed in it to survive a power loss.
+void fsync_path(const fs::path& path, bool directory) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
+  if (fd < 0)
+    fail("checkpoint: cannot open ", path.string(), " to flush it: ", std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  // Some file systems cannot fsync a directory; what was written still stands.
+  if (rc != 0 && !(directory && (err == EINVAL || err == EROFS)))
+    fail("checkpoint: cannot flush ", path.string(), ": ", std::strerror(err));
+}
+
+void fsync_tree(const fs::path& root) {
+  for (const fs::directory_entry& entry : fs::recursive_directory_iterator(root)) {
+    if (entry.is_directory())
+      fsync_path(entry.path(), true);
+    else if (entry.is_regular_file())
+      fsync_path(entry.path(), false);
+  }
+  fsync_path(root, true);
+}
+
+void rename_or_fail(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  fs::rename(from, to, ec);
+  if (ec)
+    fail("checkpoint: cannot rename ", from.string(), " to ", to.string(), ": ", ec.message());
+}
+
+// Best effort: a directory that cannot be removed costs disk space, not correctness.
+void remove_quietly(const fs::path& path) {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+}
+
+// The step of a temporary directory "step-<digits>.tmp-<pid>[...]", nullopt for other names.
+std::optional<int64_t> temp_checkpoint_step(const fs::path& dir) {
+  const std::string name = dir.filename().string();
+  const auto marker = name.find(kTempMarker);
+  if (marker == std::string::npos) return std::nullopt;
+  return checkpoint_step(name.substr(0, marker));
+}
+
+}  // namespace
+
+fs::path checkpoints_dir(const fs::path& out_dir) { return out_dir / "checkpoints"; }
+
+std::string checkpoint_name(int64_t step) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "step-%08lld", (long long)step);
+  return buf;
+}
+
+std::optional<int64_t> checkpoint_step(const fs::path& dir) {
+  const std::string name = dir.filename().string();
+  const std::string prefix = "step-";
+  if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0)
+    return std::nullopt;
+  const char* begin = name.data() + prefix.size();
+  const char* end = name.data() + name.size();
+  if (!std::all_of(begin, end, [](char c) { return c >= '0' && c <= '9'; })) return std::nullopt;
+  int64_t step = 0;
+  const auto [stop, ec] = std::from_chars(begin, end, step);
+  if (ec != std::errc() || stop != end) return std::nullopt;
+  return step;
+}
+
+std::vector<CheckpointEntry> list_checkpoints(const fs::path& out_dir) {
+  std::vector<CheckpointEntry> entries;
+  std::error_code ec;
+  for (const fs::directory_entry& entry : fs::directory_iterator(checkpoints_dir(out_dir), ec)) {
+    if (!entry.is_directory()) continue;
+    if (const auto step = checkpoint_step(entry.path())) entries.push_back({*step, entry.path()});
+  }
+  std::sort(entries.begin(), entries.end(),
+            [](const CheckpointEntry& a, const CheckpointEntry& b) { return a.step < b.step; });
+  return entries;
+}
+
+fs::path save_checkpoint(const fs::path& out_dir, int64_t step, const CheckpointWriter& write_files,
+                         int64_t keep) {
+  NEFT_CHECK(step >= 0, "checkpoint: negative step ", step);
+  const fs::path dir = checkpoints_dir(out_dir);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) fail("checkpoint: cannot create directory ", dir.string(), ": ", ec.message());
+
+  const std::string name = checkpoint_name(step);
+  const std::string temp_suffix = kTempMarker + std::to_string(::getpid());
+  const fs::path temp = dir / (name + temp_suffix);
+  remove_quietly(temp);  // left by a crashed process that had our pid
+  fs::create_directory(temp, ec);
+  if (ec) fail("checkpoint: cannot create directory ", temp.string(), ": ", ec.message());
+  try {
+    write_files(temp);
+    fsync_tree(temp);
+  } catch (...) {
+    remove_quietly(temp);
+    throw;
+  }
+
+  // A directory of the same step exists when this run resumed from an earlier checkpoint
+  // than a previous run reached: move it aside (under a temporary name, so a crash now
+  // leaves nothing that looks complete) before the new one takes its name.
+  const fs::path final_dir = dir / name;
+  const fs::path replaced = dir / (name + temp_suffix + "-replaced");
+  const bool replacing = fs::exists(final_dir);
+  if (replacing) rename_or_fail(final_dir, replaced);
+  rename_or_fail(temp, final_dir);
+  fsync_path(dir, true);
+  write_file_atomic((dir / kLatestFile).string(), name + "\n");
+  if (replacing) remove_quietly(replaced);
+
+  // Prune: the `keep` newest up to `step`, nothing after it, and the leftovers of saves that
+  // crashed before this one (a save of a later step cannot be in progress).
+  const std::vector<CheckpointEntry> entries = list_checkpoints(out_dir);
+  int64_t kept = 0;
+  for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+    if (it->step > step || (it->step < step && keep > 0 && kept >= keep)) remove_quietly(it->dir);
+    if (it->step <= step) ++kept;
+  }
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
+    const auto temp_step = temp_checkpoint_step(entry.path());
+    if (temp_step && *temp_step < step) remove_quietly(entry.path());
+  }
+  return final_dir;
+}
+
+std::optional<fs::path> find_latest_checkpoint(const fs::path& out_dir) {
+  const fs::path dir = checkpoints_dir(out_dir);
+  std::ifstream latest(dir / kLatestFile);
+  std::string name;
+  if (latest >> name && checkpoint_step(name) && fs::is_directory(dir / name)) return dir / name;
+  const std::vector<CheckpointEntry> entries = list_checkpoints(out_dir);
+  if (entries.empty()) return std::nullopt;
+  return entries.back().dir;
+}
+
+}  // namespace neft::launch

@@ -1,0 +1,130 @@
+#include "launch/cli.h"
+
+#include <algorithm>
+#include <new>
+
+#include "launch/eval.h"
+#include "launch/options.h"
+#include "launch/train.h"
+#include "runtime/device.h"
+#include "runtime/error.h"
+
+namespace neft::launch {
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+struct Subcommand {
+  const char* name;
+  const char* summary;  // one line for `neft --help`
+  int (*run)(const std::vector<std::string>& args, std::ostream& out);
+};
+
+// Parse, then run; --help has printed the page when parsing returns nothing.
+template <class Options>
+int parse_and_run(std::optional<Options> (*parse)(const std::vector<std::string>&, std::ostream&),
+                  int (*run)(const Options&), const std::vector<std::string>& args,
+                  std::ostream& out) {
+  const std::optional<Options> options = parse(args, out);
+  return options ? run(*options) : 0;
+}
+
+const Subcommand kSubcommands[] = {
+    {"train", "train a model on a data set (every weight, AdamW)",
+     [](const std::vector<std::string>& args, std::ostream& out) {
+       return parse_and_run<TrainOptions>(&parse_train_options, &run_train, args, out);
+     }},
+    {"eval", "evaluate a model on held-out examples of the synthetic tasks",
+     [](const std::vector<std::string>& args, std::ostream& out) {
+       return parse_and_run<EvalOptions>(&parse_eval_options, &run_eval, args, out);
+     }},
+};
+
+const Subcommand* find_subcommand(const std::string& name) {
+  for (const Subcommand& s : kSubcommands)
+    if (name == s.name) return &s;
+  return nullptr;
+}
+
+std::string subcommand_names() {
+  std::string names;
+  for (const Subcommand& s : kSubcommands)
+    names += (names.empty() ? "" : ", ") + std::string(s.name);
+  return names;
+}
+
+std::string top_level_help() {
+  std::string out =
+      "usage: neft <command> [options]\n"
+      "       neft <command> --help\n"
+      "       neft --version\n\n"
+      "Trains and evaluates Llama-family models, with fine-tuning down to single neurons.\n\n"
+      "Commands:\n";
+  for (const Subcommand& s : kSubcommands) {
+    std::string name = s.name;
+    name.resize(std::max<size_t>(name.size() + 2, 10), ' ');
+    out += "  " + name + s.summary + "\n";
+  }
+  out += "\n`neft <command> --help` describes a command and its options.\n";
+  return out;
+}
+
+}  // namespace
+
+std::string version_text() {
+  return std::string("neft ") + kVersion +
+         (cuda_compiled() ? " (CUDA backend: built)" : " (CUDA backend: not built)");
+}
+
+int report_fatal_error(const std::string& command, const std::string& message, std::ostream& err) {
+  // One line, whatever the message holds, so logs of many ranks stay greppable.
+  std::string line = message;
+  std::replace(line.begin(), line.end(), '\n', ' ');
+  err << "neft" << (command.empty() ? "" : " " + command) << ": error: " << line << std::endl;
+  // Multi-rank jobs: MPI_Abort here, so that one failing rank ends the job instead of
+  // leaving the others waiting in a collective.
+  return 1;
+}
+
+int run_neft(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  if (args.empty()) {
+    out << top_level_help();
+    return 1;
+  }
+  const std::string& first = args.front();
+  if (first == "--help" || first == "-h") {
+    out << top_level_help();
+    return 0;
+  }
+  if (first == "--version") {
+    out << version_text() << "\n";
+    return 0;
+  }
+  // `neft help train` is `neft train --help`.
+  if (first == "help" && args.size() >= 2 && find_subcommand(args[1]))
+    return run_neft({args[1], "--help"}, out, err);
+  if (first == "help" && args.size() == 1) {
+    out << top_level_help();
+    return 0;
+  }
+
+  const Subcommand* subcommand = find_subcommand(first);
+  if (!subcommand) {
+    const bool is_option = first.rfind("-", 0) == 0;
+    return report_fatal_error("",
+                              std::string(is_option ? "unknown option '" : "unknown command '") +
+                                  first + "' (the commands are " + subcommand_names() +
+                                  "); try `neft --help`",
+                              err);
+  }
+  try {
+    return subcommand->run({args.begin() + 1, args.end()}, out);
+  } catch (const std::bad_alloc&) {
+    return report_fatal_error(first, "out of host memory", err);
+  } catch (const std::exception& e) {  // neft::Error, and anything a library throws
+    return report_fatal_error(first, e.what(), err);
+  }
+}
+
+}  // namespace neft::launch

@@ -1,0 +1,232 @@
+#include "launch/options.h"
+
+#include "data/synthetic.h"
+
+#include <filesystem>
+
+#include "model/config.h"
+#include "runtime/error.h"
+
+namespace neft::launch {
+
+namespace {
+
+using G = OptionGroup;
+
+const std::vector<std::string> kDevices = {"cpu", "cuda"};
+const std::vector<std::string> kDtypes = {"auto", "f32", "bf16"};
+
+std::string preset_list() {
+  std::string list;
+  for (const std::string& name : model::preset_names()) list += (list.empty() ? "" : ", ") + name;
+  return list;
+}
+
+// The model options train and eval share (after --model, whose meaning differs).
+void add_model_options(CommandOptions& table, std::string* init, std::string* device,
+                       std::string* dtype) {
+  table
+      .add(G::model, "init", init,
+           "Hugging Face checkpoint directory to load the weights from; empty: random "
+           "initialisation from --seed, unless --model is a directory that holds weights")
+      .value_name("DIR");
+  table.add(G::model, "device", device, "where to run").one_of(kDevices);
+  table
+      .add(G::model, "dtype", dtype,
+           "weight and activation type; auto is f32 on cpu (the reference numerics) and bf16 "
+           "on cuda")
+      .one_of(kDtypes);
+}
+
+// Checks common to both subcommands, made after parsing because they involve several
+// options or the build.
+void check_device_and_dtype(const CommandOptions& table, const std::string& device,
+                            const std::string& dtype) {
+  if (device == "cuda" && !cuda_compiled())
+    table.option("device").reject("this neft was built without the CUDA backend");
+  if (device == "cpu" && dtype == "bf16")
+    table.option("dtype").reject("the cpu backend runs f32 (bf16 needs --device cuda)");
+}
+
+void check_tasks(const CommandOptions& table, const std::string& tasks) {
+  for (const std::string& task : split_list(tasks))
+    if (task.empty()) table.option("tasks").reject("empty task name in the comma-separated list");
+}
+
+template <class Options>
+std::optional<Options> parse_options(std::unique_ptr<CommandOptions> (*declare)(Options&),
+                                     void (*check)(const CommandOptions&, const Options&),
+                                     const std::vector<std::string>& args, std::ostream& out) {
+  Options options;
+  const std::unique_ptr<CommandOptions> table = declare(options);
+  if (!table->parse(args, out)) return std::nullopt;
+  check(*table, options);
+  return options;
+}
+
+void check_train(const CommandOptions& table, const TrainOptions& o) {
+  check_device_and_dtype(table, o.device, o.dtype);
+  check_tasks(table, o.tasks);
+  if (o.min_lr > o.lr)
+    table.option("min-lr").reject("must not exceed --lr (" + table.option("lr").value_text() + ")");
+}
+
+void check_eval(const CommandOptions& table, const EvalOptions& o) {
+  if (o.model.empty())
+    fail("missing --model (a model directory, or a preset name with --init); ", table.help_hint());
+  check_device_and_dtype(table, o.device, o.dtype);
+  check_tasks(table, o.tasks);
+}
+
+}  // namespace
+
+DType resolve_dtype(const std::string& dtype, const std::string& device) {
+  if (dtype == "auto") return device == "cuda" ? DType::BF16 : DType::F32;
+  return dtype_from_name(dtype);
+}
+
+Device TrainOptions::compute_device() const {
+  return device == "cuda" ? Device::CUDA : Device::CPU;
+}
+DType TrainOptions::compute_dtype() const { return resolve_dtype(dtype, device); }
+std::string TrainOptions::metrics_path() const {
+  return metrics.empty() ? (std::filesystem::path(out) / "metrics.jsonl").string() : metrics;
+}
+namespace {
+// Empty means the whole suite.
+std::vector<std::string> tasks_or_all(const std::string& tasks) {
+  return tasks.empty() ? data::SyntheticSuite::all_tasks() : split_list(tasks);
+}
+}  // namespace
+
+std::vector<std::string> TrainOptions::task_list() const { return tasks_or_all(tasks); }
+
+Device EvalOptions::compute_device() const { return device == "cuda" ? Device::CUDA : Device::CPU; }
+DType EvalOptions::compute_dtype() const { return resolve_dtype(dtype, device); }
+std::vector<std::string> EvalOptions::task_list() const { return tasks_or_all(tasks); }
+
+std::unique_ptr<CommandOptions> train_command_options(TrainOptions& o) {
+  auto table = std::make_unique<CommandOptions>(
+      "train",
+      "Trains a Llama model on a data set: every weight (full fine-tuning), with AdamW, a "
+      "learning-rate schedule with warmup, gradient clipping and accumulation. The model starts "
+      "from a preset shape or a Hugging Face model directory, randomly initialised or loaded "
+      "from --init. Checkpoints, the metrics log (one JSON object per line) and the final "
+      "model, loadable by `neft eval` and Hugging Face transformers, go to --out; --resume "
+      "continues an interrupted run from its newest checkpoint.");
+  CommandOptions& t = *table;
+  t.add(G::model, "model", &o.model,
+        "model preset (" + preset_list() +
+            ") or a Hugging Face model directory (config.json, and weights to start from)")
+      .value_name("NAME|DIR")
+      .not_empty();
+  add_model_options(t, &o.init, &o.device, &o.dtype);
+
+  t.add(G::data, "data", &o.data, "data set: `synthetic` is the built-in suite of small tasks")
+      .value_name("NAME")
+      .not_empty();
+  t.add(G::data, "tasks", &o.tasks,
+        "comma-separated synthetic tasks to train on (copy, reverse, sort, shift, dedup, add); "
+        "empty: all")
+      .value_name("LIST");
+  t.add(G::data, "seq-len", &o.seq_len, "tokens per sequence").at_least(1);
+
+  t.add(G::training, "micro-batch", &o.micro_batch, "sequences per forward/backward pass")
+      .at_least(1);
+  t.add(G::training, "grad-accum", &o.grad_accum,
+        "micro-batches whose gradients are summed into one optimizer step")
+      .at_least(1);
+  t.add(G::training, "steps", &o.steps, "optimizer steps in the whole run").at_least(1);
+  t.add(G::training, "seed", &o.seed, "seed of the initial weights and the data order");
+  t.add_switch(G::training, "recompute", &o.recompute,
+               "recompute activations in the backward pass instead of keeping them (less "
+               "memory, more compute)");
+  t.add(G::training, "stop-after", &o.stop_after,
+        "stop the process after this many steps of this invocation, as if it were killed "
+        "(to test --resume); 0: off")
+      .at_least(0);
+
+  t.add(G::optimizer, "lr", &o.lr, "peak learning rate").above(0);
+  t.add(G::optimizer, "min-lr", &o.min_lr, "learning rate at the end of the decay").at_least(0);
+  t.add(G::optimizer, "warmup", &o.warmup, "steps of linear warmup from 0 to --lr").at_least(0);
+  t.add(G::optimizer, "lr-schedule", &o.lr_schedule, "decay from --lr to --min-lr after warmup")
+      .one_of({"cosine", "linear", "constant"});
+  t.add(G::optimizer, "weight-decay", &o.weight_decay, "AdamW decoupled weight decay").at_least(0);
+  t.add(G::optimizer, "beta1", &o.beta1, "AdamW first-moment decay").at_least(0).below(1);
+  t.add(G::optimizer, "beta2", &o.beta2, "AdamW second-moment decay").at_least(0).below(1);
+  t.add(G::optimizer, "eps", &o.eps, "AdamW denominator epsilon").above(0);
+  t.add(G::optimizer, "clip", &o.clip, "clip the global gradient norm to this; 0: off").at_least(0);
+
+  t.add(G::evaluation, "eval-every", &o.eval_every,
+        "evaluate on held-out examples every this many steps; 0: off")
+      .at_least(0);
+  t.add(G::evaluation, "eval-examples", &o.eval_examples, "held-out examples per task").at_least(1);
+
+  t.add(G::checkpointing, "save-every", &o.save_every,
+        "write a checkpoint every this many steps; 0: only at the end")
+      .at_least(0);
+  t.add(G::checkpointing, "keep-checkpoints", &o.keep_checkpoints,
+        "newest checkpoints to keep, older ones are deleted; 0: keep all")
+      .at_least(0);
+  t.add_switch(G::checkpointing, "resume", &o.resume,
+               "continue from the newest checkpoint in --out (start afresh when there is none)");
+
+  t.add(G::output, "out", &o.out,
+        "output directory: checkpoints/, metrics.jsonl and the final model")
+      .value_name("DIR")
+      .not_empty();
+  t.add(G::output, "metrics", &o.metrics, "metrics log (JSONL); empty: <out>/metrics.jsonl")
+      .value_name("FILE");
+  t.add(G::output, "log-every", &o.log_every,
+        "print a progress line every this many steps (when not on a terminal)")
+      .at_least(1);
+  return table;
+}
+
+std::unique_ptr<CommandOptions> eval_command_options(EvalOptions& o) {
+  auto table = std::make_unique<CommandOptions>(
+      "eval",
+      "Evaluates a model on held-out examples of the synthetic tasks: the loss on the response "
+      "tokens and the exact-match accuracy of greedy answers, per task. The model is a "
+      "directory written by `neft train` (or any Hugging Face Llama directory), or a preset "
+      "shape with its weights from --init.");
+  CommandOptions& t = *table;
+  t.add(G::model, "model", &o.model,
+        "model directory (config.json and weights), or a preset name (" + preset_list() +
+            ") with --init")
+      .value_name("DIR|NAME");
+  add_model_options(t, &o.init, &o.device, &o.dtype);
+
+  t.add(G::data, "tasks", &o.tasks, "comma-separated synthetic tasks to evaluate; empty: all")
+      .value_name("LIST");
+  t.add(G::data, "seq-len", &o.seq_len, "tokens per sequence").at_least(1);
+  t.add(G::data, "examples", &o.examples, "held-out examples per task").at_least(1);
+  t.add(G::data, "seed", &o.seed, "seed of the held-out examples");
+
+  t.add(G::evaluation, "micro-batch", &o.micro_batch, "sequences per forward pass").at_least(1);
+
+  t.add_switch(G::output, "json", &o.json, "print one JSON line instead of a table");
+  return table;
+}
+
+std::optional<TrainOptions> parse_train_options(const std::vector<std::string>& args,
+                                                std::ostream& out) {
+  return parse_options<TrainOptions>(&train_command_options, &check_train, args, out);
+}
+
+std::optional<EvalOptions> parse_eval_options(const std::vector<std::string>& args,
+                                              std::ostream& out) {
+  return parse_options<EvalOptions>(&eval_command_options, &check_eval, args, out);
+}
+
+std::string train_config_text(const TrainOptions& options) {
+  TrainOptions copy = options;
+  return train_command_options(copy)->config_text();
+}
+
+std::string eval_config_text(const EvalOptions& options) {
+  EvalOptions copy = options;
+  return eval_command_options(copy)->config_text();
+}
+
+}  // namespace neft::launch

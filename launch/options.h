@@ -1,0 +1,104 @@
+// The options of `neft train` and `neft eval`: the structs the subcommands run from, their
+// declarations (names, defaults, help, value checks) and the checks that involve several
+// options. Parsing and the --help page come from launch/command_options.h.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "launch/command_options.h"
+#include "runtime/device.h"
+#include "runtime/dtype.h"
+
+namespace neft::launch {
+
+struct TrainOptions {
+  // model
+  std::string model = "tiny";  // preset name or HF model directory
+  std::string init;            // HF checkpoint directory to load weights from ("" = none)
+  std::string device = "cpu";  // cpu | cuda
+  std::string dtype = "auto";  // auto | f32 | bf16
+  // data
+  std::string data = "synthetic";
+  std::string tasks;  // "" = every task of the suite
+  int64_t seq_len = 64;
+  // training
+  int64_t micro_batch = 16;
+  int64_t grad_accum = 1;
+  int64_t steps = 1000;
+  uint64_t seed = 1234;
+  bool recompute = false;
+  int64_t stop_after = 0;  // 0 = off; else stop after this many steps of this invocation
+  // optimizer
+  double lr = 3e-3;
+  double min_lr = 3e-4;
+  int64_t warmup = 50;
+  std::string lr_schedule = "cosine";  // cosine | linear | constant
+  double weight_decay = 0.1;
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double eps = 1e-8;
+  double clip = 1.0;  // 0 = off
+  // evaluation
+  int64_t eval_every = 0;  // 0 = off
+  int64_t eval_examples = 256;
+  // checkpointing
+  int64_t save_every = 0;  // 0 = only at the end
+  int64_t keep_checkpoints = 2;
+  bool resume = false;
+  // output
+  std::string out = "runs/train";
+  std::string metrics;  // "" = <out>/metrics.jsonl
+  int64_t log_every = 10;
+
+  Device compute_device() const;
+  DType compute_dtype() const;                 // dtype with "auto" resolved for the device
+  std::string metrics_path() const;            // metrics, or <out>/metrics.jsonl
+  std::vector<std::string> task_list() const;  // tasks split at commas; empty = all
+};
+
+struct EvalOptions {
+  // model
+  std::string model;  // directory with config.json + weights, or a preset with --init
+  std::string init;
+  std::string device = "cpu";
+  std::string dtype = "auto";
+  // data
+  std::string tasks;  // "" = every task of the suite
+  int64_t seq_len = 64;
+  int64_t examples = 256;  // per task
+  uint64_t seed = 1234;
+  // evaluation
+  int64_t micro_batch = 32;
+  // output
+  bool json = false;  // one JSON line instead of a table
+
+  Device compute_device() const;
+  DType compute_dtype() const;
+  std::vector<std::string> task_list() const;
+};
+
+// Parse the arguments after `neft train` / `neft eval` (a config file and overrides), check
+// the values, and return the options; std::nullopt after printing the help page to `out`
+// for --help. A mistake throws neft::Error naming the option.
+std::optional<TrainOptions> parse_train_options(const std::vector<std::string>& args,
+                                                std::ostream& out);
+std::optional<EvalOptions> parse_eval_options(const std::vector<std::string>& args,
+                                              std::ostream& out);
+
+// The options as a config file that `--config` reads back to the same values (to record
+// what a run was started with, e.g. in its output directory).
+std::string train_config_text(const TrainOptions& options);
+std::string eval_config_text(const EvalOptions& options);
+
+// The option tables bound to the fields of `options`; the --help pages come from these.
+std::unique_ptr<CommandOptions> train_command_options(TrainOptions& options);
+std::unique_ptr<CommandOptions> eval_command_options(EvalOptions& options);
+
+// "auto" is f32 on the CPU (the reference numerics) and bf16 on CUDA.
+DType resolve_dtype(const std::string& dtype, const std::string& device);
+
+}  // namespace neft::launch

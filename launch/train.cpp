@@ -1,0 +1,193 @@
+#include "launch/train.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "data/batch_source.h"
+#include "data/synthetic.h"
+#include "launch/checkpoint_dir.h"
+#include "launch/evaluate.h"
+#include "launch/metrics_log.h"
+#include "launch/model_setup.h"
+#include "launch/progress.h"
+#include "model/config.h"
+#include "model/hf_checkpoint.h"
+#include "model/safetensors.h"
+#include "optim/adamw.h"
+#include "optim/clip.h"
+#include "optim/schedule.h"
+#include "runtime/atomic_file.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace neft::launch {
+
+namespace {
+
+constexpr const char* kOptimizerFile = "optimizer.safetensors";
+constexpr const char* kTrainerStateFile = "trainer_state.json";
+
+// "synthetic" takes the --tasks list; other data specs name their files themselves.
+std::string data_spec(const TrainOptions& o) {
+  if (o.data == "synthetic" && !o.tasks.empty()) return "synthetic:" + o.tasks;
+  return o.data;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// A training checkpoint: the model as an HF directory (so `neft eval --model` takes it as is),
+// the optimizer state, and where the run stood (step, data position).
+void write_checkpoint(const fs::path& dir, model::LlamaModel& m, const optim::AdamW& opt,
+                      int64_t step, const data::BatchSource& source, const TrainOptions& o) {
+  model::NamedTensors weights;
+  for (Parameter* p : m.parameters()) weights.emplace_back(p->name, p->value);
+  model::save_safetensors((dir / model::kSafetensorsFile).string(), weights);
+  model::save_hf_config(m.config(), (dir / "config.json").string(),
+                        m.options().dtype == DType::BF16 ? "bfloat16" : "float32");
+  model::save_safetensors((dir / kOptimizerFile).string(), opt.state());
+  const json state = {{"step", step},
+                      {"optimizer_steps", opt.steps_taken()},
+                      {"data", source.position()},
+                      {"seed", o.seed},
+                      {"model", m.config().name}};
+  write_file_atomic((dir / kTrainerStateFile).string(), state.dump(2) + "\n");
+}
+
+// Restores a checkpoint written by write_checkpoint; returns its step.
+int64_t read_checkpoint(const fs::path& dir, model::LlamaModel& m, optim::AdamW& opt,
+                        data::BatchSource& source) {
+  model::load_hf_weights(m, model::Checkpoint(dir.string()));
+  const model::SafetensorsFile optimizer((dir / kOptimizerFile).string());
+  model::NamedTensors state;
+  for (const std::string& name : optimizer.names())
+    state.emplace_back(name, optimizer.read(name, DType::F32, m.options().device));
+  const fs::path state_path = dir / kTrainerStateFile;
+  std::ifstream in(state_path);
+  if (!in) fail(state_path.string(), ": cannot be read");
+  json s;
+  try {
+    s = json::parse(in);
+    opt.load_state(state, s.at("optimizer_steps").get<int64_t>());
+    source.restore(s.at("data"));
+    return s.at("step").get<int64_t>();
+  } catch (const json::exception& e) {
+    fail(state_path.string(), ": ", e.what());
+  }
+}
+
+}  // namespace
+
+int run_train(const TrainOptions& o) {
+  const optim::LrSchedule schedule{o.lr_schedule, float(o.lr), float(o.min_lr), o.warmup, o.steps};
+  schedule.validate();
+  const model::ModelOptions mopts{o.compute_device(), o.compute_dtype(), o.recompute};
+  auto model = build_model({o.model, o.init}, mopts, o.seed);
+  const Device device = mopts.device;
+  auto source = data::make_batch_source(data_spec(o), o.micro_batch, o.seq_len, o.seed,
+                                        {int32_t(model->config().vocab), true});
+  optim::AdamW opt(model->parameters(),
+                   {float(o.beta1), float(o.beta2), float(o.eps), float(o.weight_decay)});
+
+  int64_t start = 0;
+  const auto latest = find_latest_checkpoint(o.out);
+  if (latest && !o.resume)
+    fail("--out ", o.out, " already holds a run (", latest->string(),
+         "): pass --resume to continue it, or choose another --out");
+  if (latest) {
+    start = read_checkpoint(*latest, *model, opt, *source);
+    std::printf("resuming from %s (step %lld)\n", latest->c_str(), (long long)start);
+  }
+  MetricsLog metrics =
+      start > 0 ? MetricsLog::resume(o.metrics_path(), start) : MetricsLog(o.metrics_path());
+  const bool synthetic = o.data.rfind("synthetic", 0) == 0;
+  auto evaluate = [&](int64_t step, Progress& progress) {
+    if (!synthetic) return;
+    const data::SyntheticSuite suite(o.task_list(), o.seed);
+    json record = {{"step", step}, {"eval", json::object()}};
+    std::string line = "eval @" + std::to_string(step) + ":";
+    for (const TaskScore& s :
+         evaluate_synthetic(*model, suite, o.eval_examples, o.micro_batch, o.seq_len)) {
+      record["eval"][s.task] = {{"loss", s.loss}, {"accuracy", s.accuracy}};
+      char buf[64];
+      std::snprintf(buf, sizeof buf, " %s %.0f%%", s.task.c_str(), 100.0 * s.accuracy);
+      line += buf;
+    }
+    metrics.write(record);
+    progress.message(line);
+  };
+
+  std::printf(
+      "model %s: %lld parameters, %s on %s; data %s, %lld x %lld tokens x %lld "
+      "micro-batches per step\n",
+      model->config().name.c_str(), (long long)model->config().parameter_count(),
+      dtype_name(mopts.dtype), device_name(device), data_spec(o).c_str(), (long long)o.micro_batch,
+      (long long)o.seq_len, (long long)o.grad_accum);
+  Progress progress({o.steps, start, o.log_every, true});
+  const auto t0 = std::chrono::steady_clock::now();
+  int64_t saved_step = start;
+  for (int64_t step = start; step < o.steps; ++step) {
+    // The loss is the mean over the whole step's counted tokens: count them first.
+    std::vector<data::Batch> micro;
+    int64_t counted = 0;
+    for (int64_t i = 0; i < o.grad_accum; ++i) {
+      micro.push_back(source->next());
+      counted += micro.back().counted();
+    }
+    model->zero_grad();
+    double loss_sum = 0.0;
+    for (const data::Batch& b : micro) {
+      loss_sum += model
+                      ->forward(Tensor::from_ints(b.tokens, {b.B, b.T}, device),
+                                Tensor::from_ints(b.targets, {b.B, b.T}, device),
+                                Tensor::from_ints(b.positions, {b.B, b.T}, device))
+                      .loss_sum;
+      model->backward(1.0f / float(std::max<int64_t>(counted, 1)));
+    }
+    const double norm = optim::global_grad_norm(model->parameters());
+    const float lr = schedule.at(step);
+    opt.step(lr, optim::clip_factor(norm, float(o.clip)));
+
+    const double loss = loss_sum / double(std::max<int64_t>(counted, 1));
+    const int64_t tokens = o.grad_accum * o.micro_batch * o.seq_len;
+    progress.step({step + 1, loss, lr, norm, tokens});
+    metrics.write({{"step", step + 1},
+                   {"loss", loss},
+                   {"lr", lr},
+                   {"grad_norm", norm},
+                   {"tokens", tokens},
+                   {"loss_tokens", counted},
+                   {"elapsed_s", seconds_since(t0)}});
+    if (o.eval_every > 0 && (step + 1) % o.eval_every == 0) evaluate(step + 1, progress);
+    if (o.save_every > 0 && (step + 1) % o.save_every == 0) {
+      save_checkpoint(
+          o.out, step + 1,
+          [&](const fs::path& d) { write_checkpoint(d, *model, opt, step + 1, *source, o); },
+          o.keep_checkpoints);
+      saved_step = step + 1;
+    }
+    if (o.stop_after > 0 && step + 1 - start >= o.stop_after) {
+      progress.message("stopping after " + std::to_string(o.stop_after) +
+                       " steps (--stop-after), as if interrupted");
+      return 0;
+    }
+  }
+  if (saved_step != o.steps)
+    save_checkpoint(
+        o.out, o.steps,
+        [&](const fs::path& d) { write_checkpoint(d, *model, opt, o.steps, *source, o); },
+        o.keep_checkpoints);
+  if (o.eval_every == 0 || o.steps % o.eval_every != 0) evaluate(o.steps, progress);
+  progress.finish();
+  const fs::path final_dir = fs::path(o.out) / "model";
+  model::save_hf_model(*model, final_dir.string());
+  std::printf("saved %s (HF format); metrics in %s\n", final_dir.c_str(), o.metrics_path().c_str());
+  return 0;
+}
+
+}  // namespace neft::launch

@@ -1,0 +1,147 @@
+#include "model/block.h"
+
+#include <string>
+
+#include "model/linear.h"
+#include "runtime/ops/attention.h"
+#include "runtime/ops/elementwise.h"
+#include "runtime/ops/rmsnorm.h"
+#include "runtime/ops/rope.h"
+#include "runtime/ops/swiglu.h"
+
+namespace neft::model {
+
+namespace {
+// The norm's gradient, or the scratch sink when the norm is frozen (the op always writes one).
+Tensor& norm_grad(Parameter& norm, BlockScratch& s) {
+  return norm.grad.defined() ? norm.grad : s.frozen_dnorm;
+}
+Parameter make_parameter(const std::string& name, const Shape& shape, Device device, DType dtype,
+                         bool decay) {
+  return Parameter{name, Tensor::empty(shape, dtype, device), Tensor(), decay};
+}
+// [N, H*D] as the [B, T, H, D] layout attention takes, or the [N, H, D] one RoPE takes.
+Tensor heads4d(const Tensor& t, int64_t B, int64_t T, int64_t D) { return t.view({B, T, -1, D}); }
+Tensor heads3d(const Tensor& t, int64_t D) { return t.view({t.size(0), -1, D}); }
+}  // namespace
+
+void BlockActivations::allocate(const LlamaConfig& c, int64_t B, int64_t T, Device device,
+                                DType dtype) {
+  const int64_t N = B * T;
+  auto act = [&](int64_t cols) { return Tensor::empty({N, cols}, dtype, device); };
+  n1 = act(c.hidden);
+  rstd1 = Tensor::empty({N}, DType::F32, device);
+  q = act(c.q_dim());
+  k = act(c.kv_dim());
+  v = act(c.kv_dim());
+  att = act(c.q_dim());
+  lse = Tensor::empty({B, c.heads, T}, DType::F32, device);
+  mid = act(c.hidden);
+  n2 = act(c.hidden);
+  rstd2 = Tensor::empty({N}, DType::F32, device);
+  gate = act(c.intermediate);
+  up = act(c.intermediate);
+  h = act(c.intermediate);
+}
+
+size_t BlockActivations::bytes() const {
+  size_t total = 0;
+  for (const Tensor* t : {&n1, &rstd1, &q, &k, &v, &att, &lse, &mid, &n2, &rstd2, &gate, &up, &h})
+    total += t->defined() ? t->nbytes() : 0;
+  return total;
+}
+
+void BlockScratch::allocate(const LlamaConfig& c, int64_t B, int64_t T, Device device,
+                            DType dtype) {
+  const int64_t N = B * T;
+  auto act = [&](int64_t cols) { return Tensor::empty({N, cols}, dtype, device); };
+  dn = act(c.hidden);
+  dq = act(c.q_dim());
+  dk = act(c.kv_dim());
+  dv = act(c.kv_dim());
+  datt = act(c.q_dim());
+  dgate = act(c.intermediate);
+  dup = act(c.intermediate);
+  dh = act(c.intermediate);
+  frozen_dnorm = Tensor::zeros({c.hidden}, DType::F32, device);
+}
+
+size_t BlockScratch::bytes() const {
+  size_t total = 0;
+  for (const Tensor* t : {&dn, &dq, &dk, &dv, &datt, &dgate, &dup, &dh, &frozen_dnorm})
+    total += t->defined() ? t->nbytes() : 0;
+  return total;
+}
+
+Block::Block(const LlamaConfig& c, int64_t layer, Device device, DType dtype) : config_(c) {
+  const std::string p = "model.layers." + std::to_string(layer) + ".";
+  q_ = make_parameter(p + "self_attn.q_proj.weight", {c.q_dim(), c.hidden}, device, dtype, true);
+  k_ = make_parameter(p + "self_attn.k_proj.weight", {c.kv_dim(), c.hidden}, device, dtype, true);
+  v_ = make_parameter(p + "self_attn.v_proj.weight", {c.kv_dim(), c.hidden}, device, dtype, true);
+  o_ = make_parameter(p + "self_attn.o_proj.weight", {c.hidden, c.q_dim()}, device, dtype, true);
+  gate_ =
+      make_parameter(p + "mlp.gate_proj.weight", {c.intermediate, c.hidden}, device, dtype, true);
+  up_ = make_parameter(p + "mlp.up_proj.weight", {c.intermediate, c.hidden}, device, dtype, true);
+  down_ =
+      make_parameter(p + "mlp.down_proj.weight", {c.hidden, c.intermediate}, device, dtype, true);
+  norm1_ = make_parameter(p + "input_layernorm.weight", {c.hidden}, device, dtype, false);
+  norm2_ = make_parameter(p + "post_attention_layernorm.weight", {c.hidden}, device, dtype, false);
+}
+
+ParameterList Block::parameters() {
+  return {&q_, &k_, &v_, &o_, &gate_, &up_, &down_, &norm1_, &norm2_};
+}
+
+void Block::forward(const Tensor& x, const Tensor& positions, int64_t B, int64_t T,
+                    BlockActivations& a, Tensor& out) {
+  const LlamaConfig& c = config_;
+  const int64_t D = c.head_dim;
+  ops::rmsnorm_forward(x, norm1_.value, c.rms_eps, a.n1, a.rstd1);
+  linear_forward(a.n1, q_, a.q);
+  linear_forward(a.n1, k_, a.k);
+  linear_forward(a.n1, v_, a.v);
+  Tensor q3 = heads3d(a.q, D), k3 = heads3d(a.k, D);
+  ops::rope_forward(q3, positions, c.rope_theta, q3);
+  ops::rope_forward(k3, positions, c.rope_theta, k3);
+  Tensor att4 = heads4d(a.att, B, T, D);
+  ops::attention_forward(heads4d(a.q, B, T, D), heads4d(a.k, B, T, D), heads4d(a.v, B, T, D), att4,
+                         a.lse);
+  linear_forward(a.att, o_, a.mid);
+  ops::add(x, a.mid, a.mid);
+
+  ops::rmsnorm_forward(a.mid, norm2_.value, c.rms_eps, a.n2, a.rstd2);
+  linear_forward(a.n2, gate_, a.gate);
+  linear_forward(a.n2, up_, a.up);
+  ops::swiglu_forward(a.gate, a.up, a.h);
+  linear_forward(a.h, down_, out);
+  ops::add(a.mid, out, out);
+}
+
+void Block::backward(const Tensor& x, const Tensor& positions, int64_t B, int64_t T,
+                     const BlockActivations& a, BlockScratch& s, Tensor& dres) {
+  const LlamaConfig& c = config_;
+  const int64_t D = c.head_dim;
+  // MLP branch: dres holds d(out), which is also d(mid) through the residual.
+  linear_backward(dres, a.h, down_, &s.dh, false);
+  ops::swiglu_backward(s.dh, a.gate, a.up, s.dgate, s.dup);
+  linear_backward(s.dgate, a.n2, gate_, &s.dn, false);
+  linear_backward(s.dup, a.n2, up_, &s.dn, true);
+  ops::rmsnorm_backward(s.dn, a.mid, norm2_.value, a.rstd2, s.dn, norm_grad(norm2_, s));
+  ops::add(dres, s.dn, dres);
+
+  // Attention branch: dres now holds d(mid), which is also d(x) through the residual.
+  linear_backward(dres, a.att, o_, &s.datt, false);
+  Tensor dq4 = heads4d(s.dq, B, T, D), dk4 = heads4d(s.dk, B, T, D), dv4 = heads4d(s.dv, B, T, D);
+  ops::attention_backward(heads4d(s.datt, B, T, D), heads4d(a.q, B, T, D), heads4d(a.k, B, T, D),
+                          heads4d(a.v, B, T, D), heads4d(a.att, B, T, D), a.lse, dq4, dk4, dv4);
+  Tensor dq3 = heads3d(s.dq, D), dk3 = heads3d(s.dk, D);
+  ops::rope_backward(dq3, positions, c.rope_theta, dq3);
+  ops::rope_backward(dk3, positions, c.rope_theta, dk3);
+  linear_backward(s.dq, a.n1, q_, &s.dn, false);
+  linear_backward(s.dk, a.n1, k_, &s.dn, true);
+  linear_backward(s.dv, a.n1, v_, &s.dn, true);
+  ops::rmsnorm_backward(s.dn, x, norm1_.value, a.rstd1, s.dn, norm_grad(norm1_, s));
+  ops::add(dres, s.dn, dres);
+}
+
+}  // namespace neft::model

@@ -1,0 +1,61 @@
+// One Llama decoder block with its explicit forward and backward:
+//   mid = x + o_proj(attention(rope(q_proj(n1)), rope(k_proj(n1)), v_proj(n1))),  n1 = rmsnorm1(x)
+//   out = mid + down_proj(silu(gate_proj(n2)) * up_proj(n2)),                    n2 = rmsnorm2(mid)
+// Attention is causal with grouped-query heads (kv_heads divides heads).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "model/config.h"
+#include "runtime/parameter.h"
+#include "runtime/tensor.h"
+
+namespace neft::model {
+
+struct ModelOptions;
+
+// What a block's backward needs from its forward (N = B*T tokens).
+struct BlockActivations {
+  Tensor n1, rstd1;    // [N, C], [N]
+  Tensor q, k, v;      // [N, q_dim], [N, kv_dim] x2; q and k after RoPE
+  Tensor att, lse;     // [N, q_dim], [B, heads, T]
+  Tensor mid;          // [N, C] residual after attention
+  Tensor n2, rstd2;    // [N, C], [N]
+  Tensor gate, up, h;  // [N, F]
+
+  void allocate(const LlamaConfig& c, int64_t B, int64_t T, Device device, DType dtype);
+  size_t bytes() const;
+};
+
+// Gradient buffers one backward pass reuses for every block.
+struct BlockScratch {
+  Tensor dn;                // [N, C]
+  Tensor dq, dk, dv, datt;  // [N, q_dim], [N, kv_dim] x2, [N, q_dim]
+  Tensor dgate, dup, dh;    // [N, F]
+  Tensor frozen_dnorm;      // [C] f32: where a frozen norm's weight gradient goes
+
+  void allocate(const LlamaConfig& c, int64_t B, int64_t T, Device device, DType dtype);
+  size_t bytes() const;
+};
+
+class Block {
+ public:
+  Block(const LlamaConfig& config, int64_t layer, Device device, DType dtype);
+
+  // HF order: self_attn.{q,k,v,o}_proj, mlp.{gate,up,down}_proj, input_layernorm,
+  // post_attention_layernorm.
+  ParameterList parameters();
+
+  // x [N, C] -> out [N, C] (a different buffer); positions [N] i32; fills a.
+  void forward(const Tensor& x, const Tensor& positions, int64_t B, int64_t T, BlockActivations& a,
+               Tensor& out);
+  // dres [N, C]: on entry the gradient of the block's output, on return that of its input x.
+  void backward(const Tensor& x, const Tensor& positions, int64_t B, int64_t T,
+                const BlockActivations& a, BlockScratch& s, Tensor& dres);
+
+ private:
+  const LlamaConfig& config_;
+  Parameter q_, k_, v_, o_, gate_, up_, down_, norm1_, norm2_;
+};
+
+}  // namespace neft::model

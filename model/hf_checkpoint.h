@@ -1,0 +1,29 @@
+// The model in Hugging Face's layout: a directory with config.json and model.safetensors
+// (or shards with model.safetensors.index.json), HF tensor names. A model saved here loads
+// in transformers' LlamaForCausalLM, and one saved by transformers loads here.
+#pragma once
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "model/llama.h"
+#include "model/safetensors.h"
+
+namespace neft::model {
+
+// Copies every parameter from the checkpoint (converting dtype; shapes must match exactly).
+// A tied model ignores a stored lm_head.weight; an untied one requires it. Fails naming the
+// checkpoint and the tensor.
+void load_hf_weights(LlamaModel& model, const Checkpoint& checkpoint);
+// True when `dir` holds weights (model.safetensors or its index), not just a config.json.
+bool has_hf_weights(const std::string& dir);
+
+// Writes config.json and the weights (shards of at most max_shard_bytes) into `dir`
+// through a temporary sibling directory renamed into place, so an interrupted save leaves
+// either the old directory or the new one. Values are written in `dtype` (default: the
+// model's own).
+constexpr size_t kDefaultShardBytes = size_t(5) << 30;
+void save_hf_model(LlamaModel& model, const std::string& dir,
+                   size_t max_shard_bytes = kDefaultShardBytes);
+
+}  // namespace neft::model

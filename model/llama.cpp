@@ -1,0 +1,165 @@
+#include "model/llama.h"
+
+#include "model/block.h"
+#include "model/linear.h"
+#include "runtime/ops/cross_entropy.h"
+#include "runtime/ops/elementwise.h"
+#include "runtime/ops/embedding.h"
+#include "runtime/ops/rmsnorm.h"
+
+namespace neft::model {
+
+LlamaModel::LlamaModel(const LlamaConfig& config, const ModelOptions& options)
+    : config_(config), options_(options) {
+  config_.validate(config_.name);
+  if (options_.device == Device::CPU && options_.dtype != DType::F32)
+    fail("model: the CPU backend runs in f32, not ", dtype_name(options_.dtype));
+  const Device d = options_.device;
+  const DType t = options_.dtype;
+  const LlamaConfig& c = config_;
+  embed_ = {"model.embed_tokens.weight", Tensor::empty({c.vocab, c.hidden}, t, d), {}, true};
+  for (int64_t l = 0; l < c.layers; ++l)
+    blocks_.push_back(std::make_unique<Block>(config_, l, d, t));
+  final_norm_ = {"model.norm.weight", Tensor::empty({c.hidden}, t, d), {}, false};
+  if (!c.tied_embeddings)
+    head_ = {"lm_head.weight", Tensor::empty({c.vocab, c.hidden}, t, d), {}, true};
+}
+
+LlamaModel::~LlamaModel() = default;
+
+ParameterList LlamaModel::parameters() {
+  ParameterList all{&embed_};
+  for (auto& b : blocks_)
+    for (Parameter* p : b->parameters()) all.push_back(p);
+  all.push_back(&final_norm_);
+  if (!config_.tied_embeddings) all.push_back(&head_);
+  return all;
+}
+
+Parameter& LlamaModel::parameter(const std::string& name) {
+  for (Parameter* p : parameters())
+    if (p->name == name) return *p;
+  fail("model ", config_.name, ": no parameter named '", name, "'");
+}
+
+void LlamaModel::init_random(uint64_t seed, float std) {
+  // Each parameter draws from its own Philox stream (offset = its index), so the values
+  // do not depend on the device or on the order parameters are visited.
+  uint64_t stream = 0;
+  for (Parameter* p : parameters()) {
+    if (p->value.dim() == 1)
+      ops::fill(p->value, 1.0f);
+    else
+      ops::fill_normal(p->value, seed, stream << 40, 0.0f, std);
+    ++stream;
+  }
+}
+
+void LlamaModel::zero_grad() {
+  for (Parameter* p : parameters()) {
+    if (!p->grad.defined())
+      p->grad = Tensor::zeros(p->value.shape(), DType::F32, p->value.device());
+    else
+      p->grad.zero_();
+  }
+}
+
+void LlamaModel::ensure_buffers(int64_t B, int64_t T) {
+  if (B == B_ && T == T_) return;
+  const LlamaConfig& c = config_;
+  const Device d = options_.device;
+  const DType t = options_.dtype;
+  const int64_t N = B * T;
+  B_ = B;
+  T_ = T;
+  std::vector<int32_t> pos(static_cast<size_t>(N));
+  for (int64_t i = 0; i < N; ++i) pos[size_t(i)] = int32_t(i % T);
+  default_positions_ = Tensor::from_ints(pos, {N}, d);
+
+  block_inputs_.clear();
+  for (int64_t l = 0; l <= c.layers; ++l)
+    block_inputs_.push_back(Tensor::empty({N, c.hidden}, t, d));
+  activations_.clear();
+  const int64_t sets = options_.recompute ? 1 : c.layers;
+  for (int64_t l = 0; l < sets; ++l) {
+    activations_.push_back(std::make_unique<BlockActivations>());
+    activations_.back()->allocate(c, B, T, d, t);
+  }
+  scratch_ = std::make_unique<BlockScratch>();
+  scratch_->allocate(c, B, T, d, t);
+  recompute_out_ = options_.recompute ? Tensor::empty({N, c.hidden}, t, d) : Tensor();
+  final_normed_ = Tensor::empty({N, c.hidden}, t, d);
+  final_rstd_ = Tensor::empty({N}, DType::F32, d);
+  logits_ = Tensor::empty({N, c.vocab}, t, d);
+  losses_ = Tensor::empty({N}, DType::F32, d);
+  lse_ = Tensor::empty({N}, DType::F32, d);
+  dlosses_ = Tensor::empty({N}, DType::F32, d);
+  dlogits_ = Tensor::empty({N, c.vocab}, t, d);
+  dnormed_ = Tensor::empty({N, c.hidden}, t, d);
+  dresidual_ = Tensor::empty({N, c.hidden}, t, d);
+}
+
+LossSums LlamaModel::forward(const Tensor& tokens, const Tensor& targets, const Tensor& positions) {
+  NEFT_CHECK(tokens.dim() == 2, "model forward: tokens must be [B, T], got ", tokens.str());
+  const int64_t B = tokens.size(0), T = tokens.size(1), N = B * T;
+  if (T > config_.max_positions)
+    fail("model forward: sequence length ", T, " exceeds max_position_embeddings ",
+         config_.max_positions, " of ", config_.name);
+  NEFT_CHECK(targets.defined() && targets.shape() == tokens.shape(),
+             "model forward: targets must be ", tokens.str(), ", got ", targets.str());
+  ensure_buffers(B, T);
+  tokens_ = tokens.view({N});
+  targets_ = targets.view({N});
+  positions_ = positions.defined() ? positions.view({N}) : default_positions_;
+
+  ops::embedding_forward(tokens_, embed_.value, 0, block_inputs_[0]);
+  for (size_t l = 0; l < blocks_.size(); ++l) {
+    BlockActivations& a = *activations_[options_.recompute ? 0 : l];
+    blocks_[l]->forward(block_inputs_[l], positions_, B, T, a, block_inputs_[l + 1]);
+  }
+  ops::rmsnorm_forward(block_inputs_.back(), final_norm_.value, config_.rms_eps, final_normed_,
+                       final_rstd_);
+  linear_forward(final_normed_, head(), logits_);
+  ops::cross_entropy_forward(logits_, targets_, kIgnoreIndex, losses_, lse_);
+
+  // Summed on the host in token order: the same total on every run (bitwise determinism).
+  const std::vector<float> losses = losses_.to_floats();
+  const std::vector<int32_t> tgt = targets_.to_ints();
+  LossSums sums;
+  for (size_t i = 0; i < losses.size(); ++i) {
+    if (tgt[i] == kIgnoreIndex) continue;
+    sums.loss_sum += double(losses[i]);
+    ++sums.tokens;
+  }
+  return sums;
+}
+
+void LlamaModel::backward(float loss_scale) {
+  NEFT_CHECK(B_ > 0 && tokens_.defined(), "model backward: no forward pass to differentiate");
+  const int64_t B = B_, T = T_;
+  ops::fill(dlosses_, loss_scale);  // ignored positions get no gradient from the op
+  ops::cross_entropy_backward(dlosses_, logits_, targets_, lse_, 0, kIgnoreIndex, dlogits_);
+  linear_backward(dlogits_, final_normed_, head(), &dnormed_, false);
+  Tensor& dnorm = final_norm_.grad.defined() ? final_norm_.grad : scratch_->frozen_dnorm;
+  ops::rmsnorm_backward(dnormed_, block_inputs_.back(), final_norm_.value, final_rstd_, dresidual_,
+                        dnorm);
+  for (size_t l = blocks_.size(); l-- > 0;) {
+    BlockActivations& a = *activations_[options_.recompute ? 0 : l];
+    if (options_.recompute)
+      blocks_[l]->forward(block_inputs_[l], positions_, B, T, a, recompute_out_);
+    blocks_[l]->backward(block_inputs_[l], positions_, B, T, a, *scratch_, dresidual_);
+  }
+  if (embed_.grad.defined()) ops::embedding_backward(dresidual_, tokens_, 0, embed_.grad);
+}
+
+size_t LlamaModel::activation_bytes() const {
+  size_t total = scratch_ ? scratch_->bytes() : 0;
+  for (const auto& a : activations_) total += a->bytes();
+  for (const Tensor* t : {&final_normed_, &final_rstd_, &logits_, &losses_, &lse_, &dresidual_,
+                          &dnormed_, &dlogits_, &dlosses_, &recompute_out_})
+    total += t->defined() ? t->nbytes() : 0;
+  for (const Tensor& t : block_inputs_) total += t.nbytes();
+  return total;
+}
+
+}  // namespace neft::model

@@ -1,0 +1,94 @@
+// The Llama model on one rank: embedding, `layers` decoder blocks (RMSNorm, attention with
+// GQA and RoPE, RMSNorm, SwiGLU MLP, each with a residual), a final RMSNorm and the LM head
+// (tied to the embedding or not), and the token-level cross-entropy over the positions whose
+// target is not kIgnoreIndex. Forward and backward are explicit (no autograd tape), as in
+// llm.c: every layer writes its activations into buffers it keeps for the backward pass,
+// or, with recompute on, keeps only each block's input and runs the block again in backward.
+//
+// Numerics: values and activations in the model dtype (f32 on CPU; bf16 on CUDA), weight
+// gradients f32 and accumulated (+=), so micro-batches accumulate by calling
+// forward/backward again before the optimizer step. Loss statistics are f32.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "runtime/parameter.h"
+#include "runtime/tensor.h"
+
+namespace neft::model {
+
+constexpr int32_t kIgnoreIndex = -100;
+
+struct ModelOptions {
+  Device device = Device::CPU;
+  DType dtype = DType::F32;  // parameter and activation dtype; bf16 is for CUDA
+  bool recompute = false;    // activation checkpointing, per block
+};
+
+struct LossSums {
+  double loss_sum = 0.0;  // sum of the per-token losses over counted positions
+  int64_t tokens = 0;     // counted positions (target != kIgnoreIndex)
+};
+
+class Block;
+struct BlockActivations;
+struct BlockScratch;
+
+class LlamaModel {
+ public:
+  LlamaModel(const LlamaConfig& config, const ModelOptions& options = {});
+  ~LlamaModel();
+  LlamaModel(const LlamaModel&) = delete;
+  LlamaModel& operator=(const LlamaModel&) = delete;
+
+  const LlamaConfig& config() const { return config_; }
+  const ModelOptions& options() const { return options_; }
+
+  // Every parameter, in HF order and with HF names (the tied head is not listed twice).
+  ParameterList parameters();
+  Parameter& parameter(const std::string& name);  // fails naming an unknown name
+  // HF's initialisation: linear and embedding weights ~ N(0, std), norm weights 1.
+  void init_random(uint64_t seed, float std = 0.02f);
+  // Gives every parameter an f32 gradient of zeros (allocating it on first use).
+  void zero_grad();
+
+  // tokens, targets: [B, T] i32 on the model's device (targets kIgnoreIndex where no loss);
+  // positions [B, T] i32 or undefined for 0..T-1 in every row. Keeps what backward needs.
+  LossSums forward(const Tensor& tokens, const Tensor& targets, const Tensor& positions = {});
+  // The gradient of (loss_scale * sum of the counted per-token losses) of the last forward,
+  // accumulated into every parameter's grad. loss_scale is 1 / (counted tokens of the whole
+  // step) so that micro-batches add up to the mean.
+  void backward(float loss_scale);
+
+  // The last forward's logits, [B*T, vocab], in the model dtype.
+  const Tensor& logits() const { return logits_; }
+  // Bytes held in activation buffers (for memory reports).
+  size_t activation_bytes() const;
+
+ private:
+  void ensure_buffers(int64_t B, int64_t T);
+
+  LlamaConfig config_;
+  ModelOptions options_;
+  Parameter embed_, final_norm_, head_;  // head_ unused when tied
+  std::vector<std::unique_ptr<Block>> blocks_;
+
+  const Parameter& head() const { return config_.tied_embeddings ? embed_ : head_; }
+  Parameter& head() { return config_.tied_embeddings ? embed_ : head_; }
+
+  int64_t B_ = 0, T_ = 0;
+  Tensor tokens_, targets_, positions_;  // [N] views of the last forward's inputs
+  Tensor default_positions_;             // [N]: 0..T-1 in every row
+  std::vector<Tensor> block_inputs_;     // [layers + 1] residual stream at each block boundary
+  // One set per block, or a single shared set with recompute (refilled in backward).
+  std::vector<std::unique_ptr<BlockActivations>> activations_;
+  std::unique_ptr<BlockScratch> scratch_;
+  Tensor recompute_out_;  // [N, C]: the discarded output of a recomputed block
+  Tensor final_normed_, final_rstd_, logits_, losses_, lse_;
+  Tensor dresidual_, dnormed_, dlogits_, dlosses_;
+};
+
+}  // namespace neft::model

@@ -1,0 +1,73 @@
+#include "optim/adamw.h"
+
+#include <map>
+
+#include "runtime/error.h"
+#include "runtime/ops/adamw.h"
+#include "runtime/ops/cast.h"
+
+namespace neft::optim {
+
+AdamW::AdamW(ParameterList params, const AdamWConfig& config) : config_(config) {
+  for (Parameter* p : params) {
+    Slot s{p, {}, {}, {}};
+    const Device d = p->value.device();
+    if (p->value.dtype() != DType::F32) {
+      s.master = Tensor::empty(p->value.shape(), DType::F32, d);
+      ops::cast(p->value, s.master);
+    }
+    s.exp_avg = Tensor::zeros(p->value.shape(), DType::F32, d);
+    s.exp_avg_sq = Tensor::zeros(p->value.shape(), DType::F32, d);
+    slots_.push_back(std::move(s));
+  }
+}
+
+void AdamW::step(float lr, float grad_scale) {
+  ++step_;
+  for (Slot& s : slots_) {
+    Parameter& p = *s.param;
+    if (!p.grad.defined()) continue;
+    ops::AdamWParams h{
+        lr,    config_.beta1, config_.beta2, config_.eps, p.decay ? config_.weight_decay : 0.0f,
+        step_, grad_scale};
+    if (s.master.defined()) {
+      ops::adamw_update(s.master, p.grad, s.exp_avg, s.exp_avg_sq, h);
+      ops::cast(s.master, p.value);
+    } else {
+      ops::adamw_update(p.value, p.grad, s.exp_avg, s.exp_avg_sq, h);
+    }
+  }
+}
+
+std::vector<std::pair<std::string, Tensor>> AdamW::state() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (const Slot& s : slots_) {
+    out.emplace_back(s.param->name + ".exp_avg", s.exp_avg);
+    out.emplace_back(s.param->name + ".exp_avg_sq", s.exp_avg_sq);
+    if (s.master.defined()) out.emplace_back(s.param->name + ".master", s.master);
+  }
+  return out;
+}
+
+void AdamW::load_state(const std::vector<std::pair<std::string, Tensor>>& tensors, int64_t steps) {
+  std::map<std::string, const Tensor*> by_name;
+  for (const auto& [name, t] : tensors) by_name[name] = &t;
+  for (const auto& [name, dst] : state()) {
+    auto it = by_name.find(name);
+    if (it == by_name.end()) fail("optimizer state: missing tensor '", name, "'");
+    if (it->second->shape() != dst.shape())
+      fail("optimizer state: tensor '", name, "' is ", it->second->str(), ", expected ",
+           shape_str(dst.shape()));
+    if (it->second->dtype() != DType::F32)
+      fail("optimizer state: tensor '", name, "' must be f32, got ", it->second->str());
+    Tensor target = dst;  // shares storage with the slot
+    target.copy_from(*it->second);
+  }
+  // Without a saved master the restored value is the master: refresh the copy from it.
+  for (Slot& s : slots_)
+    if (s.master.defined() && !by_name.count(s.param->name + ".master"))
+      ops::cast(s.param->value, s.master);
+  step_ = steps;
+}
+
+}  // namespace neft::optim

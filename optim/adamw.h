@@ -1,0 +1,45 @@
+// AdamW over a list of parameters (decoupled weight decay, bias correction; PyTorch's
+// operation order, runtime/ops/adamw.h). Where a parameter's value is not f32 (bf16 on
+// CUDA) the optimizer keeps an f32 master copy, updates it and casts it back into the
+// value; where it is f32 (CPU) the value is the master. Moments are f32.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "runtime/parameter.h"
+
+namespace neft::optim {
+
+struct AdamWConfig {
+  float beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f;
+  float weight_decay = 0.1f;  // applied to parameters with Parameter::decay only
+};
+
+class AdamW {
+ public:
+  AdamW(ParameterList params, const AdamWConfig& config);
+
+  // One update of every parameter that has a gradient, at learning rate lr, with the
+  // gradients multiplied by grad_scale first (the clipping factor). Counts the step.
+  void step(float lr, float grad_scale = 1.0f);
+  int64_t steps_taken() const { return step_; }
+
+  // Optimizer state as named f32 tensors ("<param>.exp_avg", "<param>.exp_avg_sq",
+  // "<param>.master" where a master copy exists), for checkpoints.
+  std::vector<std::pair<std::string, Tensor>> state() const;
+  // Restores state() output (names and shapes must match) and the step count.
+  void load_state(const std::vector<std::pair<std::string, Tensor>>& tensors, int64_t steps);
+
+ private:
+  struct Slot {
+    Parameter* param;
+    Tensor master, exp_avg, exp_avg_sq;  // master undefined when the value is f32
+  };
+  std::vector<Slot> slots_;
+  AdamWConfig config_;
+  int64_t step_ = 0;
+};
+
+}  // namespace neft::optim

@@ -1,0 +1,14 @@
+// Global-norm gradient clipping, as torch.nn.utils.clip_grad_norm_: the factor that scales
+// the gradients to norm at most max_norm. The optimizer applies it (AdamW::step's
+// grad_scale), so no pass rewrites the gradients.
+#pragma once
+#include "runtime/parameter.h"
+
+namespace neft::optim {
+
+// The l2 norm of all gradients together (parameters without a gradient are skipped).
+double global_grad_norm(const ParameterList& params);
+// min(1, max_norm / (norm + 1e-6)); 1 when max_norm <= 0 (clipping off).
+float clip_factor(double norm, float max_norm);
+
+}  // namespace neft::optim
