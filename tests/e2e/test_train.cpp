@@ -1,0 +1,171 @@
+// `neft train` and `neft eval` end to end, through the command line as a user runs them:
+// an interrupted run resumed from its last checkpoint reproduces the uninterrupted run
+// bitwise, an HF-format model trains, and bad input ends in one line naming the file.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "launch/cli.h"
+#include "model/safetensors.h"
+#include "tests/unit/temp_dir.h"
+
+namespace neft::launch {
+namespace {
+
+using ::neft::testing::TempDir;
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+struct Result {
+  int status;
+  std::string out, err;
+};
+
+Result neft(std::vector<std::string> args) {
+  std::ostringstream out, err;
+  const int status = run_neft(args, out, err);
+  return {status, out.str(), err.str()};
+}
+
+// A small, quick run: the tiny preset on short synthetic sequences, two micro-batches a step.
+std::vector<std::string> train_args(const std::string& out, int steps = 12) {
+  return {"train",
+          "--out",
+          out,
+          "--steps",
+          std::to_string(steps),
+          "--seq-len",
+          "40",
+          "--micro-batch",
+          "4",
+          "--grad-accum",
+          "2",
+          "--warmup",
+          "3",
+          "--save-every",
+          "4",
+          "--eval-examples",
+          "4",
+          "--log-every",
+          "100"};
+}
+
+std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+// step -> loss as written to metrics.jsonl (JSON numbers read back exactly).
+std::map<int64_t, double> losses(const std::string& out) {
+  std::map<int64_t, double> by_step;
+  std::ifstream in(out + "/metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.contains("loss")) by_step[j["step"].get<int64_t>()] = j["loss"].get<double>();
+  }
+  return by_step;
+}
+
+std::map<std::string, std::vector<float>> weights(const std::string& model_dir) {
+  const model::Checkpoint ckpt(model_dir);
+  std::map<std::string, std::vector<float>> all;
+  for (const std::string& name : ckpt.names()) all[name] = ckpt.read(name, DType::F32).to_floats();
+  return all;
+}
+
+TEST(TrainE2E, ResumedRunReproducesTheUninterruptedRunBitwise) {
+  TempDir dir;
+  const std::string whole = dir.file("whole"), broken = dir.file("broken");
+  ASSERT_EQ(neft(train_args(whole)).status, 0);
+  // Killed after step 7: the last checkpoint is step 4, so steps 5..7 are redone.
+  ASSERT_EQ(neft(with(train_args(broken), {"--stop-after", "7"})).status, 0);
+  EXPECT_FALSE(fs::exists(broken + "/model"));
+  EXPECT_EQ(losses(broken).size(), 7u);
+  const Result resumed = neft(with(train_args(broken), {"--resume"}));
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+
+  const auto expected = losses(whole);
+  ASSERT_EQ(expected.size(), 12u);
+  EXPECT_EQ(losses(broken), expected);
+  EXPECT_EQ(weights(broken + "/model"), weights(whole + "/model"));
+}
+
+TEST(TrainE2E, AFreshRunRefusesToOverwriteAnExistingOne) {
+  TempDir dir;
+  const std::string out = dir.file("run");
+  ASSERT_EQ(neft(train_args(out, 4)).status, 0);
+  const Result again = neft(train_args(out, 4));
+  EXPECT_EQ(again.status, 1);
+  EXPECT_THAT(again.err, HasSubstr("pass --resume"));
+}
+
+TEST(TrainE2E, AnHfModelTrainsAndItsSavedModelEvaluates) {
+  TempDir dir;
+  // The golden fixture is a model saved by HF transformers (vocab 96 >= the suite's 64).
+  const std::string hf = std::string(NEFT_SOURCE_DIR) + "/tests/golden/gqa_untied";
+  const std::string out = dir.file("run");
+  const Result r = neft({"train", "--model", hf, "--out", out, "--steps", "3", "--seq-len", "40",
+                         "--micro-batch", "2", "--eval-examples", "2", "--warmup", "0"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const Result e =
+      neft({"eval", "--model", out + "/model", "--examples", "4", "--seq-len", "40", "--json"});
+  ASSERT_EQ(e.status, 0) << e.err;
+}
+
+// Bad input: exit status 1 and one line naming the file and what is wrong with it.
+void expect_one_line_error(const Result& r, const std::vector<std::string>& parts) {
+  EXPECT_EQ(r.status, 1);
+  ASSERT_FALSE(r.err.empty());
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
+  for (const std::string& p : parts) EXPECT_THAT(r.err, HasSubstr(p));
+}
+
+void copy_fixture(const std::string& to) {
+  fs::create_directories(to);
+  for (const char* f : {"config.json", "model.safetensors"})
+    fs::copy_file(std::string(NEFT_SOURCE_DIR) + "/tests/golden/gqa_untied/" + f, to + "/" + f);
+}
+
+TEST(TrainE2E, TruncatedWeightsFileIsAOneLineError) {
+  TempDir dir;
+  const std::string model = dir.file("model");
+  copy_fixture(model);
+  fs::resize_file(model + "/model.safetensors", fs::file_size(model + "/model.safetensors") / 2);
+  expect_one_line_error(neft({"train", "--model", model, "--out", dir.file("run")}),
+                        {"model.safetensors", "truncated"});
+}
+
+TEST(TrainE2E, MissingWeightsFileIsAOneLineError) {
+  TempDir dir;
+  expect_one_line_error(neft({"train", "--init", dir.file("nowhere"), "--out", dir.file("run")}),
+                        {dir.file("nowhere")});
+}
+
+TEST(TrainE2E, InconsistentConfigIsAOneLineError) {
+  TempDir dir;
+  const std::string model = dir.file("model");
+  copy_fixture(model);
+  std::ifstream in(model + "/config.json");
+  auto j = nlohmann::json::parse(in);
+  j["num_key_value_heads"] = 3;  // 4 heads are not divisible into 3 groups
+  std::ofstream(model + "/config.json") << j.dump(2);
+  expect_one_line_error(neft({"train", "--model", model, "--out", dir.file("run")}),
+                        {"config.json", "num_key_value_heads 3"});
+}
+
+TEST(TrainE2E, InvalidJsonlLineIsAOneLineError) {
+  TempDir dir;
+  const std::string data = dir.file("data.jsonl");
+  std::ofstream(data) << "{\"prompt\": [1, 4, 20], \"response\": [21, 3]}\n"
+                      << "{\"prompt\": [1, 4, 20], \"response\": oops}\n";
+  expect_one_line_error(neft({"train", "--data", "sft:" + data, "--out", dir.file("run")}),
+                        {data + ":2"});
+}
+
+}  // namespace
+}  // namespace neft::launch
