@@ -5,11 +5,33 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data/eval.h"
 #include "data/synthetic.h"
 #include "launch/evaluate.h"
 #include "launch/model_setup.h"
+#include "model/safetensors.h"
 
 namespace neft::launch {
+
+namespace {
+// The first held-out batch with the logits this implementation computes for it, so another
+// implementation can be run on the same tokens and positions and compared.
+void dump_logits(model::LlamaModel& m, const data::SyntheticSuite& suite, const EvalOptions& o) {
+  data::Batch b =
+      data::synthetic_eval_batches(suite, 0, o.micro_batch, o.micro_batch, o.seq_len).front();
+  // One example per row from column 0, so its positions are 0..T-1; the padding after it
+  // gets positions that go on counting rather than restarting at 0, which transformers
+  // would read as the start of packed sequences and mask differently.
+  for (int64_t i = 0; i < b.B * b.T; ++i) b.positions[size_t(i)] = int32_t(i % b.T);
+  const Device d = m.options().device;
+  const Tensor tokens = Tensor::from_ints(b.tokens, {b.B, b.T}, d);
+  const Tensor positions = Tensor::from_ints(b.positions, {b.B, b.T}, d);
+  m.forward(tokens, Tensor::from_ints(b.targets, {b.B, b.T}, d), positions);
+  const Tensor logits = Tensor::from_floats(m.logits().to_floats(), {b.B, b.T, m.config().vocab});
+  model::save_safetensors(o.dump_logits,
+                          {{"tokens", tokens}, {"positions", positions}, {"logits", logits}});
+}
+}  // namespace
 
 int run_eval(const EvalOptions& o) {
   const ModelSource source{o.model, o.init};
@@ -18,6 +40,7 @@ int run_eval(const EvalOptions& o) {
          "model.safetensors, or --init CHECKPOINT)");
   auto model = build_model(source, {o.compute_device(), o.compute_dtype(), false}, o.seed);
   const data::SyntheticSuite suite(o.task_list(), o.seed);
+  if (!o.dump_logits.empty()) dump_logits(*model, suite, o);
   const std::vector<TaskScore> scores =
       evaluate_synthetic(*model, suite, o.examples, o.micro_batch, o.seq_len);
 

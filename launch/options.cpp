@@ -206,6 +206,10 @@ std::unique_ptr<CommandOptions> eval_command_options(EvalOptions& o) {
   t.add(G::evaluation, "micro-batch", &o.micro_batch, "sequences per forward pass").at_least(1);
 
   t.add_switch(G::output, "json", &o.json, "print one JSON line instead of a table");
+  t.add(G::output, "dump-logits", &o.dump_logits,
+        "also write the first batch's tokens, positions and logits to this safetensors file, "
+        "to compare with another implementation (tests/golden/check_hf_load.py)")
+      .value_name("FILE");
   return table;
 }
 

@@ -74,7 +74,8 @@ struct EvalOptions {
   // evaluation
   int64_t micro_batch = 32;
   // output
-  bool json = false;  // one JSON line instead of a table
+  bool json = false;        // one JSON line instead of a table
+  std::string dump_logits;  // "" = off; else a safetensors file (tokens, positions, logits)
 
   Device compute_device() const;
   DType compute_dtype() const;
