@@ -48,6 +48,16 @@ void check_device_and_dtype(const CommandOptions& table, const std::string& devi
     table.option("dtype").reject("the cpu backend runs f32 (bf16 needs --device cuda)");
 }
 
+// --device as the runtime's Device (the value is one of kDevices once parsed).
+Device device_named(const std::string& device) {
+  return device == "cuda" ? Device::CUDA : Device::CPU;
+}
+
+// Empty means the whole suite.
+std::vector<std::string> tasks_or_all(const std::string& tasks) {
+  return tasks.empty() ? data::SyntheticSuite::all_tasks() : split_list(tasks);
+}
+
 void check_tasks(const CommandOptions& table, const std::string& tasks) {
   for (const std::string& task : split_list(tasks))
     if (task.empty()) table.option("tasks").reject("empty task name in the comma-separated list");
@@ -85,23 +95,14 @@ DType resolve_dtype(const std::string& dtype, const std::string& device) {
   return dtype_from_name(dtype);
 }
 
-Device TrainOptions::compute_device() const {
-  return device == "cuda" ? Device::CUDA : Device::CPU;
-}
+Device TrainOptions::compute_device() const { return device_named(device); }
 DType TrainOptions::compute_dtype() const { return resolve_dtype(dtype, device); }
 std::string TrainOptions::metrics_path() const {
   return metrics.empty() ? (std::filesystem::path(out) / "metrics.jsonl").string() : metrics;
 }
-namespace {
-// Empty means the whole suite.
-std::vector<std::string> tasks_or_all(const std::string& tasks) {
-  return tasks.empty() ? data::SyntheticSuite::all_tasks() : split_list(tasks);
-}
-}  // namespace
-
 std::vector<std::string> TrainOptions::task_list() const { return tasks_or_all(tasks); }
 
-Device EvalOptions::compute_device() const { return device == "cuda" ? Device::CUDA : Device::CPU; }
+Device EvalOptions::compute_device() const { return device_named(device); }
 DType EvalOptions::compute_dtype() const { return resolve_dtype(dtype, device); }
 std::vector<std::string> EvalOptions::task_list() const { return tasks_or_all(tasks); }
 
@@ -122,8 +123,10 @@ std::unique_ptr<CommandOptions> train_command_options(TrainOptions& o) {
       .not_empty();
   add_model_options(t, &o.init, &o.device, &o.dtype);
 
-  t.add(G::data, "data", &o.data, "data set: `synthetic` is the built-in suite of small tasks")
-      .value_name("NAME")
+  t.add(G::data, "data", &o.data,
+        "`synthetic` (the built-in suite of small tasks), `sft:FILE.jsonl` (prompt/response "
+        "token ids, loss on the response) or `tokens:FILE` (a token file; see data/README.md)")
+      .value_name("SPEC")
       .not_empty();
   t.add(G::data, "tasks", &o.tasks,
         "comma-separated synthetic tasks to train on (copy, reverse, sort, shift, dedup, add); "

@@ -89,7 +89,7 @@ TEST(MappedFile, MissingFileNamesThePath) {
 TEST(MappedFile, DirectoryIsNotAFile) {
   TempDir dir;
   EXPECT_THAT([&] { MappedFile file(dir.path()); },
-              ThrowsMessage<Error>(HasSubstr(dir.path() + ": not a regular file")));
+              ThrowsMessage<Error>(HasSubstr(dir.path().string() + ": not a regular file")));
 }
 
 }  // namespace

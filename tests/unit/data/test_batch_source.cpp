@@ -8,9 +8,9 @@
 namespace neft::data {
 namespace {
 
-using testing::expect_error;
-using testing::ScratchDir;
-using testing::write_all;
+using ::neft::data::testing::expect_error;
+using ::neft::testing::TempDir;
+using ::neft::testing::write_text;
 
 bool same(const Batch& a, const Batch& b) {
   return a.B == b.B && a.T == b.T && a.tokens == b.tokens && a.targets == b.targets &&
@@ -19,7 +19,7 @@ bool same(const Batch& a, const Batch& b) {
 
 // Files for every kind of source, small enough that a few batches cross epochs.
 struct Files {
-  ScratchDir dir;
+  TempDir dir;
   std::string tokens = dir.file("d.tok"), sft = dir.file("d.jsonl");
   Files() {
     std::vector<std::vector<int32_t>> docs;
@@ -32,7 +32,7 @@ struct Files {
       jsonl += "{\"prompt\": [1, " + std::to_string(10 + i) + "], \"response\": [" + response +
                "7], \"task\": \"t" + std::to_string(i % 2) + "\"}\n";
     }
-    write_all(sft, jsonl);
+    write_text(sft, jsonl);
   }
 };
 
@@ -137,11 +137,11 @@ TEST(DataBatchSource, SyntheticRowsInterleaveTasksRoundRobin) {
 }
 
 TEST(DataBatchSource, AnSftPositionDoesNotResumeOverEditedData) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string path = dir.file("a.jsonl");
-  write_all(path, "{\"prompt\": [1], \"response\": [2]}\n{\"prompt\": [1], \"response\": [3]}\n");
+  write_text(path, "{\"prompt\": [1], \"response\": [2]}\n{\"prompt\": [1], \"response\": [3]}\n");
   const nlohmann::json p = make_batch_source("sft:" + path, 2, 8, 0)->position();
-  write_all(path, "{\"prompt\": [1], \"response\": [2]}\n{\"prompt\": [1], \"response\": [4]}\n");
+  write_text(path, "{\"prompt\": [1], \"response\": [2]}\n{\"prompt\": [1], \"response\": [4]}\n");
   expect_error([&] { make_batch_source("sft:" + path, 2, 8, 0)->restore(p); },
                {"data position: \"fingerprint\" is"});
 }

@@ -7,7 +7,7 @@
 namespace neft::data {
 namespace {
 
-using testing::expect_error;
+using ::neft::data::testing::expect_error;
 
 TEST(DataEval, SyntheticEvalBatchesHoldOneHeldOutExamplePerRow) {
   const SyntheticSuite suite({"copy", "add"}, 4);

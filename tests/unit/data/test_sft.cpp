@@ -9,9 +9,9 @@
 namespace neft::data {
 namespace {
 
-using testing::expect_error;
-using testing::ScratchDir;
-using testing::write_all;
+using ::neft::data::testing::expect_error;
+using ::neft::testing::TempDir;
+using ::neft::testing::write_text;
 
 constexpr int32_t I = kIgnoreIndex;
 
@@ -78,14 +78,14 @@ TEST(DataExample, AnExampleLongerThanTFails) {
 }
 
 TEST(DataSft, LoadsExamplesTasksAndLineNumbers) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string path = dir.file("a.jsonl");
-  write_all(path,
-            "{\"prompt\": [1, 2], \"response\": [3], \"task\": \"x\", \"id\": 17}\n"
-            "\n"
-            "{\"prompt\": [4], \"response\": [5, 6], \"task\": \"y\"}\r\n"
-            "{\"prompt\": [7], \"response\": [8]}\n"
-            "{\"prompt\": [9], \"response\": [10], \"task\": \"x\"}");
+  write_text(path,
+             "{\"prompt\": [1, 2], \"response\": [3], \"task\": \"x\", \"id\": 17}\n"
+             "\n"
+             "{\"prompt\": [4], \"response\": [5, 6], \"task\": \"y\"}\r\n"
+             "{\"prompt\": [7], \"response\": [8]}\n"
+             "{\"prompt\": [9], \"response\": [10], \"task\": \"x\"}");
   const SftDataset d = load_sft_jsonl(path, 11);
   ASSERT_EQ(d.examples.size(), 4u);
   EXPECT_EQ(d.lines, (std::vector<int64_t>{1, 3, 4, 5}));
@@ -105,9 +105,9 @@ struct BadLine {
 class DataSftBadLine : public ::testing::TestWithParam<BadLine> {};
 
 TEST_P(DataSftBadLine, NamesFileLineAndProblem) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string path = dir.file("bad.jsonl");
-  write_all(path, "{\"prompt\": [1], \"response\": [2]}\n" + GetParam().line + "\n");
+  write_text(path, "{\"prompt\": [1], \"response\": [2]}\n" + GetParam().line + "\n");
   expect_error([&] { load_sft_jsonl(path, 50); }, {path + ":2: ", GetParam().problem});
 }
 
@@ -132,24 +132,24 @@ INSTANTIATE_TEST_SUITE_P(
         BadLine{"{\"prompt\": [1], \"response\": [2], \"task\": 3}", "\"task\" must be a string"}));
 
 TEST(DataSft, FileLevelErrorsNameTheFile) {
-  ScratchDir dir;
+  TempDir dir;
   expect_error([&] { load_sft_jsonl(dir.file("none.jsonl")); },
                {dir.file("none.jsonl"), "cannot open"});
-  write_all(dir.file("empty.jsonl"), "\n  \n");
+  write_text(dir.file("empty.jsonl"), "\n  \n");
   expect_error([&] { load_sft_jsonl(dir.file("empty.jsonl")); },
                {dir.file("empty.jsonl"), "no examples"});
   // Without a vocab, ids must still fit int32.
-  write_all(dir.file("big.jsonl"), "{\"prompt\": [1], \"response\": [4294967296]}\n");
+  write_text(dir.file("big.jsonl"), "{\"prompt\": [1], \"response\": [4294967296]}\n");
   expect_error([&] { load_sft_jsonl(dir.file("big.jsonl")); },
                {dir.file("big.jsonl") + ":1: ", "outside"});
 }
 
 TEST(DataSft, AnExampleLongerThanTNamesItsLine) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string path = dir.file("long.jsonl");
-  write_all(path,
-            "{\"prompt\": [1], \"response\": [2]}\n"
-            "{\"prompt\": [1, 2, 3], \"response\": [4, 5]}\n");
+  write_text(path,
+             "{\"prompt\": [1], \"response\": [2]}\n"
+             "{\"prompt\": [1, 2, 3], \"response\": [4, 5]}\n");
   expect_error([&] { SftBatchSource s(load_sft_jsonl(path), 2, 4, 0); },
                {path + ":2: ", "5 tokens", "T=4"});
   EXPECT_NO_THROW(SftBatchSource(load_sft_jsonl(path), 2, 5, 0));

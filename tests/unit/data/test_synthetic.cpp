@@ -13,7 +13,7 @@
 namespace neft::data {
 namespace {
 
-using testing::expect_error;
+using ::neft::data::testing::expect_error;
 using S = SyntheticSuite;
 
 // Decimal digits written least-significant first, as ids 16..25.

@@ -10,10 +10,10 @@
 namespace neft::data {
 namespace {
 
-using testing::expect_error;
-using testing::read_all;
-using testing::ScratchDir;
-using testing::write_all;
+using ::neft::data::testing::expect_error;
+using ::neft::testing::read_text;
+using ::neft::testing::TempDir;
+using ::neft::testing::write_text;
 
 const std::vector<std::vector<int32_t>> kDocs{{1, 2, 3}, {4}, {5, 6, 7, 8}};
 
@@ -34,7 +34,7 @@ void expect_matches(const TokenFile& f, const std::vector<std::vector<int32_t>>&
 }
 
 TEST(DataTokenFile, RoundTripTwoByteTokens) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string path = dir.file("a.tok");
   write_token_file(path, kDocs, 100);
   const TokenFile f(path, 100);
@@ -47,7 +47,7 @@ TEST(DataTokenFile, RoundTripTwoByteTokens) {
 }
 
 TEST(DataTokenFile, RoundTripFourByteTokensAndMove) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string path = dir.file("wide.tok");
   const std::vector<std::vector<int32_t>> docs{{0, 69999, 65536}, {123456 % 70000}};
   write_token_file(path, docs, 70000);
@@ -61,7 +61,7 @@ TEST(DataTokenFile, RoundTripFourByteTokensAndMove) {
 }
 
 TEST(DataTokenFile, RewriteReplacesAtomically) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string path = dir.file("a.tok");
   write_token_file(path, kDocs, 100);
   write_token_file(path, {{9, 9}}, 100);
@@ -69,7 +69,7 @@ TEST(DataTokenFile, RewriteReplacesAtomically) {
 }
 
 TEST(DataTokenFile, WriterRejectsEmptyDocumentsAndOutOfVocabIds) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string path = dir.file("bad.tok");
   expect_error([&] { write_token_file(path, {{1}, {}}, 10); }, {path, "document 1 is empty"});
   expect_error(
@@ -86,12 +86,12 @@ TEST(DataTokenFile, WriterRejectsEmptyDocumentsAndOutOfVocabIds) {
 // Writes a valid file, lets `corrupt` edit its bytes, and expects opening to fail.
 void expect_corrupt(const std::function<void(std::string&)>& corrupt,
                     std::initializer_list<std::string> fragments, int32_t vocab = 0) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string path = dir.file("c.tok");
   write_token_file(path, kDocs, 100);
-  std::string bytes = read_all(path);
+  std::string bytes = read_text(path);
   corrupt(bytes);
-  write_all(path, bytes);
+  write_text(path, bytes);
   std::vector<std::string> all{path};
   all.insert(all.end(), fragments);
   try {
@@ -138,13 +138,13 @@ TEST(DataTokenFile, RejectsBadOffsets) {
 
 TEST(DataTokenFile, RejectsIdsOutsideTheModelVocab) {
   expect_corrupt([](std::string&) {}, {"token 7", "id 8", "vocab 8"}, /*vocab=*/8);
-  ScratchDir dir;
+  TempDir dir;
   write_token_file(dir.file("ok.tok"), kDocs, 100);
   EXPECT_NO_THROW(TokenFile(dir.file("ok.tok"), 9));
 }
 
 TEST(DataTokenFile, MissingFileNamesIt) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string path = dir.file("missing.tok");
   expect_error([&] { TokenFile f(path); }, {path, "cannot open"});
 }

@@ -12,11 +12,11 @@
 namespace neft::data {
 namespace {
 
-using testing::expect_error;
-using testing::ScratchDir;
+using ::neft::data::testing::expect_error;
+using ::neft::testing::TempDir;
 
 TEST(DataTokenSampler, WindowsShiftTargetsAndRestartPositionsAtDocuments) {
-  ScratchDir dir;
+  TempDir dir;
   write_token_file(dir.file("s.tok"), {{10, 11, 12}, {13, 14}, {15, 16, 17, 18}}, 32);
   const TokenSampler s(TokenFile(dir.file("s.tok")), /*T=*/4, /*seed=*/1);
   ASSERT_EQ(s.windows_per_epoch(), 2u);  // (9 - 1) / 4
@@ -38,7 +38,7 @@ std::vector<uint64_t> epoch_order(const TokenSampler& s, uint64_t epoch) {
 }
 
 TEST(DataTokenSampler, EachEpochVisitsEveryWindowOnceInASeededOrder) {
-  ScratchDir dir;
+  TempDir dir;
   std::vector<int32_t> doc(1000);
   for (size_t i = 0; i < doc.size(); ++i) doc[i] = int32_t(i % 50);
   write_token_file(dir.file("s.tok"), {doc}, 50);
@@ -59,7 +59,7 @@ TEST(DataTokenSampler, EachEpochVisitsEveryWindowOnceInASeededOrder) {
 }
 
 TEST(DataTokenSampler, TooFewTokensNamesTheFile) {
-  ScratchDir dir;
+  TempDir dir;
   write_token_file(dir.file("short.tok"), {{1, 2, 3}}, 8);
   expect_error([&] { TokenSampler s(TokenFile(dir.file("short.tok")), 3, 0); },
                {dir.file("short.tok"), "3 tokens are too few", "T+1 = 4"});

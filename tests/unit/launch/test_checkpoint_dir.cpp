@@ -7,15 +7,15 @@
 
 #include "launch/checkpoint_dir.h"
 #include "runtime/error.h"
-#include "temp_dir.h"
+#include "tests/unit/temp_dir.h"
 
 namespace neft::launch {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::read_text;
-using testing::TempDir;
-using testing::write_text;
+using ::neft::testing::read_text;
+using ::neft::testing::TempDir;
+using ::neft::testing::write_text;
 
 // A writer that stores `text` in state.txt (and a nested file, to exercise the tree flush).
 CheckpointWriter writes(const std::string& text) {
@@ -43,7 +43,7 @@ TEST(LaunchCheckpointDir, Names) {
 
 TEST(LaunchCheckpointDir, SaveThenFind) {
   TempDir tmp;
-  const fs::path out = tmp.path / "run";  // does not exist yet
+  const fs::path out = tmp.path() / "run";  // does not exist yet
   EXPECT_FALSE(find_latest_checkpoint(out).has_value());
   const fs::path saved = save_checkpoint(out, 100, writes("hundred"), 2);
   EXPECT_EQ(saved, out / "checkpoints" / "step-00000100");
@@ -59,7 +59,7 @@ TEST(LaunchCheckpointDir, SaveThenFind) {
 
 TEST(LaunchCheckpointDir, InterruptedSaveLeavesThePreviousCheckpoint) {
   TempDir tmp;
-  const fs::path out = tmp.path;
+  const fs::path out = tmp.path();
   const fs::path first = save_checkpoint(out, 100, writes("hundred"), 2);
   const CheckpointWriter crashes = [](const fs::path& dir) {
     write_text(dir / "state.txt", "half written");
@@ -85,7 +85,7 @@ TEST(LaunchCheckpointDir, InterruptedSaveLeavesThePreviousCheckpoint) {
 
 TEST(LaunchCheckpointDir, CrashLeftoversAreNeverLoaded) {
   TempDir tmp;
-  const fs::path out = tmp.path;
+  const fs::path out = tmp.path();
   save_checkpoint(out, 100, writes("hundred"), 0);
   const fs::path second = save_checkpoint(out, 200, writes("two hundred"), 0);
   // A process killed mid-save leaves its temporary directory, with a higher step.
@@ -100,7 +100,7 @@ TEST(LaunchCheckpointDir, CrashLeftoversAreNeverLoaded) {
 
 TEST(LaunchCheckpointDir, LatestFallsBackToTheHighestCompleteStep) {
   TempDir tmp;
-  const fs::path out = tmp.path;
+  const fs::path out = tmp.path();
   save_checkpoint(out, 100, writes("a"), 0);
   const fs::path second = save_checkpoint(out, 200, writes("b"), 0);
   const fs::path latest = out / "checkpoints" / "latest";
@@ -117,17 +117,18 @@ TEST(LaunchCheckpointDir, LatestFallsBackToTheHighestCompleteStep) {
 
 TEST(LaunchCheckpointDir, KeepsTheNewest) {
   TempDir tmp;
-  for (int64_t step : {100, 200, 300, 400}) save_checkpoint(tmp.path / "two", step, writes("x"), 2);
-  EXPECT_EQ(steps_in(tmp.path / "two"), (std::vector<int64_t>{300, 400}));
-  for (int64_t step : {100, 200, 300}) save_checkpoint(tmp.path / "one", step, writes("x"), 1);
-  EXPECT_EQ(steps_in(tmp.path / "one"), (std::vector<int64_t>{300}));
-  for (int64_t step : {100, 200, 300}) save_checkpoint(tmp.path / "all", step, writes("x"), 0);
-  EXPECT_EQ(steps_in(tmp.path / "all"), (std::vector<int64_t>{100, 200, 300}));
+  for (int64_t step : {100, 200, 300, 400})
+    save_checkpoint(tmp.path() / "two", step, writes("x"), 2);
+  EXPECT_EQ(steps_in(tmp.path() / "two"), (std::vector<int64_t>{300, 400}));
+  for (int64_t step : {100, 200, 300}) save_checkpoint(tmp.path() / "one", step, writes("x"), 1);
+  EXPECT_EQ(steps_in(tmp.path() / "one"), (std::vector<int64_t>{300}));
+  for (int64_t step : {100, 200, 300}) save_checkpoint(tmp.path() / "all", step, writes("x"), 0);
+  EXPECT_EQ(steps_in(tmp.path() / "all"), (std::vector<int64_t>{100, 200, 300}));
 }
 
 TEST(LaunchCheckpointDir, ResavingAnEarlierStepDropsTheAbandonedLaterOnes) {
   TempDir tmp;
-  const fs::path out = tmp.path;
+  const fs::path out = tmp.path();
   const CheckpointWriter old_writer = [](const fs::path& dir) {
     writes("old")(dir);
     write_text(dir / "only-old.txt", "");
@@ -144,7 +145,7 @@ TEST(LaunchCheckpointDir, ResavingAnEarlierStepDropsTheAbandonedLaterOnes) {
 
 TEST(LaunchCheckpointDir, SaveRemovesLeftoversOfEarlierCrashedSaves) {
   TempDir tmp;
-  const fs::path out = tmp.path;
+  const fs::path out = tmp.path();
   const fs::path leftover = out / "checkpoints" / "step-00000050.tmp-99999";
   fs::create_directories(leftover);
   save_checkpoint(out, 100, writes("x"), 2);
@@ -153,7 +154,7 @@ TEST(LaunchCheckpointDir, SaveRemovesLeftoversOfEarlierCrashedSaves) {
 
 TEST(LaunchCheckpointDir, UnwritableOutputNamesThePath) {
   TempDir tmp;
-  const fs::path file = tmp.path / "not-a-dir";
+  const fs::path file = tmp.path() / "not-a-dir";
   write_text(file, "x");
   try {
     save_checkpoint(file, 100, writes("x"), 2);

@@ -7,16 +7,16 @@
 
 #include "launch/metrics_log.h"
 #include "runtime/error.h"
-#include "temp_dir.h"
+#include "tests/unit/temp_dir.h"
 
 namespace neft::launch {
 namespace {
 
 namespace fs = std::filesystem;
+using ::neft::testing::read_text;
+using ::neft::testing::TempDir;
+using ::neft::testing::write_text;
 using nlohmann::json;
-using testing::read_text;
-using testing::TempDir;
-using testing::write_text;
 
 std::vector<json> records_in(const fs::path& path) {
   std::vector<json> records;
@@ -27,7 +27,7 @@ std::vector<json> records_in(const fs::path& path) {
 
 TEST(LaunchMetricsLog, OneFlushedObjectPerLine) {
   TempDir tmp;
-  const fs::path path = tmp.path / "run" / "nested" / "metrics.jsonl";  // parents missing
+  const fs::path path = tmp.path() / "run" / "nested" / "metrics.jsonl";  // parents missing
   MetricsLog log(path.string());
   log.write({{"step", 1}, {"loss", 2.5}, {"lr", 1e-3}});
   // Flushed: readable while the log is still open (a killed run keeps it).
@@ -42,7 +42,7 @@ TEST(LaunchMetricsLog, OneFlushedObjectPerLine) {
 
 TEST(LaunchMetricsLog, FreshRunStartsAnEmptyLog) {
   TempDir tmp;
-  const fs::path path = tmp.path / "metrics.jsonl";
+  const fs::path path = tmp.path() / "metrics.jsonl";
   write_text(path, "{\"step\":1}\n");
   MetricsLog log(path.string());
   log.write({{"step", 7}});
@@ -51,7 +51,7 @@ TEST(LaunchMetricsLog, FreshRunStartsAnEmptyLog) {
 
 TEST(LaunchMetricsLog, ResumeKeepsWhatTheCheckpointCovers) {
   TempDir tmp;
-  const fs::path path = tmp.path / "metrics.jsonl";
+  const fs::path path = tmp.path() / "metrics.jsonl";
   // Steps 1-5 logged, then the run was killed mid-write; its checkpoint is at step 3.
   write_text(path,
              "{\"event\":\"start\"}\n{\"step\":1}\n{\"step\":2}\n{\"step\":3}\n{\"step\":4}\n"
@@ -65,7 +65,7 @@ TEST(LaunchMetricsLog, ResumeKeepsWhatTheCheckpointCovers) {
 
 TEST(LaunchMetricsLog, ResumeWithoutALogStartsOne) {
   TempDir tmp;
-  const fs::path path = tmp.path / "new" / "metrics.jsonl";
+  const fs::path path = tmp.path() / "new" / "metrics.jsonl";
   MetricsLog log = MetricsLog::resume(path.string(), 10);
   log.write({{"step", 11}});
   EXPECT_EQ(read_text(path), "{\"step\":11}\n");
@@ -79,7 +79,7 @@ TEST(LaunchMetricsLog, DisabledLogWritesNothing) {
 
 TEST(LaunchMetricsLog, UnwritablePathIsNamed) {
   TempDir tmp;
-  const fs::path blocker = tmp.path / "file";
+  const fs::path blocker = tmp.path() / "file";
   write_text(blocker, "x");
   const std::string path = (blocker / "metrics.jsonl").string();
   try {

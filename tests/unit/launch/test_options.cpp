@@ -5,16 +5,17 @@
 
 #include <sstream>
 
+#include "data/synthetic.h"
 #include "launch/options.h"
 #include "runtime/device.h"
 #include "runtime/error.h"
-#include "temp_dir.h"
+#include "tests/unit/temp_dir.h"
 
 namespace neft::launch {
 namespace {
 
-using testing::TempDir;
-using testing::write_text;
+using ::neft::testing::TempDir;
+using ::neft::testing::write_text;
 
 TrainOptions parse_train(const std::vector<std::string>& args) {
   std::ostringstream out;
@@ -76,8 +77,7 @@ TEST(LaunchOptions, TrainDefaults) {
   EXPECT_EQ(o.log_every, 10);
   EXPECT_EQ(o.metrics_path(), "runs/train/metrics.jsonl");
   EXPECT_EQ(o.stop_after, 0);
-  EXPECT_EQ(o.task_list(),
-            (std::vector<std::string>{"copy", "reverse", "sort", "add", "shift", "count"}));
+  EXPECT_EQ(o.task_list(), data::SyntheticSuite::all_tasks());  // no --tasks: the whole suite
 }
 
 TEST(LaunchOptions, CommandLineValues) {
@@ -92,12 +92,12 @@ TEST(LaunchOptions, CommandLineValues) {
   EXPECT_EQ(o.seed, 18446744073709551615ull);
   EXPECT_EQ(o.lr_schedule, "linear");
   EXPECT_FALSE(parse_train({"--recompute=false"}).recompute);
-  EXPECT_TRUE(parse_train({"--tasks", ""}).task_list().empty());  // "" = all tasks
+  EXPECT_EQ(parse_train({"--tasks", ""}).task_list(), data::SyntheticSuite::all_tasks());
 }
 
 TEST(LaunchOptions, CommandLineOverridesConfigFile) {
   TempDir dir;
-  const auto config = (dir.path / "train.ini").string();
+  const auto config = dir.file("train.ini");
   write_text(config,
              "# a comment line\n"
              "steps = 50\n"
@@ -119,7 +119,7 @@ TEST(LaunchOptions, CommandLineOverridesConfigFile) {
 
 TEST(LaunchOptions, UnknownConfigKeyNamesFileAndLine) {
   TempDir dir;
-  const auto config = (dir.path / "train.ini").string();
+  const auto config = dir.file("train.ini");
   write_text(config, "steps = 5\nlearning-rate = 0.1\n");
   EXPECT_EQ(train_error({"--config", config}),
             config + ":2: unknown key 'learning-rate'; try `neft train --help`");
@@ -131,7 +131,7 @@ TEST(LaunchOptions, UnknownConfigKeyNamesFileAndLine) {
 
 TEST(LaunchOptions, BadConfigValueNamesFileAndLine) {
   TempDir dir;
-  const auto config = (dir.path / "train.ini").string();
+  const auto config = dir.file("train.ini");
   write_text(config, "steps = 5\n\nlr = fast\n");
   EXPECT_EQ(
       train_error({"--config", config}),
@@ -156,7 +156,7 @@ TEST(LaunchOptions, BadConfigValueNamesFileAndLine) {
 
 TEST(LaunchOptions, MissingConfigFile) {
   TempDir dir;
-  const auto config = (dir.path / "missing.ini").string();
+  const auto config = dir.file("missing.ini");
   EXPECT_EQ(train_error({"--config", config}),
             "cannot read config file '" + config + "'; try `neft train --help`");
 }
@@ -267,7 +267,7 @@ TEST(LaunchOptions, ConfigTextReadsBackToTheSameOptions) {
   const std::string text = train_config_text(o);
   EXPECT_NE(text.find("\nsteps = 77\n"), std::string::npos);
   EXPECT_NE(text.find("\n# Optimizer\n"), std::string::npos);
-  const auto config = (dir.path / "run.ini").string();
+  const auto config = dir.file("run.ini");
   write_text(config, text);
   const TrainOptions back = parse_train({"--config", config});
   EXPECT_EQ(back.steps, 77);

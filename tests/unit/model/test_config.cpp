@@ -150,9 +150,9 @@ TEST(LlamaConfig, ResolvesPresetsDirectoriesAndFiles) {
       [&] { resolve_config(dir.file("nothing-here")); },
       ThrowsMessage<Error>(AllOf(HasSubstr(dir.file("nothing-here")), HasSubstr("preset"))));
   TempDir empty;
-  EXPECT_THAT(
-      [&] { resolve_config(empty.path()); },
-      ThrowsMessage<Error>(HasSubstr(empty.path() + ": model directory has no config.json")));
+  EXPECT_THAT([&] { resolve_config(empty.path()); },
+              ThrowsMessage<Error>(
+                  HasSubstr(empty.path().string() + ": model directory has no config.json")));
 }
 
 TEST(LlamaConfig, MissingFileNamesIt) {

@@ -287,8 +287,8 @@ TEST(SafetensorsErrors, MissingFile) {
 
 TEST(SafetensorsErrors, DirectoryWithoutWeights) {
   TempDir dir;
-  EXPECT_OPEN_FAILS(dir.path(), HasSubstr(dir.path() + ": no model.safetensors or "
-                                                       "model.safetensors.index.json"));
+  EXPECT_OPEN_FAILS(dir.path(), HasSubstr(dir.path().string() + ": no model.safetensors or "
+                                                                "model.safetensors.index.json"));
 }
 
 TEST(SafetensorsErrors, FileShorterThanTheHeaderLength) {
@@ -325,67 +325,47 @@ TEST(SafetensorsErrors, ImplausibleHeaderLength) {
   EXPECT_OPEN_FAILS(path, HasSubstr(path + ": header length 1099511627775 is implausible"));
 }
 
-TEST(SafetensorsErrors, HeaderThatLiesAboutSizes) {
+// A file whose header is `header` followed by `data_bytes` zero bytes, and the problem the
+// error must name after the file.
+struct BadHeader {
+  const char* name;
+  std::string header;
+  size_t data_bytes;
+  std::string problem;
+};
+
+class SafetensorsBadHeader : public ::testing::TestWithParam<BadHeader> {};
+
+TEST_P(SafetensorsBadHeader, NamesTheFileAndTheProblem) {
   TempDir dir;
   const std::string path = dir.file("model.safetensors");
-  write_raw(path, R"({"w":{"dtype":"BF16","shape":[4,8],"data_offsets":[0,100]}})", 100);
-  EXPECT_OPEN_FAILS(path, HasSubstr(path + ": header says 100 bytes for tensor 'w' of shape "
-                                           "[4, 8] bf16 (64 bytes)"));
+  write_raw(path, GetParam().header, GetParam().data_bytes);
+  EXPECT_OPEN_FAILS(path, HasSubstr(path + ": " + GetParam().problem));
 }
 
-TEST(SafetensorsErrors, OverlappingTensors) {
-  TempDir dir;
-  const std::string path = dir.file("model.safetensors");
-  write_raw(path,
-            R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},)"
-            R"("b":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}})",
-            24);
-  EXPECT_OPEN_FAILS(path, HasSubstr(path + ": tensors 'a' (bytes 0..16) and 'b' (bytes 8..24) "
-                                           "overlap"));
-}
-
-TEST(SafetensorsErrors, OffsetsThatEndBeforeTheyBegin) {
-  TempDir dir;
-  const std::string path = dir.file("model.safetensors");
-  write_raw(path, R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,4]}})", 8);
-  EXPECT_OPEN_FAILS(path, HasSubstr(path + ": tensor 'a' has data_offsets [8, 4] that end "
-                                           "before they begin"));
-}
-
-TEST(SafetensorsErrors, InvalidJsonHeader) {
-  TempDir dir;
-  const std::string path = dir.file("model.safetensors");
-  write_raw(path, R"({"a":{"dtype":"F32",)", 0);
-  EXPECT_OPEN_FAILS(path, HasSubstr(path + ": invalid JSON: parse error at line 1, column"));
-}
-
-TEST(SafetensorsErrors, UnknownDtype) {
-  TempDir dir;
-  const std::string path = dir.file("model.safetensors");
-  write_raw(path, R"({"a":{"dtype":"F64","shape":[2],"data_offsets":[0,16]}})", 16);
-  EXPECT_OPEN_FAILS(path, HasSubstr(path + ": tensor 'a' has unsupported dtype \"F64\""));
-}
-
-TEST(SafetensorsErrors, EntryMissingAKey) {
-  TempDir dir;
-  const std::string path = dir.file("model.safetensors");
-  write_raw(path, R"({"a":{"dtype":"F32","data_offsets":[0,8]}})", 8);
-  EXPECT_OPEN_FAILS(path, HasSubstr(path + ": tensor 'a' has no 'shape'"));
-}
-
-TEST(SafetensorsErrors, NegativeShape) {
-  TempDir dir;
-  const std::string path = dir.file("model.safetensors");
-  write_raw(path, R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8);
-  EXPECT_OPEN_FAILS(path, HasSubstr(path + ": tensor 'a' has shape [-2]"));
-}
-
-TEST(SafetensorsErrors, NonStringMetadata) {
-  TempDir dir;
-  const std::string path = dir.file("model.safetensors");
-  write_raw(path, R"({"__metadata__":{"step":3}})", 0);
-  EXPECT_OPEN_FAILS(path, HasSubstr(path + ": __metadata__ value for 'step' must be a string"));
-}
+INSTANTIATE_TEST_SUITE_P(
+    SafetensorsErrors, SafetensorsBadHeader,
+    ::testing::Values(
+        BadHeader{"SizesThatLie", R"({"w":{"dtype":"BF16","shape":[4,8],"data_offsets":[0,100]}})",
+                  100, "header says 100 bytes for tensor 'w' of shape [4, 8] bf16 (64 bytes)"},
+        BadHeader{"OverlappingTensors",
+                  R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},)"
+                  R"("b":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}})",
+                  24, "tensors 'a' (bytes 0..16) and 'b' (bytes 8..24) overlap"},
+        BadHeader{"OffsetsThatEndBeforeTheyBegin",
+                  R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,4]}})", 8,
+                  "tensor 'a' has data_offsets [8, 4] that end before they begin"},
+        BadHeader{"InvalidJson", R"({"a":{"dtype":"F32",)", 0,
+                  "invalid JSON: parse error at line 1, column"},
+        BadHeader{"UnknownDtype", R"({"a":{"dtype":"F64","shape":[2],"data_offsets":[0,16]}})", 16,
+                  "tensor 'a' has unsupported dtype \"F64\""},
+        BadHeader{"EntryMissingAKey", R"({"a":{"dtype":"F32","data_offsets":[0,8]}})", 8,
+                  "tensor 'a' has no 'shape'"},
+        BadHeader{"NegativeShape", R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8,
+                  "tensor 'a' has shape [-2]"},
+        BadHeader{"NonStringMetadata", R"({"__metadata__":{"step":3}})", 0,
+                  "__metadata__ value for 'step' must be a string"}),
+    [](const ::testing::TestParamInfo<BadHeader>& info) { return std::string(info.param.name); });
 
 TEST(SafetensorsErrors, IndexNamingAMissingShard) {
   TempDir dir;
@@ -418,8 +398,9 @@ TEST(SafetensorsErrors, BothLayoutsInOneDirectory) {
   TempDir dir;
   save_safetensors_sharded(dir.path(), sample_tensors(), 64);
   save_safetensors(dir.file("model.safetensors"), sample_tensors());
-  EXPECT_OPEN_FAILS(dir.path(), HasSubstr(dir.path() + ": holds both model.safetensors and "
-                                                       "model.safetensors.index.json"));
+  EXPECT_OPEN_FAILS(dir.path(),
+                    HasSubstr(dir.path().string() + ": holds both model.safetensors and "
+                                                    "model.safetensors.index.json"));
 }
 
 }  // namespace
