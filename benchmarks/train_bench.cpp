@@ -26,10 +26,11 @@
 
 #include "benchmarks/bench_util.h"
 #include "benchmarks/device_peak.h"
+#include "data/batch.h"
+#include "launch/train_step.h"
 #include "model/config.h"
 #include "model/llama.h"
 #include "optim/adamw.h"
-#include "optim/clip.h"
 #include "runtime/cpu_threads.h"
 #include "runtime/device.h"
 #include "runtime/error.h"
@@ -55,48 +56,31 @@ constexpr float kLr = 3e-4f;
 constexpr float kClip = 1.0f;
 const optim::AdamWConfig kAdamW{0.9f, 0.95f, 1e-8f, 0.1f};
 
-// One micro-batch as the data pipeline hands it to the training loop: host token ids and
-// next-token targets, [B, T] each.
-struct HostBatch {
-  int64_t B = 0, T = 0;
-  std::vector<int32_t> tokens, targets;
-};
-
 // B rows of T + 1 uniform token ids; the inputs are the first T, the targets the last T,
 // so every position counts towards the loss (as in the PyTorch script).
-HostBatch random_batch(int64_t B, int64_t T, int64_t vocab, uint64_t seed) {
+data::Batch random_batch(int64_t B, int64_t T, int64_t vocab, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<int32_t> id(0, int32_t(vocab - 1));
-  HostBatch b{B, T, {}, {}};
+  data::Batch b;
+  b.B = B;
+  b.T = T;
   for (int64_t r = 0; r < B; ++r) {
     std::vector<int32_t> row(size_t(T + 1));
     for (int32_t& t : row) t = id(rng);
     b.tokens.insert(b.tokens.end(), row.begin(), row.end() - 1);
     b.targets.insert(b.targets.end(), row.begin() + 1, row.end());
+    for (int64_t t = 0; t < T; ++t) b.positions.push_back(int32_t(t));
   }
+  b.task.assign(size_t(B), -1);
   return b;
 }
 
-// One training step exactly as launch/train.cpp's loop runs it (without its logging and
-// checkpointing); returns the mean loss over the step's counted tokens.
-double train_step(model::LlamaModel& m, optim::AdamW& opt, const std::vector<HostBatch>& micro,
-                  float lr, float clip) {
-  const Device device = m.options().device;
-  int64_t counted = 0;
-  for (const HostBatch& b : micro)
-    for (int32_t t : b.targets) counted += t != model::kIgnoreIndex;
-  m.zero_grad();
-  double loss_sum = 0.0;
-  for (const HostBatch& b : micro) {
-    loss_sum += m.forward(Tensor::from_ints(b.tokens, {b.B, b.T}, device),
-                          Tensor::from_ints(b.targets, {b.B, b.T}, device))
-                    .loss_sum;
-    m.backward(1.0f / float(std::max<int64_t>(counted, 1)));
-  }
-  const double norm = optim::global_grad_norm(m.parameters());
-  opt.step(lr, optim::clip_factor(norm, clip));
-  device_synchronize(device);
-  return loss_sum / double(std::max<int64_t>(counted, 1));
+// The step `neft train` runs (launch/train_step.h), with the device drained so the timer
+// sees all of it; returns the mean loss.
+double timed_step(model::LlamaModel& m, optim::AdamW& opt, const data::Batch& b) {
+  const double loss = launch::train_step(m, opt, {b}, kLr, kClip).loss;
+  device_synchronize(m.options().device);
+  return loss;
 }
 
 // Training FLOPs per token as benchmarks/pytorch_train_step.py counts them (PaLM appendix B):
@@ -226,7 +210,7 @@ int run(int argc, char** argv) {
   m.init_random(o.seed);
   optim::AdamW opt(m.parameters(), kAdamW);
   // One micro-batch per step, as the PyTorch script runs it; each step sees new tokens.
-  std::vector<HostBatch> batches;
+  std::vector<data::Batch> batches;
   for (int64_t s = 0; s < o.warmup + o.steps; ++s)
     batches.push_back(random_batch(o.batch, o.seq, config.vocab, o.seed * 1000003 + uint64_t(s)));
 
@@ -243,13 +227,13 @@ int run(int argc, char** argv) {
                  openblas_get_num_threads());
   std::fprintf(log, "  peak compute: %s\n", peak.flops_note.c_str());
 
-  for (int64_t s = 0; s < o.warmup; ++s) train_step(m, opt, {batches[size_t(s)]}, kLr, kClip);
+  for (int64_t s = 0; s < o.warmup; ++s) timed_step(m, opt, batches[size_t(s)]);
   const double tokens_per_step = double(o.batch * o.seq);
   std::vector<double> step_ms;
   for (int64_t s = 0; s < o.steps; ++s) {
-    const HostBatch& b = batches[size_t(o.warmup + s)];
+    const data::Batch& b = batches[size_t(o.warmup + s)];
     const auto t0 = std::chrono::steady_clock::now();
-    const double loss = train_step(m, opt, {b}, kLr, kClip);
+    const double loss = timed_step(m, opt, b);
     step_ms.push_back(
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     std::fprintf(log, "step %lld/%lld: %.1f ms, %.0f tokens/s, loss %.4f\n", (long long)(s + 1),

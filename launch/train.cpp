@@ -13,11 +13,11 @@
 #include "launch/metrics_log.h"
 #include "launch/model_setup.h"
 #include "launch/progress.h"
+#include "launch/train_step.h"
 #include "model/config.h"
 #include "model/hf_checkpoint.h"
 #include "model/safetensors.h"
 #include "optim/adamw.h"
-#include "optim/clip.h"
 #include "optim/schedule.h"
 #include "runtime/atomic_file.h"
 
@@ -132,36 +132,18 @@ int run_train(const TrainOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   int64_t saved_step = start;
   for (int64_t step = start; step < o.steps; ++step) {
-    // The loss is the mean over the whole step's counted tokens: count them first.
     std::vector<data::Batch> micro;
-    int64_t counted = 0;
-    for (int64_t i = 0; i < o.grad_accum; ++i) {
-      micro.push_back(source->next());
-      counted += micro.back().counted();
-    }
-    model->zero_grad();
-    double loss_sum = 0.0;
-    for (const data::Batch& b : micro) {
-      loss_sum += model
-                      ->forward(Tensor::from_ints(b.tokens, {b.B, b.T}, device),
-                                Tensor::from_ints(b.targets, {b.B, b.T}, device),
-                                Tensor::from_ints(b.positions, {b.B, b.T}, device))
-                      .loss_sum;
-      model->backward(1.0f / float(std::max<int64_t>(counted, 1)));
-    }
-    const double norm = optim::global_grad_norm(model->parameters());
+    for (int64_t i = 0; i < o.grad_accum; ++i) micro.push_back(source->next());
     const float lr = schedule.at(step);
-    opt.step(lr, optim::clip_factor(norm, float(o.clip)));
-
-    const double loss = loss_sum / double(std::max<int64_t>(counted, 1));
+    const StepResult r = train_step(*model, opt, micro, lr, float(o.clip));
     const int64_t tokens = o.grad_accum * o.micro_batch * o.seq_len;
-    progress.step({step + 1, loss, lr, norm, tokens});
+    progress.step({step + 1, r.loss, lr, r.grad_norm, tokens});
     metrics.write({{"step", step + 1},
-                   {"loss", loss},
+                   {"loss", r.loss},
                    {"lr", lr},
-                   {"grad_norm", norm},
+                   {"grad_norm", r.grad_norm},
                    {"tokens", tokens},
-                   {"loss_tokens", counted},
+                   {"loss_tokens", r.counted},
                    {"elapsed_s", seconds_since(t0)}});
     if (o.eval_every > 0 && (step + 1) % o.eval_every == 0) evaluate(step + 1, progress);
     if (o.save_every > 0 && (step + 1) % o.save_every == 0) {

@@ -1,0 +1,23 @@
+// One optimizer step of training, as `neft train` runs it and neft_train_bench times it:
+// gradients of the mean loss over all the step's counted tokens, accumulated over the
+// micro-batches, then the global gradient norm, the clipping factor and one AdamW update.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "data/batch.h"
+#include "model/llama.h"
+#include "optim/adamw.h"
+
+namespace neft::launch {
+
+struct StepResult {
+  double loss = 0.0;       // mean over the counted tokens of all micro-batches
+  int64_t counted = 0;     // tokens with a target
+  double grad_norm = 0.0;  // before clipping
+};
+
+StepResult train_step(model::LlamaModel& model, optim::AdamW& optimizer,
+                      const std::vector<data::Batch>& micro_batches, float lr, float clip);
+
+}  // namespace neft::launch
