@@ -6,6 +6,8 @@
 
 namespace neft::launch {
 
+using model::TensorParallel;
+
 StepResult train_step(model::LlamaModel& model, optim::AdamW& optimizer,
                       const std::vector<data::Batch>& micro_batches, float lr, float clip) {
   // The loss is the mean over the whole step's counted tokens: count them first, so every
@@ -24,7 +26,8 @@ StepResult train_step(model::LlamaModel& model, optim::AdamW& optimizer,
                     .loss_sum;
     model.backward(1.0f / float(denominator));
   }
-  r.grad_norm = optim::global_grad_norm(model.parameters());
+  const TensorParallel& tp = model.options().tp;
+  r.grad_norm = optim::global_grad_norm(model.parameters(), tp.size > 1 ? tp.comm : nullptr);
   optimizer.step(lr, optim::clip_factor(r.grad_norm, clip));
   r.loss = loss_sum / double(denominator);
   return r;

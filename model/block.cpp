@@ -3,6 +3,7 @@
 #include <string>
 
 #include "model/linear.h"
+#include "model/llama.h"
 #include "runtime/ops/attention.h"
 #include "runtime/ops/elementwise.h"
 #include "runtime/ops/rmsnorm.h"
@@ -12,36 +13,56 @@
 namespace neft::model {
 
 namespace {
+// This rank's widths: query and key/value rows (whole heads) and intermediate units.
+struct LocalDims {
+  int64_t heads, q, kv, ffn;
+};
+LocalDims local_dims(const LlamaConfig& c, const TensorParallel& tp) {
+  const int64_t kv_heads = tp.local(c.kv_heads, "num_key_value_heads");
+  const int64_t heads = tp.local(c.heads, "num_attention_heads");
+  return {heads, heads * c.head_dim, kv_heads * c.head_dim,
+          tp.local(c.intermediate, "intermediate_size")};
+}
+
 // The norm's gradient, or the scratch sink when the norm is frozen (the op always writes one).
 Tensor& norm_grad(Parameter& norm, BlockScratch& s) {
   return norm.grad.defined() ? norm.grad : s.frozen_dnorm;
 }
-Parameter make_parameter(const std::string& name, const Shape& shape, Device device, DType dtype,
-                         bool decay) {
-  return Parameter{name, Tensor::empty(shape, dtype, device), Tensor(), decay};
+// A weight of `full` shape of which this rank holds `local` rows or columns (shard_dim 0 or
+// 1) starting at `offset`, or all of it (shard_dim -1).
+Parameter make_parameter(const std::string& name, const Shape& full, int shard_dim, int64_t local,
+                         int64_t offset, const ModelOptions& o, bool decay) {
+  Shape shape = full;
+  if (shard_dim >= 0) shape[size_t(shard_dim)] = local;
+  Parameter p{name, Tensor::empty(shape, o.dtype, o.device), Tensor(), decay};
+  p.shard_dim = shard_dim;
+  p.shard_offset = shard_dim >= 0 ? offset : 0;
+  p.full_shape = full;
+  return p;
 }
 // [N, H*D] as the [B, T, H, D] layout attention takes, or the [N, H, D] one RoPE takes.
 Tensor heads4d(const Tensor& t, int64_t B, int64_t T, int64_t D) { return t.view({B, T, -1, D}); }
 Tensor heads3d(const Tensor& t, int64_t D) { return t.view({t.size(0), -1, D}); }
 }  // namespace
 
-void BlockActivations::allocate(const LlamaConfig& c, int64_t B, int64_t T, Device device,
-                                DType dtype) {
+void BlockActivations::allocate(const LlamaConfig& c, const TensorParallel& tp, int64_t B,
+                                int64_t T, Device device, DType dtype) {
   const int64_t N = B * T;
+  const LocalDims l = local_dims(c, tp);
   auto act = [&](int64_t cols) { return Tensor::empty({N, cols}, dtype, device); };
   n1 = act(c.hidden);
   rstd1 = Tensor::empty({N}, DType::F32, device);
-  q = act(c.q_dim());
-  k = act(c.kv_dim());
-  v = act(c.kv_dim());
-  att = act(c.q_dim());
-  lse = Tensor::empty({B, c.heads, T}, DType::F32, device);
+  q = act(l.q);
+  k = act(l.kv);
+  v = act(l.kv);
+  att = act(l.q);
+  lse = Tensor::empty({B, l.heads, T}, DType::F32, device);
   mid = act(c.hidden);
   n2 = act(c.hidden);
   rstd2 = Tensor::empty({N}, DType::F32, device);
-  gate = act(c.intermediate);
-  up = act(c.intermediate);
-  h = act(c.intermediate);
+  gate = act(l.ffn);
+  up = act(l.ffn);
+  h = act(l.ffn);
 }
 
 size_t BlockActivations::bytes() const {
@@ -51,18 +72,19 @@ size_t BlockActivations::bytes() const {
   return total;
 }
 
-void BlockScratch::allocate(const LlamaConfig& c, int64_t B, int64_t T, Device device,
-                            DType dtype) {
+void BlockScratch::allocate(const LlamaConfig& c, const TensorParallel& tp, int64_t B, int64_t T,
+                            Device device, DType dtype) {
   const int64_t N = B * T;
+  const LocalDims l = local_dims(c, tp);
   auto act = [&](int64_t cols) { return Tensor::empty({N, cols}, dtype, device); };
   dn = act(c.hidden);
-  dq = act(c.q_dim());
-  dk = act(c.kv_dim());
-  dv = act(c.kv_dim());
-  datt = act(c.q_dim());
-  dgate = act(c.intermediate);
-  dup = act(c.intermediate);
-  dh = act(c.intermediate);
+  dq = act(l.q);
+  dk = act(l.kv);
+  dv = act(l.kv);
+  datt = act(l.q);
+  dgate = act(l.ffn);
+  dup = act(l.ffn);
+  dh = act(l.ffn);
   frozen_dnorm = Tensor::zeros({c.hidden}, DType::F32, device);
 }
 
@@ -73,19 +95,25 @@ size_t BlockScratch::bytes() const {
   return total;
 }
 
-Block::Block(const LlamaConfig& c, int64_t layer, Device device, DType dtype) : config_(c) {
+Block::Block(const LlamaConfig& c, int64_t layer, const ModelOptions& o) : config_(c), tp_(o.tp) {
   const std::string p = "model.layers." + std::to_string(layer) + ".";
-  q_ = make_parameter(p + "self_attn.q_proj.weight", {c.q_dim(), c.hidden}, device, dtype, true);
-  k_ = make_parameter(p + "self_attn.k_proj.weight", {c.kv_dim(), c.hidden}, device, dtype, true);
-  v_ = make_parameter(p + "self_attn.v_proj.weight", {c.kv_dim(), c.hidden}, device, dtype, true);
-  o_ = make_parameter(p + "self_attn.o_proj.weight", {c.hidden, c.q_dim()}, device, dtype, true);
-  gate_ =
-      make_parameter(p + "mlp.gate_proj.weight", {c.intermediate, c.hidden}, device, dtype, true);
-  up_ = make_parameter(p + "mlp.up_proj.weight", {c.intermediate, c.hidden}, device, dtype, true);
-  down_ =
-      make_parameter(p + "mlp.down_proj.weight", {c.hidden, c.intermediate}, device, dtype, true);
-  norm1_ = make_parameter(p + "input_layernorm.weight", {c.hidden}, device, dtype, false);
-  norm2_ = make_parameter(p + "post_attention_layernorm.weight", {c.hidden}, device, dtype, false);
+  const LocalDims l = local_dims(c, tp_);
+  const int64_t q0 = tp_.rank * l.q, kv0 = tp_.rank * l.kv, f0 = tp_.rank * l.ffn;
+  const int rows = tp_.size > 1 ? 0 : -1, cols = tp_.size > 1 ? 1 : -1;
+  q_ = make_parameter(p + "self_attn.q_proj.weight", {c.q_dim(), c.hidden}, rows, l.q, q0, o, true);
+  k_ = make_parameter(p + "self_attn.k_proj.weight", {c.kv_dim(), c.hidden}, rows, l.kv, kv0, o,
+                      true);
+  v_ = make_parameter(p + "self_attn.v_proj.weight", {c.kv_dim(), c.hidden}, rows, l.kv, kv0, o,
+                      true);
+  o_ = make_parameter(p + "self_attn.o_proj.weight", {c.hidden, c.q_dim()}, cols, l.q, q0, o, true);
+  gate_ = make_parameter(p + "mlp.gate_proj.weight", {c.intermediate, c.hidden}, rows, l.ffn, f0, o,
+                         true);
+  up_ = make_parameter(p + "mlp.up_proj.weight", {c.intermediate, c.hidden}, rows, l.ffn, f0, o,
+                       true);
+  down_ = make_parameter(p + "mlp.down_proj.weight", {c.hidden, c.intermediate}, cols, l.ffn, f0, o,
+                         true);
+  norm1_ = make_parameter(p + "input_layernorm.weight", {c.hidden}, -1, 0, 0, o, false);
+  norm2_ = make_parameter(p + "post_attention_layernorm.weight", {c.hidden}, -1, 0, 0, o, false);
 }
 
 ParameterList Block::parameters() {
@@ -107,6 +135,7 @@ void Block::forward(const Tensor& x, const Tensor& positions, int64_t B, int64_t
   ops::attention_forward(heads4d(a.q, B, T, D), heads4d(a.k, B, T, D), heads4d(a.v, B, T, D), att4,
                          a.lse);
   linear_forward(a.att, o_, a.mid);
+  tp_.all_reduce(a.mid);  // row-parallel: sum the heads' partial outputs
   ops::add(x, a.mid, a.mid);
 
   ops::rmsnorm_forward(a.mid, norm2_.value, c.rms_eps, a.n2, a.rstd2);
@@ -114,6 +143,7 @@ void Block::forward(const Tensor& x, const Tensor& positions, int64_t B, int64_t
   linear_forward(a.n2, up_, a.up);
   ops::swiglu_forward(a.gate, a.up, a.h);
   linear_forward(a.h, down_, out);
+  tp_.all_reduce(out);
   ops::add(a.mid, out, out);
 }
 
@@ -126,6 +156,7 @@ void Block::backward(const Tensor& x, const Tensor& positions, int64_t B, int64_
   ops::swiglu_backward(s.dh, a.gate, a.up, s.dgate, s.dup);
   linear_backward(s.dgate, a.n2, gate_, &s.dn, false);
   linear_backward(s.dup, a.n2, up_, &s.dn, true);
+  tp_.all_reduce(s.dn);  // column-parallel: the input's gradient sums over the units' shards
   ops::rmsnorm_backward(s.dn, a.mid, norm2_.value, a.rstd2, s.dn, norm_grad(norm2_, s));
   ops::add(dres, s.dn, dres);
 
@@ -140,6 +171,7 @@ void Block::backward(const Tensor& x, const Tensor& positions, int64_t B, int64_
   linear_backward(s.dq, a.n1, q_, &s.dn, false);
   linear_backward(s.dk, a.n1, k_, &s.dn, true);
   linear_backward(s.dv, a.n1, v_, &s.dn, true);
+  tp_.all_reduce(s.dn);
   ops::rmsnorm_backward(s.dn, x, norm1_.value, a.rstd1, s.dn, norm_grad(norm1_, s));
   ops::add(dres, s.dn, dres);
 }

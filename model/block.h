@@ -1,7 +1,10 @@
 // One Llama decoder block with its explicit forward and backward:
 //   mid = x + o_proj(attention(rope(q_proj(n1)), rope(k_proj(n1)), v_proj(n1))),  n1 = rmsnorm1(x)
 //   out = mid + down_proj(silu(gate_proj(n2)) * up_proj(n2)),                    n2 = rmsnorm2(mid)
-// Attention is causal with grouped-query heads (kv_heads divides heads).
+// Attention is causal with grouped-query heads (kv_heads divides heads). Under tensor
+// parallelism q/k/v/gate/up are column-parallel (this rank's heads and units), o/down
+// row-parallel with their partial outputs all-reduced, and the inputs' gradients of the
+// column-parallel layers all-reduced in backward (Megatron's f and g).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -13,6 +16,7 @@
 namespace neft::model {
 
 struct ModelOptions;
+struct TensorParallel;
 
 // What a block's backward needs from its forward (N = B*T tokens).
 struct BlockActivations {
@@ -23,7 +27,8 @@ struct BlockActivations {
   Tensor n2, rstd2;    // [N, C], [N]
   Tensor gate, up, h;  // [N, F]
 
-  void allocate(const LlamaConfig& c, int64_t B, int64_t T, Device device, DType dtype);
+  void allocate(const LlamaConfig& c, const TensorParallel& tp, int64_t B, int64_t T, Device device,
+                DType dtype);
   size_t bytes() const;
 };
 
@@ -34,13 +39,15 @@ struct BlockScratch {
   Tensor dgate, dup, dh;    // [N, F]
   Tensor frozen_dnorm;      // [C] f32: where a frozen norm's weight gradient goes
 
-  void allocate(const LlamaConfig& c, int64_t B, int64_t T, Device device, DType dtype);
+  void allocate(const LlamaConfig& c, const TensorParallel& tp, int64_t B, int64_t T, Device device,
+                DType dtype);
   size_t bytes() const;
 };
 
 class Block {
  public:
-  Block(const LlamaConfig& config, int64_t layer, Device device, DType dtype);
+  // With tensor parallelism the block holds this rank's heads and intermediate units.
+  Block(const LlamaConfig& config, int64_t layer, const ModelOptions& options);
 
   // HF order: self_attn.{q,k,v,o}_proj, mlp.{gate,up,down}_proj, input_layernorm,
   // post_attention_layernorm.
@@ -55,6 +62,7 @@ class Block {
 
  private:
   const LlamaConfig& config_;
+  const TensorParallel& tp_;
   Parameter q_, k_, v_, o_, gate_, up_, down_, norm1_, norm2_;
 };
 

@@ -14,10 +14,17 @@ void load_hf_weights(LlamaModel& model, const Checkpoint& checkpoint) {
     if (!checkpoint.has(p->name))
       fail(checkpoint.path(), ": no tensor '", p->name, "' (model ", model.config().name, ")");
     const TensorInfo& info = checkpoint.info(p->name);
-    if (info.shape != p->value.shape())
+    if (info.shape != p->full_shape)
       fail(checkpoint.path(), ": tensor '", p->name, "' has shape ", shape_str(info.shape),
-           ", the model expects ", shape_str(p->value.shape()));
-    p->value.copy_from(checkpoint.read(p->name, p->value.dtype(), p->value.device()));
+           ", the model expects ", shape_str(p->full_shape));
+    // A tensor-parallel rank reads only its rows or columns from the mapped file.
+    const DType t = p->value.dtype();
+    const Device d = p->value.device();
+    const int64_t n = p->shard_dim < 0 ? 0 : p->value.size(p->shard_dim);
+    p->value.copy_from(p->shard_dim < 0 ? checkpoint.read(p->name, t, d)
+                       : p->shard_dim == 0
+                           ? checkpoint.read_rows(p->name, p->shard_offset, n, t, d)
+                           : checkpoint.read_cols(p->name, p->shard_offset, n, t, d));
   }
 }
 
@@ -27,6 +34,9 @@ bool has_hf_weights(const std::string& dir) {
 }
 
 void save_hf_model(LlamaModel& model, const std::string& dir, size_t max_shard_bytes) {
+  if (model.options().tp.size > 1)
+    fail("saving ", dir, ": writing a tensor-parallel model (tp ", model.options().tp.size,
+         ") as one HF checkpoint is not supported yet");
   const fs::path target = fs::path(dir).lexically_normal();
   const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
   fs::create_directories(parent);

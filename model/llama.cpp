@@ -2,6 +2,8 @@
 
 #include "model/block.h"
 #include "model/linear.h"
+#include "model/shard.h"
+#include "model/vocab_parallel_cross_entropy.h"
 #include "runtime/ops/cross_entropy.h"
 #include "runtime/ops/elementwise.h"
 #include "runtime/ops/embedding.h"
@@ -17,12 +19,23 @@ LlamaModel::LlamaModel(const LlamaConfig& config, const ModelOptions& options)
   const Device d = options_.device;
   const DType t = options_.dtype;
   const LlamaConfig& c = config_;
-  embed_ = {"model.embed_tokens.weight", Tensor::empty({c.vocab, c.hidden}, t, d), {}, true};
+  const TensorParallel& tp = options_.tp;
+  // Vocabulary-parallel embedding and head: this rank's rows of the vocabulary.
+  const int64_t vocab_local = tp.local(c.vocab, "vocab_size");
+  vocab_start_ = tp.rank * vocab_local;
+  auto vocab_rows = [&](const char* name) {
+    Parameter p{name, Tensor::empty({vocab_local, c.hidden}, t, d), {}, true};
+    p.shard_dim = tp.size > 1 ? 0 : -1;
+    p.shard_offset = tp.size > 1 ? vocab_start_ : 0;
+    p.full_shape = {c.vocab, c.hidden};
+    return p;
+  };
+  embed_ = vocab_rows("model.embed_tokens.weight");
   for (int64_t l = 0; l < c.layers; ++l)
-    blocks_.push_back(std::make_unique<Block>(config_, l, d, t));
+    blocks_.push_back(std::make_unique<Block>(config_, l, options_));
   final_norm_ = {"model.norm.weight", Tensor::empty({c.hidden}, t, d), {}, false};
-  if (!c.tied_embeddings)
-    head_ = {"lm_head.weight", Tensor::empty({c.vocab, c.hidden}, t, d), {}, true};
+  final_norm_.full_shape = {c.hidden};
+  if (!c.tied_embeddings) head_ = vocab_rows("lm_head.weight");
 }
 
 LlamaModel::~LlamaModel() = default;
@@ -43,14 +56,20 @@ Parameter& LlamaModel::parameter(const std::string& name) {
 }
 
 void LlamaModel::init_random(uint64_t seed, float std) {
-  // Each parameter draws from its own Philox stream (offset = its index), so the values
-  // do not depend on the device or on the order parameters are visited.
+  // Each parameter draws from its own Philox stream (offset = its index), element i of the
+  // whole HF tensor getting draw i: the same values on any device and any tensor-parallel
+  // layout (a shard draws the whole tensor and keeps its part).
   uint64_t stream = 0;
   for (Parameter* p : parameters()) {
-    if (p->value.dim() == 1)
+    if (p->value.dim() == 1) {
       ops::fill(p->value, 1.0f);
-    else
+    } else if (p->shard_dim < 0) {
       ops::fill_normal(p->value, seed, stream << 40, 0.0f, std);
+    } else {
+      Tensor full = Tensor::empty(p->full_shape, p->value.dtype(), p->value.device());
+      ops::fill_normal(full, seed, stream << 40, 0.0f, std);
+      copy_shard(full, *p);
+    }
     ++stream;
   }
 }
@@ -76,6 +95,7 @@ void LlamaModel::ensure_buffers(int64_t B, int64_t T) {
   for (int64_t i = 0; i < N; ++i) pos[size_t(i)] = int32_t(i % T);
   default_positions_ = Tensor::from_ints(pos, {N}, d);
 
+  const TensorParallel& tp = options_.tp;
   block_inputs_.clear();
   for (int64_t l = 0; l <= c.layers; ++l)
     block_inputs_.push_back(Tensor::empty({N, c.hidden}, t, d));
@@ -83,18 +103,19 @@ void LlamaModel::ensure_buffers(int64_t B, int64_t T) {
   const int64_t sets = options_.recompute ? 1 : c.layers;
   for (int64_t l = 0; l < sets; ++l) {
     activations_.push_back(std::make_unique<BlockActivations>());
-    activations_.back()->allocate(c, B, T, d, t);
+    activations_.back()->allocate(c, tp, B, T, d, t);
   }
   scratch_ = std::make_unique<BlockScratch>();
-  scratch_->allocate(c, B, T, d, t);
+  scratch_->allocate(c, tp, B, T, d, t);
   recompute_out_ = options_.recompute ? Tensor::empty({N, c.hidden}, t, d) : Tensor();
   final_normed_ = Tensor::empty({N, c.hidden}, t, d);
   final_rstd_ = Tensor::empty({N}, DType::F32, d);
-  logits_ = Tensor::empty({N, c.vocab}, t, d);
+  const int64_t V = embed_.value.size(0);  // this rank's vocabulary
+  logits_ = Tensor::empty({N, V}, t, d);
   losses_ = Tensor::empty({N}, DType::F32, d);
   lse_ = Tensor::empty({N}, DType::F32, d);
   dlosses_ = Tensor::empty({N}, DType::F32, d);
-  dlogits_ = Tensor::empty({N, c.vocab}, t, d);
+  dlogits_ = Tensor::empty({N, V}, t, d);
   dnormed_ = Tensor::empty({N, c.hidden}, t, d);
   dresidual_ = Tensor::empty({N, c.hidden}, t, d);
 }
@@ -112,7 +133,8 @@ LossSums LlamaModel::forward(const Tensor& tokens, const Tensor& targets, const 
   targets_ = targets.view({N});
   positions_ = positions.defined() ? positions.view({N}) : default_positions_;
 
-  ops::embedding_forward(tokens_, embed_.value, 0, block_inputs_[0]);
+  ops::embedding_forward(tokens_, embed_.value, vocab_start_, block_inputs_[0]);
+  options_.tp.all_reduce(block_inputs_[0]);  // each rank embedded the tokens of its vocabulary
   for (size_t l = 0; l < blocks_.size(); ++l) {
     BlockActivations& a = *activations_[options_.recompute ? 0 : l];
     blocks_[l]->forward(block_inputs_[l], positions_, B, T, a, block_inputs_[l + 1]);
@@ -120,7 +142,10 @@ LossSums LlamaModel::forward(const Tensor& tokens, const Tensor& targets, const 
   ops::rmsnorm_forward(block_inputs_.back(), final_norm_.value, config_.rms_eps, final_normed_,
                        final_rstd_);
   linear_forward(final_normed_, head(), logits_);
-  ops::cross_entropy_forward(logits_, targets_, kIgnoreIndex, losses_, lse_);
+  if (options_.tp.size == 1)
+    ops::cross_entropy_forward(logits_, targets_, kIgnoreIndex, losses_, lse_);
+  else
+    vocab_parallel_cross_entropy(logits_, targets_, vocab_start_, options_.tp, losses_, lse_);
 
   // Summed on the host in token order: the same total on every run (bitwise determinism).
   const std::vector<float> losses = losses_.to_floats();
@@ -138,8 +163,10 @@ void LlamaModel::backward(float loss_scale) {
   NEFT_CHECK(B_ > 0 && tokens_.defined(), "model backward: no forward pass to differentiate");
   const int64_t B = B_, T = T_;
   ops::fill(dlosses_, loss_scale);  // ignored positions get no gradient from the op
-  ops::cross_entropy_backward(dlosses_, logits_, targets_, lse_, 0, kIgnoreIndex, dlogits_);
+  ops::cross_entropy_backward(dlosses_, logits_, targets_, lse_, vocab_start_, kIgnoreIndex,
+                              dlogits_);
   linear_backward(dlogits_, final_normed_, head(), &dnormed_, false);
+  options_.tp.all_reduce(dnormed_);  // the head is column-parallel over the vocabulary
   Tensor& dnorm = final_norm_.grad.defined() ? final_norm_.grad : scratch_->frozen_dnorm;
   ops::rmsnorm_backward(dnormed_, block_inputs_.back(), final_norm_.value, final_rstd_, dresidual_,
                         dnorm);
@@ -149,7 +176,8 @@ void LlamaModel::backward(float loss_scale) {
       blocks_[l]->forward(block_inputs_[l], positions_, B, T, a, recompute_out_);
     blocks_[l]->backward(block_inputs_[l], positions_, B, T, a, *scratch_, dresidual_);
   }
-  if (embed_.grad.defined()) ops::embedding_backward(dresidual_, tokens_, 0, embed_.grad);
+  if (embed_.grad.defined())
+    ops::embedding_backward(dresidual_, tokens_, vocab_start_, embed_.grad);
 }
 
 size_t LlamaModel::activation_bytes() const {

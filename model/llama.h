@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "model/tensor_parallel.h"
 #include "runtime/parameter.h"
 #include "runtime/tensor.h"
 
@@ -26,6 +27,7 @@ struct ModelOptions {
   Device device = Device::CPU;
   DType dtype = DType::F32;  // parameter and activation dtype; bf16 is for CUDA
   bool recompute = false;    // activation checkpointing, per block
+  TensorParallel tp;         // this rank's shard; the default is the whole model
 };
 
 struct LossSums {
@@ -63,7 +65,8 @@ class LlamaModel {
   // step) so that micro-batches add up to the mean.
   void backward(float loss_scale);
 
-  // The last forward's logits, [B*T, vocab], in the model dtype.
+  // The last forward's logits, [B*T, vocab] (this rank's vocabulary range under tensor
+  // parallelism), in the model dtype.
   const Tensor& logits() const { return logits_; }
   // Bytes held in activation buffers (for memory reports).
   size_t activation_bytes() const;
@@ -79,6 +82,7 @@ class LlamaModel {
   const Parameter& head() const { return config_.tied_embeddings ? embed_ : head_; }
   Parameter& head() { return config_.tied_embeddings ? embed_ : head_; }
 
+  int64_t vocab_start_ = 0;  // first vocabulary id of this rank's embedding / head rows
   int64_t B_ = 0, T_ = 0;
   Tensor tokens_, targets_, positions_;  // [N] views of the last forward's inputs
   Tensor default_positions_;             // [N]: 0..T-1 in every row

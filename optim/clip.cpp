@@ -6,16 +6,23 @@
 
 namespace neft::optim {
 
-double global_grad_norm(const ParameterList& params) {
-  // One device-side accumulator for every gradient: one host sync for the whole norm.
-  Tensor total;
+double global_grad_norm(const ParameterList& params, parallel::Communicator* tp) {
+  // One device-side accumulator per kind: one host sync (and one collective) for the norm.
+  Tensor sharded, replicated;
   for (const Parameter* p : params) {
     if (!p->grad.defined()) continue;
+    Tensor& total = tp && p->shard_dim >= 0 ? sharded : replicated;
     if (!total.defined()) total = Tensor::zeros({1}, DType::F32, p->grad.device());
     ops::sum_squares(p->grad, total, /*accumulate=*/true);
   }
-  if (!total.defined()) return 0.0;
-  return std::sqrt(double(total.to_floats()[0]));
+  double sum = 0.0;
+  if (tp) {
+    if (!sharded.defined()) sharded = Tensor::zeros({1}, DType::F32, Device::CPU);
+    tp->all_reduce(sharded);  // every rank takes part, whatever it holds
+    sum += double(sharded.to_floats()[0]);
+  }
+  if (replicated.defined()) sum += double(replicated.to_floats()[0]);
+  return std::sqrt(sum);
 }
 
 float clip_factor(double norm, float max_norm) {

@@ -2,12 +2,15 @@
 // the gradients to norm at most max_norm. The optimizer applies it (AdamW::step's
 // grad_scale), so no pass rewrites the gradients.
 #pragma once
+#include "parallel/communicator.h"
 #include "runtime/parameter.h"
 
 namespace neft::optim {
 
-// The l2 norm of all gradients together (parameters without a gradient are skipped).
-double global_grad_norm(const ParameterList& params);
+// The l2 norm of all gradients together (parameters without a gradient are skipped). Under
+// tensor parallelism pass the group: the squares of sharded parameters are summed over it,
+// those of replicated ones (identical on every rank) counted once.
+double global_grad_norm(const ParameterList& params, parallel::Communicator* tp = nullptr);
 // min(1, max_norm / (norm + 1e-6)); 1 when max_norm <= 0 (clipping off).
 float clip_factor(double norm, float max_norm);
 
