@@ -8,6 +8,7 @@
 #include "data/batch.h"
 #include "model/llama.h"
 #include "optim/adamw.h"
+#include "parallel/communicator.h"
 
 namespace neft::launch {
 
@@ -17,7 +18,10 @@ struct StepResult {
   double grad_norm = 0.0;  // before clipping
 };
 
+// With a data-parallel group `dp`, each rank passes its own micro-batches; token counts,
+// gradients and the loss are summed over the group (the reported loss is the global mean).
 StepResult train_step(model::LlamaModel& model, optim::AdamW& optimizer,
-                      const std::vector<data::Batch>& micro_batches, float lr, float clip);
+                      const std::vector<data::Batch>& micro_batches, float lr, float clip,
+                      parallel::Communicator* dp = nullptr);
 
 }  // namespace neft::launch

@@ -1,0 +1,35 @@
+// Shared by the multi-rank tests: the world's size and rank, and values that depend on the
+// rank and the position, small integers so that sums are exact in every dtype (bf16 too).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "parallel/environment.h"
+#include "runtime/error.h"
+
+namespace neft::parallel::testing {
+
+inline int world_rank() { return process_environment().rank; }
+inline int world_size() { return process_environment().world_size; }
+
+inline float rank_value(int rank, int64_t i) { return float(rank * 10 + int(i % 7) - 3); }
+
+inline std::vector<float> rank_values(int rank, int64_t n) {
+  std::vector<float> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[size_t(i)] = rank_value(rank, i);
+  return v;
+}
+
+// The message of the neft::Error that f throws ("" when it throws none).
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace neft::parallel::testing
