@@ -18,10 +18,16 @@ struct StepResult {
   double grad_norm = 0.0;  // before clipping
 };
 
-// With a data-parallel group `dp`, each rank passes its own micro-batches; token counts,
-// gradients and the loss are summed over the group (the reported loss is the global mean).
+// The groups a step communicates over; null (or a group of one) where there is none.
+struct StepGroups {
+  parallel::Communicator* dp = nullptr;  // gradients, token counts and the loss are summed
+  parallel::Communicator* pp = nullptr;  // the model is one stage; micro-batches run 1F1B
+};
+
+// With a data-parallel group each rank passes its own micro-batches (the reported loss is
+// the global mean); every stage of a pipeline passes the same ones.
 StepResult train_step(model::LlamaModel& model, optim::AdamW& optimizer,
                       const std::vector<data::Batch>& micro_batches, float lr, float clip,
-                      parallel::Communicator* dp = nullptr);
+                      const StepGroups& groups = {});
 
 }  // namespace neft::launch

@@ -49,6 +49,7 @@ class Block {
   // With tensor parallelism the block holds this rank's heads and intermediate units.
   Block(const LlamaConfig& config, int64_t layer, const ModelOptions& options);
 
+  static constexpr size_t kParameters = 9;
   // HF order: self_attn.{q,k,v,o}_proj, mlp.{gate,up,down}_proj, input_layernorm,
   // post_attention_layernorm.
   ParameterList parameters();

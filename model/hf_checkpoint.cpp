@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "model/config.h"
+#include "model/shard.h"
 
 namespace fs = std::filesystem;
 
@@ -13,18 +14,8 @@ void load_hf_weights(LlamaModel& model, const Checkpoint& checkpoint) {
   for (Parameter* p : model.parameters()) {
     if (!checkpoint.has(p->name))
       fail(checkpoint.path(), ": no tensor '", p->name, "' (model ", model.config().name, ")");
-    const TensorInfo& info = checkpoint.info(p->name);
-    if (info.shape != p->full_shape)
-      fail(checkpoint.path(), ": tensor '", p->name, "' has shape ", shape_str(info.shape),
-           ", the model expects ", shape_str(p->full_shape));
     // A tensor-parallel rank reads only its rows or columns from the mapped file.
-    const DType t = p->value.dtype();
-    const Device d = p->value.device();
-    const int64_t n = p->shard_dim < 0 ? 0 : p->value.size(p->shard_dim);
-    p->value.copy_from(p->shard_dim < 0 ? checkpoint.read(p->name, t, d)
-                       : p->shard_dim == 0
-                           ? checkpoint.read_rows(p->name, p->shard_offset, n, t, d)
-                           : checkpoint.read_cols(p->name, p->shard_offset, n, t, d));
+    p->value.copy_from(read_shard(checkpoint, p->name, *p, p->value.dtype(), p->value.device()));
   }
 }
 
@@ -33,10 +24,23 @@ bool has_hf_weights(const std::string& dir) {
          fs::exists(fs::path(dir) / kSafetensorsIndexFile);
 }
 
+const char* torch_dtype_name(DType dtype) {
+  return dtype == DType::BF16 ? "bfloat16" : dtype == DType::F16 ? "float16" : "float32";
+}
+
 void save_hf_model(LlamaModel& model, const std::string& dir, size_t max_shard_bytes) {
   if (model.options().tp.size > 1)
     fail("saving ", dir, ": writing a tensor-parallel model (tp ", model.options().tp.size,
-         ") as one HF checkpoint is not supported yet");
+         ") as one HF checkpoint needs its shards gathered first");
+  NamedTensors tensors;
+  for (Parameter* p : model.parameters()) tensors.emplace_back(p->name, p->value);
+  save_hf_directory(model.config(), tensors, torch_dtype_name(model.options().dtype), dir,
+                    max_shard_bytes);
+}
+
+void save_hf_directory(const LlamaConfig& config, const NamedTensors& weights,
+                       const std::string& torch_dtype, const std::string& dir,
+                       size_t max_shard_bytes) {
   const fs::path target = fs::path(dir).lexically_normal();
   const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
   fs::create_directories(parent);
@@ -44,13 +48,8 @@ void save_hf_model(LlamaModel& model, const std::string& dir, size_t max_shard_b
   fs::remove_all(tmp);
   fs::create_directories(tmp);
 
-  NamedTensors tensors;
-  for (Parameter* p : model.parameters()) tensors.emplace_back(p->name, p->value);
-  save_safetensors_sharded(tmp.string(), tensors, max_shard_bytes);
-  const char* dtype = model.options().dtype == DType::BF16  ? "bfloat16"
-                      : model.options().dtype == DType::F16 ? "float16"
-                                                            : "float32";
-  save_hf_config(model.config(), (tmp / "config.json").string(), dtype);
+  save_safetensors_sharded(tmp.string(), weights, max_shard_bytes);
+  save_hf_config(config, (tmp / "config.json").string(), torch_dtype);
 
   // Swap in: the old directory (if any) is moved aside first, then removed.
   const fs::path old = parent / (target.filename().string() + ".old-" + std::to_string(getpid()));

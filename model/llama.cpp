@@ -11,6 +11,15 @@
 
 namespace neft::model {
 
+LayerRange stage_layers(int64_t layers, int stages, int stage) {
+  if (stages < 1 || stages > layers)
+    fail("pipeline parallelism: pp ", stages, " stages for ", layers,
+         " layers (each stage needs at least one layer)");
+  const int64_t base = layers / stages, extra = layers % stages;
+  const int64_t first = stage * base + std::min<int64_t>(stage, extra);
+  return {first, first + base + (stage < extra ? 1 : 0)};
+}
+
 LlamaModel::LlamaModel(const LlamaConfig& config, const ModelOptions& options)
     : config_(config), options_(options) {
   config_.validate(config_.name);
@@ -30,22 +39,32 @@ LlamaModel::LlamaModel(const LlamaConfig& config, const ModelOptions& options)
     p.full_shape = {c.vocab, c.hidden};
     return p;
   };
-  embed_ = vocab_rows("model.embed_tokens.weight");
-  for (int64_t l = 0; l < c.layers; ++l)
+  if (c.tied_embeddings && options_.pp_stages > 1)
+    fail("pipeline parallelism with tied embeddings (", c.name,
+         ") is not supported yet: the embedding and the head live on different stages");
+  const LayerRange layers = stage_layers(c.layers, options_.pp_stages, options_.pp_stage);
+  first_layer_ = layers.first;
+  if (first_stage()) embed_ = vocab_rows("model.embed_tokens.weight");
+  for (int64_t l = layers.first; l < layers.last; ++l)
     blocks_.push_back(std::make_unique<Block>(config_, l, options_));
-  final_norm_ = {"model.norm.weight", Tensor::empty({c.hidden}, t, d), {}, false};
-  final_norm_.full_shape = {c.hidden};
-  if (!c.tied_embeddings) head_ = vocab_rows("lm_head.weight");
+  if (last_stage()) {
+    final_norm_ = {"model.norm.weight", Tensor::empty({c.hidden}, t, d), {}, false};
+    final_norm_.full_shape = {c.hidden};
+    if (!c.tied_embeddings) head_ = vocab_rows("lm_head.weight");
+  }
 }
 
 LlamaModel::~LlamaModel() = default;
 
 ParameterList LlamaModel::parameters() {
-  ParameterList all{&embed_};
+  ParameterList all;
+  if (first_stage()) all.push_back(&embed_);
   for (auto& b : blocks_)
     for (Parameter* p : b->parameters()) all.push_back(p);
-  all.push_back(&final_norm_);
-  if (!config_.tied_embeddings) all.push_back(&head_);
+  if (last_stage()) {
+    all.push_back(&final_norm_);
+    if (!config_.tied_embeddings) all.push_back(&head_);
+  }
   return all;
 }
 
@@ -56,21 +75,31 @@ Parameter& LlamaModel::parameter(const std::string& name) {
 }
 
 void LlamaModel::init_random(uint64_t seed, float std) {
-  // Each parameter draws from its own Philox stream (offset = its index), element i of the
-  // whole HF tensor getting draw i: the same values on any device and any tensor-parallel
-  // layout (a shard draws the whole tensor and keeps its part).
-  uint64_t stream = 0;
-  for (Parameter* p : parameters()) {
-    if (p->value.dim() == 1) {
-      ops::fill(p->value, 1.0f);
-    } else if (p->shard_dim < 0) {
-      ops::fill_normal(p->value, seed, stream << 40, 0.0f, std);
+  // Each parameter draws from its own Philox stream, numbered by its place in the whole
+  // model's HF order, and element i of the whole HF tensor gets draw i: the same values on
+  // any device and any layout (a tensor-parallel shard draws the whole tensor and keeps its
+  // part; a pipeline stage numbers its layers' parameters as the whole model does).
+  auto init = [&](Parameter& p, uint64_t stream) {
+    if (p.value.dim() == 1) {
+      ops::fill(p.value, 1.0f);
+    } else if (p.shard_dim < 0) {
+      ops::fill_normal(p.value, seed, stream << 40, 0.0f, std);
     } else {
-      Tensor full = Tensor::empty(p->full_shape, p->value.dtype(), p->value.device());
+      Tensor full = Tensor::empty(p.full_shape, p.value.dtype(), p.value.device());
       ops::fill_normal(full, seed, stream << 40, 0.0f, std);
-      copy_shard(full, *p);
+      copy_shard(full, p);
     }
-    ++stream;
+  };
+  const uint64_t per_layer = Block::kParameters, layers = uint64_t(config_.layers);
+  if (first_stage()) init(embed_, 0);
+  for (size_t b = 0; b < blocks_.size(); ++b) {
+    const ParameterList block = blocks_[b]->parameters();
+    for (size_t j = 0; j < block.size(); ++j)
+      init(*block[j], 1 + (uint64_t(first_layer_) + b) * per_layer + j);
+  }
+  if (last_stage()) {
+    init(final_norm_, 1 + layers * per_layer);
+    if (!config_.tied_embeddings) init(head_, 2 + layers * per_layer);
   }
 }
 
@@ -96,11 +125,11 @@ void LlamaModel::ensure_buffers(int64_t B, int64_t T) {
   default_positions_ = Tensor::from_ints(pos, {N}, d);
 
   const TensorParallel& tp = options_.tp;
+  const int64_t layers = int64_t(blocks_.size());  // this stage's
   block_inputs_.clear();
-  for (int64_t l = 0; l <= c.layers; ++l)
-    block_inputs_.push_back(Tensor::empty({N, c.hidden}, t, d));
+  for (int64_t l = 0; l <= layers; ++l) block_inputs_.push_back(Tensor::empty({N, c.hidden}, t, d));
   activations_.clear();
-  const int64_t sets = options_.recompute ? 1 : c.layers;
+  const int64_t sets = options_.recompute ? 1 : layers;
   for (int64_t l = 0; l < sets; ++l) {
     activations_.push_back(std::make_unique<BlockActivations>());
     activations_.back()->allocate(c, tp, B, T, d, t);
@@ -108,19 +137,21 @@ void LlamaModel::ensure_buffers(int64_t B, int64_t T) {
   scratch_ = std::make_unique<BlockScratch>();
   scratch_->allocate(c, tp, B, T, d, t);
   recompute_out_ = options_.recompute ? Tensor::empty({N, c.hidden}, t, d) : Tensor();
+  dresidual_ = Tensor::empty({N, c.hidden}, t, d);
+  if (!last_stage()) return;
   final_normed_ = Tensor::empty({N, c.hidden}, t, d);
   final_rstd_ = Tensor::empty({N}, DType::F32, d);
-  const int64_t V = embed_.value.size(0);  // this rank's vocabulary
+  const int64_t V = head().value.size(0);  // this rank's vocabulary
   logits_ = Tensor::empty({N, V}, t, d);
   losses_ = Tensor::empty({N}, DType::F32, d);
   lse_ = Tensor::empty({N}, DType::F32, d);
   dlosses_ = Tensor::empty({N}, DType::F32, d);
   dlogits_ = Tensor::empty({N, V}, t, d);
   dnormed_ = Tensor::empty({N, c.hidden}, t, d);
-  dresidual_ = Tensor::empty({N, c.hidden}, t, d);
 }
 
-LossSums LlamaModel::forward(const Tensor& tokens, const Tensor& targets, const Tensor& positions) {
+LossSums LlamaModel::forward(const Tensor& tokens, const Tensor& targets, const Tensor& positions,
+                             const Tensor& input) {
   NEFT_CHECK(tokens.dim() == 2, "model forward: tokens must be [B, T], got ", tokens.str());
   const int64_t B = tokens.size(0), T = tokens.size(1), N = B * T;
   if (T > config_.max_positions)
@@ -133,12 +164,19 @@ LossSums LlamaModel::forward(const Tensor& tokens, const Tensor& targets, const 
   targets_ = targets.view({N});
   positions_ = positions.defined() ? positions.view({N}) : default_positions_;
 
-  ops::embedding_forward(tokens_, embed_.value, vocab_start_, block_inputs_[0]);
-  options_.tp.all_reduce(block_inputs_[0]);  // each rank embedded the tokens of its vocabulary
+  if (first_stage()) {
+    ops::embedding_forward(tokens_, embed_.value, vocab_start_, block_inputs_[0]);
+    options_.tp.all_reduce(block_inputs_[0]);  // each rank embedded the tokens of its vocabulary
+  } else {
+    NEFT_CHECK(input.defined(), "model forward: pipeline stage ", options_.pp_stage,
+               " needs the previous stage's output");
+    block_inputs_[0].copy_from(input);
+  }
   for (size_t l = 0; l < blocks_.size(); ++l) {
     BlockActivations& a = *activations_[options_.recompute ? 0 : l];
     blocks_[l]->forward(block_inputs_[l], positions_, B, T, a, block_inputs_[l + 1]);
   }
+  if (!last_stage()) return {};
   ops::rmsnorm_forward(block_inputs_.back(), final_norm_.value, config_.rms_eps, final_normed_,
                        final_rstd_);
   linear_forward(final_normed_, head(), logits_);
@@ -159,9 +197,28 @@ LossSums LlamaModel::forward(const Tensor& tokens, const Tensor& targets, const 
   return sums;
 }
 
-void LlamaModel::backward(float loss_scale) {
+void LlamaModel::backward(float loss_scale, const Tensor& doutput) {
   NEFT_CHECK(B_ > 0 && tokens_.defined(), "model backward: no forward pass to differentiate");
   const int64_t B = B_, T = T_;
+  if (!last_stage()) {
+    NEFT_CHECK(doutput.defined(), "model backward: pipeline stage ", options_.pp_stage,
+               " needs the gradient of its output from the next stage");
+    dresidual_.copy_from(doutput);
+  } else {
+    backward_head(loss_scale);
+  }
+  for (size_t l = blocks_.size(); l-- > 0;) {
+    BlockActivations& a = *activations_[options_.recompute ? 0 : l];
+    if (options_.recompute)
+      blocks_[l]->forward(block_inputs_[l], positions_, B, T, a, recompute_out_);
+    blocks_[l]->backward(block_inputs_[l], positions_, B, T, a, *scratch_, dresidual_);
+  }
+  if (first_stage() && embed_.grad.defined())
+    ops::embedding_backward(dresidual_, tokens_, vocab_start_, embed_.grad);
+}
+
+// The loss, the head and the final norm: dresidual_ = the gradient of the last block's output.
+void LlamaModel::backward_head(float loss_scale) {
   ops::fill(dlosses_, loss_scale);  // ignored positions get no gradient from the op
   ops::cross_entropy_backward(dlosses_, logits_, targets_, lse_, vocab_start_, kIgnoreIndex,
                               dlogits_);
@@ -170,14 +227,6 @@ void LlamaModel::backward(float loss_scale) {
   Tensor& dnorm = final_norm_.grad.defined() ? final_norm_.grad : scratch_->frozen_dnorm;
   ops::rmsnorm_backward(dnormed_, block_inputs_.back(), final_norm_.value, final_rstd_, dresidual_,
                         dnorm);
-  for (size_t l = blocks_.size(); l-- > 0;) {
-    BlockActivations& a = *activations_[options_.recompute ? 0 : l];
-    if (options_.recompute)
-      blocks_[l]->forward(block_inputs_[l], positions_, B, T, a, recompute_out_);
-    blocks_[l]->backward(block_inputs_[l], positions_, B, T, a, *scratch_, dresidual_);
-  }
-  if (embed_.grad.defined())
-    ops::embedding_backward(dresidual_, tokens_, vocab_start_, embed_.grad);
 }
 
 size_t LlamaModel::activation_bytes() const {

@@ -28,7 +28,18 @@ struct ModelOptions {
   DType dtype = DType::F32;  // parameter and activation dtype; bf16 is for CUDA
   bool recompute = false;    // activation checkpointing, per block
   TensorParallel tp;         // this rank's shard; the default is the whole model
+  // Pipeline parallelism: this rank runs stage `pp_stage` of `pp_stages`, a contiguous range
+  // of layers (stage_layers); the first stage also embeds, the last one also holds the
+  // final norm, the head and the loss.
+  int pp_stage = 0, pp_stages = 1;
 };
+
+// Layers [first, last) of stage `stage`: an even split, the first stages taking one more
+// layer when `stages` does not divide `layers`. Fails when there are more stages than layers.
+struct LayerRange {
+  int64_t first = 0, last = 0;
+};
+LayerRange stage_layers(int64_t layers, int stages, int stage);
 
 struct LossSums {
   double loss_sum = 0.0;  // sum of the per-token losses over counted positions
@@ -59,11 +70,22 @@ class LlamaModel {
 
   // tokens, targets: [B, T] i32 on the model's device (targets kIgnoreIndex where no loss);
   // positions [B, T] i32 or undefined for 0..T-1 in every row. Keeps what backward needs.
-  LossSums forward(const Tensor& tokens, const Tensor& targets, const Tensor& positions = {});
+  // A pipeline stage other than the first takes the previous stage's output as `input`
+  // [B*T, hidden]; a stage other than the last leaves its output in output() and returns
+  // zero sums (only the last stage has the loss).
+  LossSums forward(const Tensor& tokens, const Tensor& targets, const Tensor& positions = {},
+                   const Tensor& input = {});
   // The gradient of (loss_scale * sum of the counted per-token losses) of the last forward,
   // accumulated into every parameter's grad. loss_scale is 1 / (counted tokens of the whole
-  // step) so that micro-batches add up to the mean.
-  void backward(float loss_scale);
+  // step) so that micro-batches add up to the mean. A stage other than the last takes the
+  // gradient of its output from the next stage as `doutput`; a stage other than the first
+  // leaves the gradient of its input in input_grad().
+  void backward(float loss_scale, const Tensor& doutput = {});
+
+  bool first_stage() const { return options_.pp_stage == 0; }
+  bool last_stage() const { return options_.pp_stage == options_.pp_stages - 1; }
+  const Tensor& output() const { return block_inputs_.back(); }  // [B*T, hidden]
+  const Tensor& input_grad() const { return dresidual_; }        // [B*T, hidden]
 
   // The last forward's logits, [B*T, vocab] (this rank's vocabulary range under tensor
   // parallelism), in the model dtype.
@@ -73,6 +95,7 @@ class LlamaModel {
 
  private:
   void ensure_buffers(int64_t B, int64_t T);
+  void backward_head(float loss_scale);
 
   LlamaConfig config_;
   ModelOptions options_;
@@ -82,6 +105,7 @@ class LlamaModel {
   const Parameter& head() const { return config_.tied_embeddings ? embed_ : head_; }
   Parameter& head() { return config_.tied_embeddings ? embed_ : head_; }
 
+  int64_t first_layer_ = 0;  // of this pipeline stage
   int64_t vocab_start_ = 0;  // first vocabulary id of this rank's embedding / head rows
   int64_t B_ = 0, T_ = 0;
   Tensor tokens_, targets_, positions_;  // [N] views of the last forward's inputs

@@ -23,4 +23,17 @@ void copy_shard(const Tensor& full, Parameter& p) {
   }
 }
 
+Tensor read_shard(const Checkpoint& checkpoint, const std::string& name, const Parameter& p,
+                  DType dtype, Device device) {
+  if (!checkpoint.has(name)) fail(checkpoint.path(), ": no tensor '", name, "'");
+  const TensorInfo& info = checkpoint.info(name);
+  if (info.shape != p.full_shape)
+    fail(checkpoint.path(), ": tensor '", name, "' has shape ", shape_str(info.shape),
+         ", the model expects ", shape_str(p.full_shape));
+  if (p.shard_dim < 0) return checkpoint.read(name, dtype, device);
+  const int64_t n = p.value.size(p.shard_dim);
+  return p.shard_dim == 0 ? checkpoint.read_rows(name, p.shard_offset, n, dtype, device)
+                          : checkpoint.read_cols(name, p.shard_offset, n, dtype, device);
+}
+
 }  // namespace neft::model

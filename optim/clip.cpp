@@ -6,7 +6,8 @@
 
 namespace neft::optim {
 
-double global_grad_norm(const ParameterList& params, parallel::Communicator* tp) {
+double global_grad_norm(const ParameterList& params, parallel::Communicator* tp,
+                        parallel::Communicator* pp) {
   // One device-side accumulator per kind: one host sync (and one collective) for the norm.
   Tensor sharded, replicated;
   for (const Parameter* p : params) {
@@ -22,6 +23,11 @@ double global_grad_norm(const ParameterList& params, parallel::Communicator* tp)
     sum += double(sharded.to_floats()[0]);
   }
   if (replicated.defined()) sum += double(replicated.to_floats()[0]);
+  if (pp) {
+    Tensor stages = Tensor::from_floats({float(sum)}, {1});
+    pp->all_reduce(stages);
+    sum = double(stages.to_floats()[0]);
+  }
   return std::sqrt(sum);
 }
 

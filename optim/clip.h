@@ -9,8 +9,10 @@ namespace neft::optim {
 
 // The l2 norm of all gradients together (parameters without a gradient are skipped). Under
 // tensor parallelism pass the group: the squares of sharded parameters are summed over it,
-// those of replicated ones (identical on every rank) counted once.
-double global_grad_norm(const ParameterList& params, parallel::Communicator* tp = nullptr);
+// those of replicated ones (identical on every rank) counted once. Under pipeline
+// parallelism pass the pipeline group too: each stage holds different parameters.
+double global_grad_norm(const ParameterList& params, parallel::Communicator* tp = nullptr,
+                        parallel::Communicator* pp = nullptr);
 // min(1, max_norm / (norm + 1e-6)); 1 when max_norm <= 0 (clipping off).
 float clip_factor(double norm, float max_norm);
 

@@ -51,26 +51,29 @@ data::Batch batch(const model::LlamaConfig& c, int64_t B, int64_t T, uint32_t se
   return b;
 }
 
-// A layout (tp x dp; pp = 1) and the head kind; runs where the world size is tp * dp.
+// A layout and the head kind; runs where the world size is tp * pp * dp.
 struct Case {
-  int tp, dp;
+  int tp, pp, dp;
   bool tied;
 };
 
 class ParallelModel : public ::testing::TestWithParam<Case> {};
 
 // The single-rank run takes every rank's micro-batches in one step (gradient accumulation);
-// data-parallel rank r takes micro-batches r, r + dp, ... of the same list.
+// data-parallel rank r takes micro-batches r, r + dp, ... of the same list; every pipeline
+// stage takes the same ones (two or more per rank, so the 1F1B schedule has work in flight).
 TEST_P(ParallelModel, FiveStepsMatchTheSingleRankRun) {
   const Case& k = GetParam();
   int world = 0;
   MPI_Comm_size(MPI_COMM_WORLD, &world);
-  if (world != k.tp * k.dp) GTEST_SKIP() << "layout for " << k.tp * k.dp << " ranks";
-  auto groups = parallel::make_process_groups(k.tp, /*pp=*/1, parallel::Backend::MPI, 60.0);
+  if (world != k.tp * k.pp * k.dp) GTEST_SKIP() << "layout for " << k.tp * k.pp * k.dp << " ranks";
+  auto groups = parallel::make_process_groups(k.tp, k.pp, parallel::Backend::MPI, 60.0);
   const model::LlamaConfig c = small_config(k.tied);
   model::LlamaModel single(c);
   model::ModelOptions o;
   o.tp = {groups.tp.get(), groups.tp->rank(), groups.tp->size()};
+  o.pp_stage = groups.coords.pp;
+  o.pp_stages = k.pp;
   model::LlamaModel sharded(c, o);
   single.init_random(11, 0.1f);
   sharded.init_random(11, 0.1f);
@@ -78,20 +81,23 @@ TEST_P(ParallelModel, FiveStepsMatchTheSingleRankRun) {
 
   for (int step = 0; step < 5; ++step) {
     std::vector<data::Batch> all, mine;
-    for (int m = 0; m < 2 * k.dp; ++m) all.push_back(batch(c, 2, 9, uint32_t(100 * step + m)));
+    for (int m = 0; m < 3 * k.dp; ++m) all.push_back(batch(c, 2, 9, uint32_t(100 * step + m)));
     for (size_t m = size_t(groups.coords.dp); m < all.size(); m += size_t(k.dp))
       mine.push_back(all[m]);
     const auto a = launch::train_step(single, opt_single, all, kLr, 1.0f);
-    const auto b = launch::train_step(sharded, opt_sharded, mine, kLr, 1.0f, groups.dp.get());
+    const auto b = launch::train_step(sharded, opt_sharded, mine, kLr, 1.0f,
+                                      {groups.dp.get(), groups.pp.get()});
     EXPECT_NEAR(b.loss, a.loss, 1e-5 * a.loss) << "step " << step;
     EXPECT_NEAR(b.grad_norm, a.grad_norm, 1e-4 * a.grad_norm) << "step " << step;
   }
-  const ParameterList mine = sharded.parameters(), whole = single.parameters();
-  ASSERT_EQ(mine.size(), whole.size());
+  // Every parameter this rank holds (its stage's, its shard) against the same one of the
+  // single-rank model.
+  const ParameterList mine = sharded.parameters();
+  ASSERT_FALSE(mine.empty());
   for (size_t i = 0; i < mine.size(); ++i) {
     Parameter expected = *mine[i];
     expected.value = Tensor::empty(mine[i]->value.shape(), DType::F32);
-    model::copy_shard(whole[i]->value, expected);
+    model::copy_shard(single.parameter(mine[i]->name).value, expected);
     const auto got = mine[i]->value.to_floats(), want = expected.value.to_floats();
     double diff = 0;
     for (size_t e = 0; e < got.size(); ++e)
@@ -104,12 +110,15 @@ TEST_P(ParallelModel, FiveStepsMatchTheSingleRankRun) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, ParallelModel,
-                         ::testing::Values(Case{2, 1, false}, Case{2, 1, true}, Case{1, 2, false},
-                                           Case{2, 2, false}, Case{2, 2, true}, Case{1, 4, true}),
+                         ::testing::Values(Case{2, 1, 1, false}, Case{2, 1, 1, true},
+                                           Case{1, 1, 2, false}, Case{1, 2, 1, false},
+                                           Case{2, 1, 2, false}, Case{2, 1, 2, true},
+                                           Case{2, 2, 1, false}, Case{1, 2, 2, false},
+                                           Case{1, 1, 4, true}),
                          [](const auto& info) {
-                           return "tp" + std::to_string(info.param.tp) + "_dp" +
-                                  std::to_string(info.param.dp) +
-                                  (info.param.tied ? "_tied" : "_untied");
+                           const Case& k = info.param;
+                           return "tp" + std::to_string(k.tp) + "_pp" + std::to_string(k.pp) +
+                                  "_dp" + std::to_string(k.dp) + (k.tied ? "_tied" : "_untied");
                          });
 
 TEST(ParallelModel, TpThatDoesNotDivideTheKvHeadsIsAClearError) {
