@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "optim/clip.h"
+#include "parallel/grad_sync.h"
 #include "parallel/pipeline_schedule.h"
 
 namespace neft::launch {
@@ -94,8 +95,7 @@ StepResult train_step(model::LlamaModel& model, optim::AdamW& optimizer,
     }
   }
   if (dp) {
-    for (Parameter* p : model.parameters())
-      if (p->grad.defined()) dp->all_reduce(p->grad);
+    parallel::all_reduce_gradients(model.parameters(), *dp);
     int64_t none = 0;
     sum_over(dp, loss_sum, none);
   }
