@@ -5,7 +5,9 @@
 
 #include "launch/eval.h"
 #include "launch/options.h"
+#include "launch/parallel_job.h"
 #include "launch/train.h"
+#include "parallel/abort_job.h"
 #include "runtime/device.h"
 #include "runtime/error.h"
 
@@ -81,9 +83,11 @@ int report_fatal_error(const std::string& command, const std::string& message, s
   // One line, whatever the message holds, so logs of many ranks stay greppable.
   std::string line = message;
   std::replace(line.begin(), line.end(), '\n', ' ');
+  // In a job of many ranks the others may be waiting for this one inside a collective: end
+  // them all (MPI_Abort), with the rank in the message ("neft: rank 1: train: error: ...").
+  if (running_world_size() > 1)
+    parallel::abort_job((command.empty() ? "" : command + ": ") + "error: " + line);
   err << "neft" << (command.empty() ? "" : " " + command) << ": error: " << line << std::endl;
-  // Multi-rank jobs: MPI_Abort here, so that one failing rank ends the job instead of
-  // leaving the others waiting in a collective.
   return 1;
 }
 

@@ -12,8 +12,9 @@ namespace neft::launch {
 // Regular output goes to `out`, error messages to `err`.
 int run_neft(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
-// Prints "neft <command>: error: <message>" (one line) and returns the exit status. The one
-// place to change for multi-rank jobs, where a failing rank must take the job down.
+// Prints "neft <command>: error: <message>" (one line) and returns the exit status. In a job
+// of more than one rank it prints "neft: rank R: <command>: error: <message>" instead and
+// ends the whole job (parallel::abort_job), so no rank is left waiting for this one.
 int report_fatal_error(const std::string& command, const std::string& message, std::ostream& err);
 
 // "neft 0.1.0 (CUDA backend: ...)".

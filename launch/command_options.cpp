@@ -33,6 +33,11 @@ std::string trim(const std::string& s) {
 // The shortest "%g" text that reads back to the same double: 0.0003 rather than 3e-04.
 std::string format_number(double v) {
   char buf[64];
+  // Whole numbers as such: %.1g would write 300 as "3e+02".
+  if (v == std::floor(v) && std::abs(v) < 1e15) {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+    return buf;
+  }
   for (int precision = 1; precision <= 17; ++precision) {
     std::snprintf(buf, sizeof buf, "%.*g", precision, v);
     if (std::strtod(buf, nullptr) == v) break;
@@ -148,6 +153,8 @@ const char* option_group_title(OptionGroup group) {
       return "Data";
     case OptionGroup::training:
       return "Training";
+    case OptionGroup::parallelism:
+      return "Parallelism";
     case OptionGroup::optimizer:
       return "Optimizer";
     case OptionGroup::evaluation:
@@ -411,10 +418,11 @@ bool CommandOptions::parse(const std::vector<std::string>& args, std::ostream& h
   } catch (const po::unknown_option& e) {
     const std::string given = e.get_option_name();
     std::string suggestion;
-    size_t best = 3;  // suggest only names within two edits
+    // Suggest only names within two edits that keep part of the name (--lr is not --tp).
+    size_t best = 3;
     for (const Option& o : options_) {
       const size_t d = edit_distance(given, "--" + o.name());
-      if (d < best) best = d, suggestion = "--" + o.name();
+      if (d < best && d < o.name().size()) best = d, suggestion = "--" + o.name();
     }
     fail("unknown option '", given, "'",
          suggestion.empty() ? "" : " (did you mean " + suggestion + "?)", "; ", hint);

@@ -18,7 +18,16 @@
 namespace neft::launch {
 
 // Sections of the --help page, in this order.
-enum class OptionGroup { model, data, training, optimizer, evaluation, checkpointing, output };
+enum class OptionGroup {
+  model,
+  data,
+  training,
+  parallelism,
+  optimizer,
+  evaluation,
+  checkpointing,
+  output
+};
 const char* option_group_title(OptionGroup group);
 
 // Where a value came from, for error messages.

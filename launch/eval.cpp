@@ -9,14 +9,18 @@
 #include "data/synthetic.h"
 #include "launch/evaluate.h"
 #include "launch/model_setup.h"
+#include "launch/parallel_job.h"
 #include "model/safetensors.h"
+#include "parallel/mappings.h"
 
 namespace neft::launch {
 
 namespace {
 // The first held-out batch with the logits this implementation computes for it, so another
-// implementation can be run on the same tokens and positions and compared.
-void dump_logits(model::LlamaModel& m, const data::SyntheticSuite& suite, const EvalOptions& o) {
+// implementation can be run on the same tokens and positions and compared. Every rank of a
+// tensor-parallel model calls it (the vocabulary's logits are gathered); `write` writes.
+void dump_logits(model::LlamaModel& m, const data::SyntheticSuite& suite, const EvalOptions& o,
+                 bool write) {
   data::Batch b =
       data::synthetic_eval_batches(suite, 0, o.micro_batch, o.micro_batch, o.seq_len).front();
   // One example per row from column 0, so its positions are 0..T-1; the padding after it
@@ -27,7 +31,13 @@ void dump_logits(model::LlamaModel& m, const data::SyntheticSuite& suite, const 
   const Tensor tokens = Tensor::from_ints(b.tokens, {b.B, b.T}, d);
   const Tensor positions = Tensor::from_ints(b.positions, {b.B, b.T}, d);
   m.forward(tokens, Tensor::from_ints(b.targets, {b.B, b.T}, d), positions);
-  const Tensor logits = Tensor::from_floats(m.logits().to_floats(), {b.B, b.T, m.config().vocab});
+  Tensor all = m.logits();
+  if (const model::TensorParallel& tp = m.options().tp; tp.size > 1) {
+    all = Tensor::empty({m.logits().size(0), m.config().vocab}, m.logits().dtype(), d);
+    parallel::gather_from_tp(m.logits(), all, *tp.comm);
+  }
+  if (!write) return;
+  const Tensor logits = Tensor::from_floats(all.to_floats(), {b.B, b.T, m.config().vocab});
   model::save_safetensors(o.dump_logits,
                           {{"tokens", tokens}, {"positions", positions}, {"logits", logits}});
 }
@@ -38,11 +48,16 @@ int run_eval(const EvalOptions& o) {
   if (!has_pretrained_weights(source))
     fail("--model ", o.model, ": no weights to evaluate (give a model directory with ",
          "model.safetensors, or --init CHECKPOINT)");
-  auto model = build_model(source, {o.compute_device(), o.compute_dtype(), false}, o.seed);
+  // Every rank evaluates (a tensor-parallel model needs its whole TP group); rank 0 prints.
+  const ParallelJob job = ParallelJob::start(o.parallelism, o.device);
+  model::ModelOptions mopts{o.compute_device(), o.compute_dtype(), false};
+  mopts.tp = job.tensor_parallel();
+  auto model = build_model(source, mopts, o.seed);
   const data::SyntheticSuite suite(o.task_list(), o.seed);
-  if (!o.dump_logits.empty()) dump_logits(*model, suite, o);
+  if (!o.dump_logits.empty()) dump_logits(*model, suite, o, job.writes_output());
   const std::vector<TaskScore> scores =
       evaluate_synthetic(*model, suite, o.examples, o.micro_batch, o.seq_len);
+  if (!job.writes_output()) return 0;
 
   if (o.json) {
     nlohmann::json j = {{"model", o.model}, {"tasks", nlohmann::json::object()}};

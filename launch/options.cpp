@@ -48,6 +48,40 @@ void check_device_and_dtype(const CommandOptions& table, const std::string& devi
     table.option("dtype").reject("the cpu backend runs f32 (bf16 needs --device cuda)");
 }
 
+// --tp, --pp (train only: eval runs one stage), --comm-backend and --comm-timeout.
+void add_parallel_options(CommandOptions& table, ParallelOptions* p, bool pipeline) {
+  table
+      .add(G::parallelism, "tp", &p->tp,
+           "tensor-parallel ranks per model replica: attention heads, FFN units and the "
+           "vocabulary are split over them (must divide each); launch tp x pp x dp ranks with "
+           "mpirun or srun")
+      .at_least(1);
+  if (pipeline)
+    table
+        .add(G::parallelism, "pp", &p->pp,
+             "pipeline stages per model replica (the layers split over them); the ranks left "
+             "over, world / (tp x pp), are data-parallel replicas")
+        .at_least(1);
+  table
+      .add(G::parallelism, "comm-backend", &p->comm_backend,
+           "collectives between ranks; auto: nccl with --device cuda, mpi on the cpu")
+      .one_of({"auto", "mpi", "nccl"});
+  table
+      .add(G::parallelism, "comm-timeout", &p->comm_timeout,
+           "seconds a collective may take before it ends the job (a rank that died or "
+           "diverged); NEFT_COMM_TIMEOUT, when set, replaces the default")
+      .above(0);
+}
+
+// A timeout not given takes NEFT_COMM_TIMEOUT (which the parallel layer reads too); the
+// backend must fit the device.
+void check_parallel(const CommandOptions& table, ParallelOptions& p, const std::string& device) {
+  if (!table.option("comm-timeout").source().given)
+    p.comm_timeout = parallel::default_comm_timeout_s();
+  if (p.comm_backend == "nccl" && device != "cuda")
+    table.option("comm-backend").reject("nccl carries device tensors: it needs --device cuda");
+}
+
 // --device as the runtime's Device (the value is one of kDevices once parsed).
 Device device_named(const std::string& device) {
   return device == "cuda" ? Device::CUDA : Device::CPU;
@@ -63,9 +97,11 @@ void check_tasks(const CommandOptions& table, const std::string& tasks) {
     if (task.empty()) table.option("tasks").reject("empty task name in the comma-separated list");
 }
 
+// check: the checks that involve several options, and the values that depend on whether an
+// option was given.
 template <class Options>
 std::optional<Options> parse_options(std::unique_ptr<CommandOptions> (*declare)(Options&),
-                                     void (*check)(const CommandOptions&, const Options&),
+                                     void (*check)(const CommandOptions&, Options&),
                                      const std::vector<std::string>& args, std::ostream& out) {
   Options options;
   const std::unique_ptr<CommandOptions> table = declare(options);
@@ -74,17 +110,19 @@ std::optional<Options> parse_options(std::unique_ptr<CommandOptions> (*declare)(
   return options;
 }
 
-void check_train(const CommandOptions& table, const TrainOptions& o) {
+void check_train(const CommandOptions& table, TrainOptions& o) {
   check_device_and_dtype(table, o.device, o.dtype);
+  check_parallel(table, o.parallelism, o.device);
   check_tasks(table, o.tasks);
   if (o.min_lr > o.lr)
     table.option("min-lr").reject("must not exceed --lr (" + table.option("lr").value_text() + ")");
 }
 
-void check_eval(const CommandOptions& table, const EvalOptions& o) {
+void check_eval(const CommandOptions& table, EvalOptions& o) {
   if (o.model.empty())
     fail("missing --model (a model directory, or a preset name with --init); ", table.help_hint());
   check_device_and_dtype(table, o.device, o.dtype);
+  check_parallel(table, o.parallelism, o.device);
   check_tasks(table, o.tasks);
 }
 
@@ -93,6 +131,12 @@ void check_eval(const CommandOptions& table, const EvalOptions& o) {
 DType resolve_dtype(const std::string& dtype, const std::string& device) {
   if (dtype == "auto") return device == "cuda" ? DType::BF16 : DType::F32;
   return dtype_from_name(dtype);
+}
+
+parallel::Backend ParallelOptions::backend(const std::string& device) const {
+  if (comm_backend == "auto")
+    return device == "cuda" ? parallel::Backend::NCCL : parallel::Backend::MPI;
+  return parallel::backend_from_name(comm_backend);
 }
 
 Device TrainOptions::compute_device() const { return device_named(device); }
@@ -134,7 +178,9 @@ std::unique_ptr<CommandOptions> train_command_options(TrainOptions& o) {
       .value_name("LIST");
   t.add(G::data, "seq-len", &o.seq_len, "tokens per sequence").at_least(1);
 
-  t.add(G::training, "micro-batch", &o.micro_batch, "sequences per forward/backward pass")
+  t.add(G::training, "micro-batch", &o.micro_batch,
+        "sequences per forward/backward pass on each data-parallel rank (a step trains on "
+        "micro-batch x grad-accum x dp sequences)")
       .at_least(1);
   t.add(G::training, "grad-accum", &o.grad_accum,
         "micro-batches whose gradients are summed into one optimizer step")
@@ -148,6 +194,7 @@ std::unique_ptr<CommandOptions> train_command_options(TrainOptions& o) {
         "stop the process after this many steps of this invocation, as if it were killed "
         "(to test --resume); 0: off")
       .at_least(0);
+  add_parallel_options(t, &o.parallelism, /*pipeline=*/true);
 
   t.add(G::optimizer, "lr", &o.lr, "peak learning rate").above(0);
   t.add(G::optimizer, "min-lr", &o.min_lr, "learning rate at the end of the decay").at_least(0);
@@ -207,6 +254,7 @@ std::unique_ptr<CommandOptions> eval_command_options(EvalOptions& o) {
   t.add(G::data, "seed", &o.seed, "seed of the held-out examples");
 
   t.add(G::evaluation, "micro-batch", &o.micro_batch, "sequences per forward pass").at_least(1);
+  add_parallel_options(t, &o.parallelism, /*pipeline=*/false);
 
   t.add_switch(G::output, "json", &o.json, "print one JSON line instead of a table");
   t.add(G::output, "dump-logits", &o.dump_logits,

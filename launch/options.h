@@ -10,10 +10,24 @@
 #include <vector>
 
 #include "launch/command_options.h"
+#include "parallel/communicator.h"
 #include "runtime/device.h"
 #include "runtime/dtype.h"
 
 namespace neft::launch {
+
+// How a command spreads over the ranks of an mpirun / srun job (launch/parallel_job.h): tp
+// ranks hold the shards of one model replica, pp stages split its layers, and the rest of
+// the world, dp = world / (tp * pp), are data-parallel replicas.
+struct ParallelOptions {
+  int64_t tp = 1;
+  int64_t pp = 1;
+  std::string comm_backend = "auto";                           // auto | mpi | nccl
+  double comm_timeout = parallel::kDefaultCommTimeoutSeconds;  // seconds per collective
+
+  // "auto" is nccl with --device cuda and mpi on the cpu.
+  parallel::Backend backend(const std::string& device) const;
+};
 
 struct TrainOptions {
   // model
@@ -32,6 +46,9 @@ struct TrainOptions {
   uint64_t seed = 1234;
   bool recompute = false;
   int64_t stop_after = 0;  // 0 = off; else stop after this many steps of this invocation
+  // parallelism: micro_batch is per data-parallel rank; a step trains on
+  // micro_batch * grad_accum * dp sequences
+  ParallelOptions parallelism;
   // optimizer
   double lr = 3e-3;
   double min_lr = 3e-4;
@@ -73,6 +90,7 @@ struct EvalOptions {
   uint64_t seed = 1234;
   // evaluation
   int64_t micro_batch = 32;
+  ParallelOptions parallelism;  // tp and the backend (pp stays 1)
   // output
   bool json = false;        // one JSON line instead of a table
   std::string dump_logits;  // "" = off; else a safetensors file (tokens, positions, logits)

@@ -9,9 +9,11 @@
 #include "data/batch_source.h"
 #include "data/synthetic.h"
 #include "launch/checkpoint_dir.h"
+#include "launch/distributed_checkpoint.h"
 #include "launch/evaluate.h"
 #include "launch/metrics_log.h"
 #include "launch/model_setup.h"
+#include "launch/parallel_job.h"
 #include "launch/progress.h"
 #include "launch/train_step.h"
 #include "model/config.h"
@@ -42,38 +44,48 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 // A training checkpoint: the model as an HF directory (so `neft eval --model` takes it as is),
-// the optimizer state, and where the run stood (step, data position).
-void write_checkpoint(const fs::path& dir, model::LlamaModel& m, const optim::AdamW& opt,
-                      int64_t step, const data::BatchSource& source, const TrainOptions& o) {
-  model::NamedTensors weights;
-  for (Parameter* p : m.parameters()) weights.emplace_back(p->name, p->value);
-  model::save_safetensors((dir / model::kSafetensorsFile).string(), weights);
-  model::save_hf_config(m.config(), (dir / "config.json").string(),
-                        m.options().dtype == DType::BF16 ? "bfloat16" : "float32");
-  model::save_safetensors((dir / kOptimizerFile).string(), opt.state());
-  const json state = {{"step", step},
-                      {"optimizer_steps", opt.steps_taken()},
-                      {"data", source.position()},
-                      {"seed", o.seed},
-                      {"model", m.config().name}};
-  write_file_atomic((dir / kTrainerStateFile).string(), state.dump(2) + "\n");
+// the optimizer state, and where the run stood (step, data position). Tensors are whole
+// whatever the layout (launch/distributed_checkpoint.h): rank 0's TP group gathers them and
+// rank 0 writes; every rank waits until the checkpoint is in place.
+void save_training_checkpoint(const ParallelJob& job, model::LlamaModel& m, const optim::AdamW& opt,
+                              int64_t step, const data::BatchSource& source,
+                              const TrainOptions& o) {
+  if (job.holds_output_shards()) {
+    const model::NamedTensors weights = gather_weights(m);
+    const model::NamedTensors optimizer = gather_optimizer_state(m, opt);
+    if (job.writes_output())
+      save_checkpoint(
+          o.out, step,
+          [&](const fs::path& dir) {
+            model::save_safetensors((dir / model::kSafetensorsFile).string(), weights);
+            model::save_hf_config(m.config(), (dir / "config.json").string(),
+                                  model::torch_dtype_name(m.options().dtype));
+            model::save_safetensors((dir / kOptimizerFile).string(), optimizer);
+            const json state = {{"step", step},
+                                {"optimizer_steps", opt.steps_taken()},
+                                {"data", source.position()},
+                                {"seed", o.seed},
+                                {"model", m.config().name}};
+            write_file_atomic((dir / kTrainerStateFile).string(), state.dump(2) + "\n");
+          },
+          o.keep_checkpoints);
+  }
+  job.barrier();
 }
 
-// Restores a checkpoint written by write_checkpoint; returns its step.
+// Restores a checkpoint written by save_training_checkpoint, at this run's layout (every
+// rank reads its own shards); returns its step.
 int64_t read_checkpoint(const fs::path& dir, model::LlamaModel& m, optim::AdamW& opt,
                         data::BatchSource& source) {
   model::load_hf_weights(m, model::Checkpoint(dir.string()));
-  const model::SafetensorsFile optimizer((dir / kOptimizerFile).string());
-  model::NamedTensors state;
-  for (const std::string& name : optimizer.names())
-    state.emplace_back(name, optimizer.read(name, DType::F32, m.options().device));
   const fs::path state_path = dir / kTrainerStateFile;
   std::ifstream in(state_path);
   if (!in) fail(state_path.string(), ": cannot be read");
   json s;
   try {
     s = json::parse(in);
-    opt.load_state(state, s.at("optimizer_steps").get<int64_t>());
+    load_optimizer_state(m, opt, (dir / kOptimizerFile).string(),
+                         s.at("optimizer_steps").get<int64_t>());
     source.restore(s.at("data"));
     return s.at("step").get<int64_t>();
   } catch (const json::exception& e) {
@@ -81,12 +93,29 @@ int64_t read_checkpoint(const fs::path& dir, model::LlamaModel& m, optim::AdamW&
   }
 }
 
+// Micro-batches of one step for data-parallel rank `dp_rank` of `dp_size`: every rank draws
+// the whole step's dp_size * grad_accum micro-batches, so the data stream and its position
+// (in checkpoints) are the same on every rank, and keeps every dp_size-th. Together the ranks
+// train on exactly what one rank would with grad_accum * dp_size.
+std::vector<data::Batch> draw_micro_batches(data::BatchSource& source, int64_t grad_accum,
+                                            int dp_rank, int dp_size) {
+  std::vector<data::Batch> mine;
+  for (int64_t i = 0; i < grad_accum * dp_size; ++i) {
+    data::Batch b = source.next();
+    if (i % dp_size == dp_rank) mine.push_back(std::move(b));
+  }
+  return mine;
+}
+
 }  // namespace
 
 int run_train(const TrainOptions& o) {
   const optim::LrSchedule schedule{o.lr_schedule, float(o.lr), float(o.min_lr), o.warmup, o.steps};
   schedule.validate();
-  const model::ModelOptions mopts{o.compute_device(), o.compute_dtype(), o.recompute};
+  const ParallelJob job = ParallelJob::start(o.parallelism, o.device);
+  const bool rank0 = job.writes_output();
+  model::ModelOptions mopts{o.compute_device(), o.compute_dtype(), o.recompute};
+  mopts.tp = job.tensor_parallel();
   auto model = build_model({o.model, o.init}, mopts, o.seed);
   const Device device = mopts.device;
   auto source = data::make_batch_source(data_spec(o), o.micro_batch, o.seq_len, o.seed,
@@ -101,11 +130,14 @@ int run_train(const TrainOptions& o) {
          "): pass --resume to continue it, or choose another --out");
   if (latest) {
     start = read_checkpoint(*latest, *model, opt, *source);
-    std::printf("resuming from %s (step %lld)\n", latest->c_str(), (long long)start);
+    if (rank0) std::printf("resuming from %s (step %lld)\n", latest->c_str(), (long long)start);
   }
-  MetricsLog metrics =
-      start > 0 ? MetricsLog::resume(o.metrics_path(), start) : MetricsLog(o.metrics_path());
+  // Rank 0 alone logs; the other ranks' logs write nothing.
+  MetricsLog metrics = !rank0      ? MetricsLog()
+                       : start > 0 ? MetricsLog::resume(o.metrics_path(), start)
+                                   : MetricsLog(o.metrics_path());
   const bool synthetic = o.data.rfind("synthetic", 0) == 0;
+  // Every rank evaluates (a TP group's ranks each hold part of the vocabulary); rank 0 logs.
   auto evaluate = [&](int64_t step, Progress& progress) {
     if (!synthetic) return;
     const data::SyntheticSuite suite(o.task_list(), o.seed);
@@ -122,21 +154,24 @@ int run_train(const TrainOptions& o) {
     progress.message(line);
   };
 
-  std::printf(
-      "model %s: %lld parameters, %s on %s; data %s, %lld x %lld tokens x %lld "
-      "micro-batches per step\n",
-      model->config().name.c_str(), (long long)model->config().parameter_count(),
-      dtype_name(mopts.dtype), device_name(device), data_spec(o).c_str(), (long long)o.micro_batch,
-      (long long)o.seq_len, (long long)o.grad_accum);
-  Progress progress({o.steps, start, o.log_every, true});
+  const int dp = job.dp_size();
+  if (rank0)
+    std::printf(
+        "model %s: %lld parameters, %s on %s%s; data %s, %lld x %lld tokens x %lld "
+        "micro-batches per step\n",
+        model->config().name.c_str(), (long long)model->config().parameter_count(),
+        dtype_name(mopts.dtype), device_name(device),
+        job.world_size() > 1 ? (", " + job.describe()).c_str() : "", data_spec(o).c_str(),
+        (long long)o.micro_batch, (long long)o.seq_len, (long long)(o.grad_accum * dp));
+  Progress progress({o.steps, start, o.log_every, rank0});
   const auto t0 = std::chrono::steady_clock::now();
   int64_t saved_step = start;
   for (int64_t step = start; step < o.steps; ++step) {
-    std::vector<data::Batch> micro;
-    for (int64_t i = 0; i < o.grad_accum; ++i) micro.push_back(source->next());
+    const std::vector<data::Batch> micro =
+        draw_micro_batches(*source, o.grad_accum, job.dp_rank(), dp);
     const float lr = schedule.at(step);
-    const StepResult r = train_step(*model, opt, micro, lr, float(o.clip));
-    const int64_t tokens = o.grad_accum * o.micro_batch * o.seq_len;
+    const StepResult r = train_step(*model, opt, micro, lr, float(o.clip), {job.dp(), nullptr});
+    const int64_t tokens = o.grad_accum * dp * o.micro_batch * o.seq_len;
     progress.step({step + 1, r.loss, lr, r.grad_norm, tokens});
     metrics.write({{"step", step + 1},
                    {"loss", r.loss},
@@ -147,10 +182,7 @@ int run_train(const TrainOptions& o) {
                    {"elapsed_s", seconds_since(t0)}});
     if (o.eval_every > 0 && (step + 1) % o.eval_every == 0) evaluate(step + 1, progress);
     if (o.save_every > 0 && (step + 1) % o.save_every == 0) {
-      save_checkpoint(
-          o.out, step + 1,
-          [&](const fs::path& d) { write_checkpoint(d, *model, opt, step + 1, *source, o); },
-          o.keep_checkpoints);
+      save_training_checkpoint(job, *model, opt, step + 1, *source, o);
       saved_step = step + 1;
     }
     if (o.stop_after > 0 && step + 1 - start >= o.stop_after) {
@@ -159,16 +191,15 @@ int run_train(const TrainOptions& o) {
       return 0;
     }
   }
-  if (saved_step != o.steps)
-    save_checkpoint(
-        o.out, o.steps,
-        [&](const fs::path& d) { write_checkpoint(d, *model, opt, o.steps, *source, o); },
-        o.keep_checkpoints);
+  if (saved_step != o.steps) save_training_checkpoint(job, *model, opt, o.steps, *source, o);
   if (o.eval_every == 0 || o.steps % o.eval_every != 0) evaluate(o.steps, progress);
   progress.finish();
   const fs::path final_dir = fs::path(o.out) / "model";
-  model::save_hf_model(*model, final_dir.string());
-  std::printf("saved %s (HF format); metrics in %s\n", final_dir.c_str(), o.metrics_path().c_str());
+  if (job.holds_output_shards()) save_model(*model, final_dir.string(), rank0);
+  job.barrier();
+  if (rank0)
+    std::printf("saved %s (HF format); metrics in %s\n", final_dir.c_str(),
+                o.metrics_path().c_str());
   return 0;
 }
 

@@ -167,5 +167,17 @@ TEST(TrainE2E, InvalidJsonlLineIsAOneLineError) {
                         {data + ":2"});
 }
 
+// Without mpirun the command is one process: layouts that need more ranks, and pipeline
+// parallelism (not available yet), end in one line before anything is written.
+TEST(TrainE2E, LayoutsThatOneProcessCannotRunAreOneLineErrors) {
+  TempDir dir;
+  const std::string out = dir.file("run");
+  const Result tp = neft({"train", "--tp", "2", "--out", out});
+  expect_one_line_error(tp, {"--tp 2 x --pp 1 needs a multiple of 2 ranks", "mpirun -np N"});
+  const Result pp = neft({"train", "--pp", "2", "--out", out});
+  EXPECT_EQ(pp.err, "neft train: error: pipeline parallelism (--pp 2) is not available yet\n");
+  EXPECT_FALSE(fs::exists(out));
+}
+
 }  // namespace
 }  // namespace neft::launch

@@ -1,0 +1,294 @@
+// `neft train` under mpirun, driven in process on every rank through the command line's entry
+// point: at tp 2 and at dp = world (and tp 2 x dp 2 on four ranks), the losses of every step
+// in metrics.jsonl, the evaluation, the final weights and the checkpoint's optimizer state
+// match a single-rank run over the same global batch (micro-batches x grad-accum x dp), which
+// rank 0 computes with the same building blocks while the others wait. Checkpoints are whole
+// HF tensors whatever the layout: one taken at tp 2 loads in a one-rank model with the same
+// loss, and a run stopped at one layout resumes at another with the losses of the
+// uninterrupted run. `neft eval --tp 2` gathers the vocabulary-parallel logits it dumps.
+#include <gtest/gtest.h>
+#include <mpi.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "data/batch_source.h"
+#include "data/synthetic.h"
+#include "helpers.h"
+#include "launch/cli.h"
+#include "launch/distributed_checkpoint.h"
+#include "launch/evaluate.h"
+#include "launch/model_setup.h"
+#include "launch/options.h"
+#include "launch/train_step.h"
+#include "model/hf_checkpoint.h"
+#include "model/llama.h"
+#include "model/safetensors.h"
+#include "optim/adamw.h"
+#include "optim/schedule.h"
+
+namespace neft::launch {
+namespace {
+
+namespace fs = std::filesystem;
+using parallel::testing::world_rank;
+using parallel::testing::world_size;
+
+// Sequences per step over all ranks (micro-batches of kMicroBatch): every layout below
+// splits them as grad-accum x dp.
+constexpr int kGlobalMicroBatches = 4;
+constexpr int kMicroBatch = 2;
+constexpr int kSteps = 6;
+
+// A directory all ranks of the job share: named after rank 0's pid, made and removed by rank
+// 0, with barriers so that no rank uses it before it exists or after it is gone.
+class SharedTempDir {
+ public:
+  SharedTempDir() {
+    int pid = int(::getpid());
+    MPI_Bcast(&pid, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    static int counter = 0;
+    path_ = fs::temp_directory_path() /
+            ("neft-layouts-" + std::to_string(pid) + "-" + std::to_string(counter++));
+    if (world_rank() == 0) {
+      fs::remove_all(path_);
+      fs::create_directories(path_);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+  }
+  ~SharedTempDir() {
+    MPI_Barrier(MPI_COMM_WORLD);
+    std::error_code ec;
+    if (world_rank() == 0) fs::remove_all(path_, ec);
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  fs::path path_;
+};
+
+// `neft train` at tensor-parallel size tp on this world, with the grad-accum that keeps the
+// global batch at kGlobalMicroBatches.
+std::vector<std::string> train_args(const std::string& out, int tp) {
+  const int dp = world_size() / tp;
+  return {"train",
+          "--out",
+          out,
+          "--tp",
+          std::to_string(tp),
+          "--grad-accum",
+          std::to_string(kGlobalMicroBatches / dp),
+          "--micro-batch",
+          std::to_string(kMicroBatch),
+          "--steps",
+          std::to_string(kSteps),
+          "--seq-len",
+          "32",
+          "--warmup",
+          "1",
+          "--lr",
+          "1e-2",
+          "--save-every",
+          "3",
+          "--eval-examples",
+          "4",
+          "--log-every",
+          "100"};
+}
+
+std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+// Runs `neft` on every rank; a failure on any rank ends the whole job (launch/cli.h).
+void neft(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  ASSERT_EQ(run_neft(args, out, err), 0) << err.str();
+}
+
+TrainOptions options_of(const std::vector<std::string>& args) {
+  std::ostringstream help;
+  return *parse_train_options({args.begin() + 1, args.end()}, help);
+}
+
+std::vector<nlohmann::json> records(const std::string& out) {
+  std::vector<nlohmann::json> all;
+  std::ifstream in(out + "/metrics.jsonl");
+  for (std::string line; std::getline(in, line);) all.push_back(nlohmann::json::parse(line));
+  return all;
+}
+
+std::map<int64_t, double> losses(const std::string& out) {
+  std::map<int64_t, double> by_step;
+  for (const auto& r : records(out))
+    if (r.contains("loss")) by_step[r["step"].get<int64_t>()] = r["loss"].get<double>();
+  return by_step;
+}
+
+void expect_same_losses(const std::map<int64_t, double>& got, const std::map<int64_t, double>& want,
+                        const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (const auto& [step, loss] : want) {
+    ASSERT_TRUE(got.count(step)) << what << ": step " << step;
+    EXPECT_NEAR(got.at(step), loss, 1e-5 * loss) << what << ": step " << step;
+  }
+}
+
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double diff = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+    diff = std::max(diff, double(std::abs(a[i] - b[i])));
+  return diff;
+}
+
+double max_abs(const std::vector<float>& a) {
+  double m = 0;
+  for (float v : a) m = std::max(m, double(std::abs(v)));
+  return m;
+}
+
+// The single-rank run of `args`: the whole global batch as gradient accumulation on one
+// model, through the same building blocks as `neft train`.
+struct Reference {
+  std::unique_ptr<model::LlamaModel> model;
+  std::unique_ptr<optim::AdamW> optimizer;
+  std::map<int64_t, double> losses;
+  std::vector<TaskScore> eval;
+};
+
+Reference train_reference(const TrainOptions& o) {
+  Reference ref;
+  ref.model = build_model({o.model, o.init}, {}, o.seed);
+  ref.optimizer = std::make_unique<optim::AdamW>(
+      ref.model->parameters(),
+      optim::AdamWConfig{float(o.beta1), float(o.beta2), float(o.eps), float(o.weight_decay)});
+  const optim::LrSchedule schedule{o.lr_schedule, float(o.lr), float(o.min_lr), o.warmup, o.steps};
+  auto source = data::make_batch_source(o.data, o.micro_batch, o.seq_len, o.seed,
+                                        {int32_t(ref.model->config().vocab), true});
+  for (int64_t step = 0; step < o.steps; ++step) {
+    std::vector<data::Batch> micro;
+    for (int i = 0; i < kGlobalMicroBatches; ++i) micro.push_back(source->next());
+    ref.losses[step + 1] =
+        train_step(*ref.model, *ref.optimizer, micro, schedule.at(step), float(o.clip)).loss;
+  }
+  const data::SyntheticSuite suite(o.task_list(), o.seed);
+  ref.eval = evaluate_synthetic(*ref.model, suite, o.eval_examples, o.micro_batch, o.seq_len);
+  return ref;
+}
+
+// A model's loss on one fixed batch of the training stream.
+double loss_on_a_batch(model::LlamaModel& m, const TrainOptions& o) {
+  const data::Batch b =
+      data::make_batch_source(o.data, 4, o.seq_len, o.seed + 1, {int32_t(m.config().vocab), true})
+          ->next();
+  const model::LossSums s =
+      m.forward(Tensor::from_ints(b.tokens, {b.B, b.T}), Tensor::from_ints(b.targets, {b.B, b.T}),
+                Tensor::from_ints(b.positions, {b.B, b.T}));
+  return s.loss_sum / double(s.tokens);
+}
+
+// Within a small share of each tensor's largest element: the moments of weights whose
+// gradients are sums that mostly cancel (q and k at initialisation, the norms) carry the
+// rounding of other summation orders at 1e-4 of that; an element out of place would be off
+// by the element's whole size.
+void expect_state_matches(const model::NamedTensors& got, const model::NamedTensors& want,
+                          const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(got[i].first, want[i].first) << what;
+    const auto g = got[i].second.to_floats(), w = want[i].second.to_floats();
+    EXPECT_LE(max_abs_diff(g, w), 1e-3 * max_abs(w)) << what << ": " << want[i].first;
+  }
+}
+
+class TrainLayouts : public ::testing::TestWithParam<int> {};
+
+TEST_P(TrainLayouts, LossesWeightsAndCheckpointsMatchTheSingleRankRun) {
+  const int tp = GetParam();
+  if (world_size() < 2 || world_size() % tp != 0 || world_size() / tp > kGlobalMicroBatches)
+    GTEST_SKIP() << "tp " << tp << " on " << world_size() << " ranks is not a layout tested here";
+  SharedTempDir dir;
+  const std::string out = dir.file("run");
+  const std::vector<std::string> args = train_args(out, tp);
+  neft(args);
+  neft({"eval", "--model", out + "/model", "--tp", std::to_string(tp), "--examples", "2",
+        "--micro-batch", "2", "--seq-len", "32", "--json", "--dump-logits",
+        dir.file("logits.safetensors")});
+
+  if (world_rank() == 0) {
+    const TrainOptions o = options_of(args);
+    Reference ref = train_reference(o);
+    expect_same_losses(losses(out), ref.losses, "tp " + std::to_string(tp));
+
+    // The final evaluation (at tp > 1 its argmax runs over the vocabulary-parallel logits).
+    const nlohmann::json eval = records(out).back();
+    ASSERT_TRUE(eval.contains("eval")) << eval.dump();
+    for (const TaskScore& s : ref.eval) {
+      EXPECT_NEAR(eval["eval"][s.task]["loss"].get<double>(), s.loss, 1e-5 * s.loss) << s.task;
+      EXPECT_EQ(eval["eval"][s.task]["accuracy"].get<double>(), s.accuracy) << s.task;
+    }
+
+    // The final model, an ordinary HF directory whatever the layout.
+    const model::Checkpoint saved(out + "/model");
+    for (Parameter* p : ref.model->parameters())
+      // Adam moves an element with a near-zero gradient by about lr whatever the gradient's
+      // rounding, so differences show at a small share of lr (as in the golden tests).
+      EXPECT_LT(max_abs_diff(saved.read(p->name, DType::F32).to_floats(), p->value.to_floats()),
+                2e-2 * o.lr)
+          << p->name;
+
+    // The last checkpoint, loaded into a one-rank model and optimizer: the same loss, and
+    // the optimizer state of the single-rank run.
+    const std::string checkpoint = out + "/checkpoints/step-00000006";
+    auto loaded = build_model({o.model, checkpoint}, {}, o.seed);
+    EXPECT_NEAR(loss_on_a_batch(*loaded, o), loss_on_a_batch(*ref.model, o), 1e-5);
+    optim::AdamW optimizer(loaded->parameters(), {});
+    load_optimizer_state(*loaded, optimizer, checkpoint + "/optimizer.safetensors", kSteps);
+    EXPECT_EQ(optimizer.steps_taken(), kSteps);
+    expect_state_matches(optimizer.state(), ref.optimizer->state(), "optimizer state");
+
+    // `neft eval --tp` dumped the whole vocabulary's logits, gathered from the shards.
+    const model::SafetensorsFile dump(dir.file("logits.safetensors"));
+    const Tensor tokens = dump.read("tokens", DType::I32),
+                 positions = dump.read("positions", DType::I32);
+    const Tensor ignore =
+        Tensor::from_ints(std::vector<int32_t>(size_t(tokens.numel()), -100), tokens.shape());
+    loaded->forward(tokens, ignore, positions);
+    const auto dumped = dump.read("logits", DType::F32).to_floats();
+    EXPECT_LE(max_abs_diff(dumped, loaded->logits().to_floats()), 1e-4);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Tp, TrainLayouts, ::testing::Values(1, 2),
+                         [](const auto& info) { return "tp" + std::to_string(info.param); });
+
+// Stopped after 3 of 6 steps at one tensor-parallel size and resumed at the other (the dp
+// and grad-accum change with it, the global batch does not): the losses of the run are those
+// of the uninterrupted run at tp 2.
+TEST(TrainLayouts, ARunResumesAtAnotherTensorParallelSize) {
+  if (world_size() < 2 || world_size() / 2 > kGlobalMicroBatches) GTEST_SKIP() << "needs tp 2";
+  SharedTempDir dir;
+  const std::string whole = dir.file("whole");
+  neft(train_args(whole, 2));
+  for (const auto& [first, second] : {std::pair{2, 1}, std::pair{1, 2}}) {
+    const std::string out = dir.file("from-tp" + std::to_string(first));
+    neft(with(train_args(out, first), {"--stop-after", "3"}));
+    neft(with(train_args(out, second), {"--resume"}));
+    if (world_rank() == 0)
+      expect_same_losses(losses(out), losses(whole),
+                         "tp " + std::to_string(first) + " then " + std::to_string(second));
+  }
+}
+
+}  // namespace
+}  // namespace neft::launch
