@@ -1,6 +1,9 @@
 #include "launch/distributed_checkpoint.h"
 
+#include <cstring>
 #include <map>
+
+#include <nlohmann/json.hpp>
 
 #include "model/hf_checkpoint.h"
 #include "model/shard.h"
@@ -19,6 +22,31 @@ const Parameter& owner_of(const std::string& state_name,
       dot == std::string::npos ? by_name.end() : by_name.find(state_name.substr(0, dot));
   NEFT_CHECK(it != by_name.end(), "optimizer state '", state_name, "' names no parameter");
   return *it->second;
+}
+
+// A stage's header: [[name, dtype, shape], ...] as JSON text, packed four bytes per i32 element
+// (the element count carries no length: the text's byte count travels first).
+std::string describe_tensors(const model::NamedTensors& tensors) {
+  nlohmann::json header = nlohmann::json::array();
+  for (const auto& [name, t] : tensors) header.push_back({name, dtype_name(t.dtype()), t.shape()});
+  return header.dump();
+}
+
+void send_text(const std::string& text, parallel::Communicator& pp, int peer) {
+  std::vector<int32_t> packed((text.size() + 3) / 4, 0);
+  std::memcpy(packed.data(), text.data(), text.size());
+  pp.send(Tensor::from_ints({int32_t(text.size())}, {1}), peer);
+  if (!packed.empty()) pp.send(Tensor::from_ints(packed, {int64_t(packed.size())}), peer);
+}
+
+std::string recv_text(parallel::Communicator& pp, int peer) {
+  Tensor length = Tensor::empty({1}, DType::I32);
+  pp.recv(length, peer);
+  const int32_t bytes = length.to_ints().front();
+  NEFT_CHECK(bytes >= 0, "collecting stage ", peer, "'s tensors: a header of ", bytes, " bytes");
+  Tensor packed = Tensor::empty({(bytes + 3) / 4}, DType::I32);
+  if (bytes > 0) pp.recv(packed, peer);
+  return std::string(static_cast<const char*>(packed.raw()), size_t(bytes));
 }
 
 std::map<std::string, const Parameter*> parameters_by_name(model::LlamaModel& model) {
@@ -63,6 +91,25 @@ model::NamedTensors gather_optimizer_state(model::LlamaModel& model,
   return whole;
 }
 
+model::NamedTensors collect_stages(model::NamedTensors stage, parallel::Communicator* pp) {
+  if (!pp || pp->size() == 1) return stage;
+  if (pp->rank() != 0) {
+    send_text(describe_tensors(stage), *pp, 0);
+    for (const auto& [name, t] : stage) pp->send(t.to(Device::CPU), 0);
+    return {};
+  }
+  model::NamedTensors all = std::move(stage);
+  for (int s = 1; s < pp->size(); ++s) {
+    const nlohmann::json header = nlohmann::json::parse(recv_text(*pp, s));
+    for (const auto& entry : header) {
+      Tensor t = Tensor::empty(entry[2].get<Shape>(), dtype_from_name(entry[1].get<std::string>()));
+      pp->recv(t, s);
+      all.emplace_back(entry[0].get<std::string>(), std::move(t));
+    }
+  }
+  return all;
+}
+
 void load_optimizer_state(model::LlamaModel& model, optim::AdamW& optimizer,
                           const std::string& path, int64_t steps) {
   const model::Checkpoint file(path);
@@ -82,8 +129,9 @@ void load_optimizer_state(model::LlamaModel& model, optim::AdamW& optimizer,
   }
 }
 
-void save_model(model::LlamaModel& model, const std::string& dir, bool write) {
-  const model::NamedTensors weights = gather_weights(model);
+void save_model(model::LlamaModel& model, const std::string& dir, bool write,
+                parallel::Communicator* pp) {
+  const model::NamedTensors weights = collect_stages(gather_weights(model), pp);
   if (write)
     model::save_hf_directory(model.config(), weights,
                              model::torch_dtype_name(model.options().dtype), dir);

@@ -15,6 +15,7 @@
 #include "model/llama.h"
 #include "model/safetensors.h"
 #include "optim/adamw.h"
+#include "parallel/communicator.h"
 
 namespace neft::launch {
 
@@ -27,6 +28,13 @@ model::NamedTensors gather_weights(model::LlamaModel& model);
 // The optimizer's state (optim::AdamW::state()) as whole tensors named as there.
 model::NamedTensors gather_optimizer_state(model::LlamaModel& model, const optim::AdamW& optimizer);
 
+// Every pipeline stage's tensors, in stage order, on stage 0 of `pp`; each stage passes its
+// own (whole, gathered over TP) and every stage of `pp` calls it together. Stage 0 gets the
+// concatenation, the others an empty list; a null `pp` (or one stage) returns `stage` as is.
+// Each stage s > 0 sends a header (names, dtypes, shapes) and then its tensors through host
+// memory, whatever the device, so every transfer takes the same (MPI) path on both ends.
+model::NamedTensors collect_stages(model::NamedTensors stage, parallel::Communicator* pp);
+
 // Restores the optimizer from whole tensors in the safetensors file `path` (as written from
 // gather_optimizer_state): each rank reads its parameters' shards. A missing tensor or one of
 // another shape is a one-line error naming the file and the tensor.
@@ -34,7 +42,9 @@ void load_optimizer_state(model::LlamaModel& model, optim::AdamW& optimizer,
                           const std::string& path, int64_t steps);
 
 // Writes the model as an HF directory (config.json, model.safetensors) from any layout: every
-// rank of the model's TP group calls it; the one with `write` set writes, atomically.
-void save_model(model::LlamaModel& model, const std::string& dir, bool write);
+// rank of the model's TP group calls it, with `pp` the pipeline group of the writer's stage
+// ranks (null elsewhere; collect_stages); the one with `write` set writes, atomically.
+void save_model(model::LlamaModel& model, const std::string& dir, bool write,
+                parallel::Communicator* pp = nullptr);
 
 }  // namespace neft::launch

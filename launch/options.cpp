@@ -60,7 +60,8 @@ void add_parallel_options(CommandOptions& table, ParallelOptions* p, bool pipeli
     table
         .add(G::parallelism, "pp", &p->pp,
              "pipeline stages per model replica (the layers split over them); the ranks left "
-             "over, world / (tp x pp), are data-parallel replicas")
+             "over, world / (tp x pp), are data-parallel replicas. With pp > 1 `neft train` "
+             "does not evaluate: evaluate the saved model with `neft eval --model OUT/model`")
         .at_least(1);
   table
       .add(G::parallelism, "comm-backend", &p->comm_backend,
@@ -116,6 +117,11 @@ void check_train(const CommandOptions& table, TrainOptions& o) {
   check_tasks(table, o.tasks);
   if (o.min_lr > o.lr)
     table.option("min-lr").reject("must not exceed --lr (" + table.option("lr").value_text() + ")");
+  // Evaluation runs the whole model on every rank; a pipeline stage holds only its layers.
+  if (o.eval_every > 0 && o.parallelism.pp > 1)
+    table.option("eval-every")
+        .reject("training with --pp " + table.option("pp").value_text() +
+                " does not evaluate; use --eval-every 0 and `neft eval --model OUT/model`");
 }
 
 void check_eval(const CommandOptions& table, EvalOptions& o) {
@@ -208,7 +214,8 @@ std::unique_ptr<CommandOptions> train_command_options(TrainOptions& o) {
   t.add(G::optimizer, "clip", &o.clip, "clip the global gradient norm to this; 0: off").at_least(0);
 
   t.add(G::evaluation, "eval-every", &o.eval_every,
-        "evaluate on held-out examples every this many steps; 0: off")
+        "evaluate on held-out examples every this many steps; 0: off (must be 0 with --pp > "
+        "1)")
       .at_least(0);
   t.add(G::evaluation, "eval-examples", &o.eval_examples, "held-out examples per task").at_least(1);
 

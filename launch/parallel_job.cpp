@@ -22,8 +22,6 @@ int running_world_size() {
 }
 
 ParallelJob ParallelJob::start(const ParallelOptions& o, const std::string& device) {
-  // The one place that turns pipeline parallelism away, until the schedule lands.
-  if (o.pp > 1) fail("pipeline parallelism (--pp ", o.pp, ") is not available yet");
   const int64_t model_ranks = o.tp * o.pp;
   const int world = running_world_size();
   if (world % model_ranks != 0)
@@ -44,8 +42,11 @@ model::TensorParallel ParallelJob::tensor_parallel() const {
   return {groups_->tp.get(), groups_->tp->rank(), groups_->tp->size()};
 }
 
-bool ParallelJob::holds_output_shards() const {
-  return !groups_ || (groups_->coords.dp == 0 && groups_->coords.pp == 0);
+bool ParallelJob::holds_output_shards() const { return !groups_ || groups_->coords.dp == 0; }
+
+parallel::Communicator* ParallelJob::output_stages() const {
+  if (!groups_ || groups_->layout.pp == 1) return nullptr;
+  return groups_->coords.dp == 0 && groups_->coords.tp == 0 ? groups_->pp.get() : nullptr;
 }
 
 void ParallelJob::barrier() const {

@@ -2,8 +2,9 @@
 // process per rank; main() starts MPI only then, so a plain `neft train` stays a single
 // process without MPI. A command builds its ParallelJob from --tp / --pp: the process groups
 // of the layout (TP innermost, then DP, then PP: parallel/process_groups.h) and who does
-// what: world rank 0 prints, logs and writes files, the TP group around it gathers the
-// shards it writes, every rank takes part in training and evaluation.
+// what: world rank 0 prints, logs and writes files, the TP groups of its model replica (one per
+// pipeline stage) gather the shards it writes and the stages send theirs to it, every rank
+// takes part in training and (at pp 1) evaluation.
 #pragma once
 #include <optional>
 #include <string>
@@ -36,16 +37,23 @@ class ParallelJob {
   parallel::Layout layout() const { return groups_ ? groups_->layout : parallel::Layout{}; }
   int dp_rank() const { return groups_ ? groups_->coords.dp : 0; }
   int dp_size() const { return layout().dp; }
+  int pp_stage() const { return groups_ ? groups_->coords.pp : 0; }
+  int pp_size() const { return layout().pp; }
   // Null in a one-process job.
   parallel::Communicator* tp() const { return groups_ ? groups_->tp.get() : nullptr; }
   parallel::Communicator* dp() const { return groups_ ? groups_->dp.get() : nullptr; }
+  parallel::Communicator* pp() const { return groups_ ? groups_->pp.get() : nullptr; }
   // This rank's share of the model (the whole model when tp is 1).
   model::TensorParallel tensor_parallel() const;
 
   // World rank 0: prints, writes metrics, checkpoints and the final model.
   bool writes_output() const { return rank() == 0; }
-  // The ranks whose shards make up what rank 0 writes (its TP group).
+  // The ranks whose shards make up what rank 0 writes: rank 0's model replica (dp 0), every
+  // stage's TP group.
   bool holds_output_shards() const;
+  // Rank 0's pipeline group (tp 0, dp 0: one rank per stage, rank 0 its stage 0) on the ranks
+  // in it, over which the stages' gathered tensors reach rank 0; null elsewhere and at pp 1.
+  parallel::Communicator* output_stages() const;
   // Every rank waits for the others (e.g. until rank 0 has renamed a checkpoint into place).
   void barrier() const;
   // "tp 2 x dp 2 (4 ranks)", for the header line.

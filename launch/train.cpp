@@ -45,14 +45,16 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 // A training checkpoint: the model as an HF directory (so `neft eval --model` takes it as is),
 // the optimizer state, and where the run stood (step, data position). Tensors are whole
-// whatever the layout (launch/distributed_checkpoint.h): rank 0's TP group gathers them and
-// rank 0 writes; every rank waits until the checkpoint is in place.
+// whatever the layout (launch/distributed_checkpoint.h): each stage of rank 0's replica gathers
+// them over its TP group, the stages send theirs to rank 0, and rank 0 writes; every rank
+// waits until the checkpoint is in place.
 void save_training_checkpoint(const ParallelJob& job, model::LlamaModel& m, const optim::AdamW& opt,
                               int64_t step, const data::BatchSource& source,
                               const TrainOptions& o) {
   if (job.holds_output_shards()) {
-    const model::NamedTensors weights = gather_weights(m);
-    const model::NamedTensors optimizer = gather_optimizer_state(m, opt);
+    const model::NamedTensors weights = collect_stages(gather_weights(m), job.output_stages());
+    const model::NamedTensors optimizer =
+        collect_stages(gather_optimizer_state(m, opt), job.output_stages());
     if (job.writes_output())
       save_checkpoint(
           o.out, step,
@@ -116,6 +118,8 @@ int run_train(const TrainOptions& o) {
   const bool rank0 = job.writes_output();
   model::ModelOptions mopts{o.compute_device(), o.compute_dtype(), o.recompute};
   mopts.tp = job.tensor_parallel();
+  mopts.pp_stage = job.pp_stage();
+  mopts.pp_stages = job.pp_size();
   auto model = build_model({o.model, o.init}, mopts, o.seed);
   const Device device = mopts.device;
   auto source = data::make_batch_source(data_spec(o), o.micro_batch, o.seq_len, o.seed,
@@ -138,8 +142,15 @@ int run_train(const TrainOptions& o) {
                                    : MetricsLog(o.metrics_path());
   const bool synthetic = o.data.rfind("synthetic", 0) == 0;
   // Every rank evaluates (a TP group's ranks each hold part of the vocabulary); rank 0 logs.
+  // A pipeline stage holds only its layers, so with pp > 1 the saved model is evaluated
+  // instead (--eval-every is refused then: launch/options.cpp).
   auto evaluate = [&](int64_t step, Progress& progress) {
     if (!synthetic) return;
+    if (job.pp_size() > 1) {
+      const fs::path saved = fs::path(o.out) / "model";
+      progress.message("evaluation runs on the saved model: neft eval --model " + saved.string());
+      return;
+    }
     const data::SyntheticSuite suite(o.task_list(), o.seed);
     json record = {{"step", step}, {"eval", json::object()}};
     std::string line = "eval @" + std::to_string(step) + ":";
@@ -170,7 +181,7 @@ int run_train(const TrainOptions& o) {
     const std::vector<data::Batch> micro =
         draw_micro_batches(*source, o.grad_accum, job.dp_rank(), dp);
     const float lr = schedule.at(step);
-    const StepResult r = train_step(*model, opt, micro, lr, float(o.clip), {job.dp(), nullptr});
+    const StepResult r = train_step(*model, opt, micro, lr, float(o.clip), {job.dp(), job.pp()});
     const int64_t tokens = o.grad_accum * dp * o.micro_batch * o.seq_len;
     progress.step({step + 1, r.loss, lr, r.grad_norm, tokens});
     metrics.write({{"step", step + 1},
@@ -195,7 +206,7 @@ int run_train(const TrainOptions& o) {
   if (o.eval_every == 0 || o.steps % o.eval_every != 0) evaluate(o.steps, progress);
   progress.finish();
   const fs::path final_dir = fs::path(o.out) / "model";
-  if (job.holds_output_shards()) save_model(*model, final_dir.string(), rank0);
+  if (job.holds_output_shards()) save_model(*model, final_dir.string(), rank0, job.output_stages());
   job.barrier();
   if (rank0)
     std::printf("saved %s (HF format); metrics in %s\n", final_dir.c_str(),

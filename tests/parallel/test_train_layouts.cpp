@@ -1,11 +1,12 @@
 // `neft train` under mpirun, driven in process on every rank through the command line's entry
-// point: at tp 2 and at dp = world (and tp 2 x dp 2 on four ranks), the losses of every step
-// in metrics.jsonl, the evaluation, the final weights and the checkpoint's optimizer state
-// match a single-rank run over the same global batch (micro-batches x grad-accum x dp), which
-// rank 0 computes with the same building blocks while the others wait. Checkpoints are whole
-// HF tensors whatever the layout: one taken at tp 2 loads in a one-rank model with the same
-// loss, and a run stopped at one layout resumes at another with the losses of the
-// uninterrupted run. `neft eval --tp 2` gathers the vocabulary-parallel logits it dumps.
+// point: at tp 2, pp 2 and dp = world (and tp 2 x pp 2, tp 2 x dp 2, pp 2 x dp 2 on four
+// ranks), the losses of every step in metrics.jsonl, the evaluation (at pp 1: a pipeline run
+// evaluates nothing), the final weights and the checkpoint's optimizer state match a
+// single-rank run over the same global batch (micro-batches x grad-accum x dp), which rank 0
+// computes with the same building blocks while the others wait. Checkpoints are whole HF
+// tensors in HF order whatever the layout: one taken at tp 2 or pp 2 loads in a one-rank model
+// with the same loss, and a run stopped at one layout resumes at another with the losses of
+// the uninterrupted run. `neft eval --tp 2` gathers the vocabulary-parallel logits it dumps.
 #include <gtest/gtest.h>
 #include <mpi.h>
 #include <unistd.h>
@@ -75,15 +76,29 @@ class SharedTempDir {
   fs::path path_;
 };
 
-// `neft train` at tensor-parallel size tp on this world, with the grad-accum that keeps the
-// global batch at kGlobalMicroBatches.
-std::vector<std::string> train_args(const std::string& out, int tp) {
-  const int dp = world_size() / tp;
+// A model-parallel layout: tp x pp ranks per replica, dp = the world / (tp x pp).
+struct Layout {
+  int tp = 1, pp = 1;
+  int model_ranks() const { return tp * pp; }
+  // Fits this world, and splits the global batch into whole micro-batches per dp rank.
+  bool fits() const {
+    return world_size() % model_ranks() == 0 &&
+           kGlobalMicroBatches % (world_size() / model_ranks()) == 0;
+  }
+  std::string name() const { return "tp" + std::to_string(tp) + "_pp" + std::to_string(pp); }
+};
+
+// `neft train` at `layout` on this world, with the grad-accum that keeps the global batch at
+// kGlobalMicroBatches.
+std::vector<std::string> train_args(const std::string& out, Layout layout) {
+  const int dp = world_size() / layout.model_ranks();
   return {"train",
           "--out",
           out,
           "--tp",
-          std::to_string(tp),
+          std::to_string(layout.tp),
+          "--pp",
+          std::to_string(layout.pp),
           "--grad-accum",
           std::to_string(kGlobalMicroBatches / dp),
           "--micro-batch",
@@ -211,16 +226,18 @@ void expect_state_matches(const model::NamedTensors& got, const model::NamedTens
   }
 }
 
-class TrainLayouts : public ::testing::TestWithParam<int> {};
+class TrainLayouts : public ::testing::TestWithParam<Layout> {};
 
 TEST_P(TrainLayouts, LossesWeightsAndCheckpointsMatchTheSingleRankRun) {
-  const int tp = GetParam();
-  if (world_size() < 2 || world_size() % tp != 0 || world_size() / tp > kGlobalMicroBatches)
-    GTEST_SKIP() << "tp " << tp << " on " << world_size() << " ranks is not a layout tested here";
+  const Layout layout = GetParam();
+  const int tp = layout.tp;
+  if (world_size() < 2 || !layout.fits())
+    GTEST_SKIP() << layout.name() << " on " << world_size() << " ranks is not a layout tested here";
   SharedTempDir dir;
   const std::string out = dir.file("run");
-  const std::vector<std::string> args = train_args(out, tp);
+  const std::vector<std::string> args = train_args(out, layout);
   neft(args);
+  // Evaluation runs no pipeline: the saved model at the layout's tp.
   neft({"eval", "--model", out + "/model", "--tp", std::to_string(tp), "--examples", "2",
         "--micro-batch", "2", "--seq-len", "32", "--json", "--dump-logits",
         dir.file("logits.safetensors")});
@@ -228,18 +245,27 @@ TEST_P(TrainLayouts, LossesWeightsAndCheckpointsMatchTheSingleRankRun) {
   if (world_rank() == 0) {
     const TrainOptions o = options_of(args);
     Reference ref = train_reference(o);
-    expect_same_losses(losses(out), ref.losses, "tp " + std::to_string(tp));
+    expect_same_losses(losses(out), ref.losses, layout.name());
 
-    // The final evaluation (at tp > 1 its argmax runs over the vocabulary-parallel logits).
+    // The final evaluation (at tp > 1 its argmax runs over the vocabulary-parallel logits); a
+    // pipeline run leaves it to `neft eval` on the saved model.
     const nlohmann::json eval = records(out).back();
-    ASSERT_TRUE(eval.contains("eval")) << eval.dump();
-    for (const TaskScore& s : ref.eval) {
-      EXPECT_NEAR(eval["eval"][s.task]["loss"].get<double>(), s.loss, 1e-5 * s.loss) << s.task;
-      EXPECT_EQ(eval["eval"][s.task]["accuracy"].get<double>(), s.accuracy) << s.task;
+    if (layout.pp == 1) {
+      ASSERT_TRUE(eval.contains("eval")) << eval.dump();
+      for (const TaskScore& s : ref.eval) {
+        EXPECT_NEAR(eval["eval"][s.task]["loss"].get<double>(), s.loss, 1e-5 * s.loss) << s.task;
+        EXPECT_EQ(eval["eval"][s.task]["accuracy"].get<double>(), s.accuracy) << s.task;
+      }
+    } else {
+      EXPECT_FALSE(eval.contains("eval")) << eval.dump();
     }
 
-    // The final model, an ordinary HF directory whatever the layout.
+    // The final model, an ordinary HF directory whatever the layout: every stage's tensors,
+    // in HF order.
     const model::Checkpoint saved(out + "/model");
+    std::vector<std::string> names;
+    for (Parameter* p : ref.model->parameters()) names.push_back(p->name);
+    EXPECT_EQ(saved.names(), names);
     for (Parameter* p : ref.model->parameters())
       // Adam moves an element with a near-zero gradient by about lr whatever the gradient's
       // rounding, so differences show at a small share of lr (as in the golden tests).
@@ -253,6 +279,9 @@ TEST_P(TrainLayouts, LossesWeightsAndCheckpointsMatchTheSingleRankRun) {
     auto loaded = build_model({o.model, checkpoint}, {}, o.seed);
     EXPECT_NEAR(loss_on_a_batch(*loaded, o), loss_on_a_batch(*ref.model, o), 1e-5);
     optim::AdamW optimizer(loaded->parameters(), {});
+    std::vector<std::string> state_names;
+    for (const auto& [name, t] : ref.optimizer->state()) state_names.push_back(name);
+    EXPECT_EQ(model::SafetensorsFile(checkpoint + "/optimizer.safetensors").names(), state_names);
     load_optimizer_state(*loaded, optimizer, checkpoint + "/optimizer.safetensors", kSteps);
     EXPECT_EQ(optimizer.steps_taken(), kSteps);
     expect_state_matches(optimizer.state(), ref.optimizer->state(), "optimizer state");
@@ -269,24 +298,27 @@ TEST_P(TrainLayouts, LossesWeightsAndCheckpointsMatchTheSingleRankRun) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Tp, TrainLayouts, ::testing::Values(1, 2),
-                         [](const auto& info) { return "tp" + std::to_string(info.param); });
+INSTANTIATE_TEST_SUITE_P(Layouts, TrainLayouts,
+                         ::testing::Values(Layout{1, 1}, Layout{2, 1}, Layout{1, 2}, Layout{2, 2}),
+                         [](const auto& info) { return info.param.name(); });
 
-// Stopped after 3 of 6 steps at one tensor-parallel size and resumed at the other (the dp
-// and grad-accum change with it, the global batch does not): the losses of the run are those
-// of the uninterrupted run at tp 2.
-TEST(TrainLayouts, ARunResumesAtAnotherTensorParallelSize) {
-  if (world_size() < 2 || world_size() / 2 > kGlobalMicroBatches) GTEST_SKIP() << "needs tp 2";
+// Stopped after 3 of 6 steps at one layout and resumed at another (the dp and grad-accum
+// change with it, the global batch does not): the losses of the run are those of the
+// uninterrupted run at tp 2. A checkpoint taken at tp 2 loads at tp 1 and at pp 2, one taken
+// at tp 1 loads at tp 2, one taken at pp 2 loads at tp 1.
+TEST(TrainLayouts, ARunResumesAtAnotherLayout) {
+  const Layout tp2{2, 1}, tp1{1, 1}, pp2{1, 2};
+  if (world_size() < 2 || !tp2.fits() || !pp2.fits()) GTEST_SKIP() << "needs tp 2 and pp 2";
   SharedTempDir dir;
   const std::string whole = dir.file("whole");
-  neft(train_args(whole, 2));
-  for (const auto& [first, second] : {std::pair{2, 1}, std::pair{1, 2}}) {
-    const std::string out = dir.file("from-tp" + std::to_string(first));
+  neft(train_args(whole, tp2));
+  for (const auto& [first, second] :
+       {std::pair{tp2, tp1}, std::pair{tp1, tp2}, std::pair{tp2, pp2}, std::pair{pp2, tp1}}) {
+    const std::string out = dir.file("from-" + first.name() + "-to-" + second.name());
     neft(with(train_args(out, first), {"--stop-after", "3"}));
     neft(with(train_args(out, second), {"--resume"}));
     if (world_rank() == 0)
-      expect_same_losses(losses(out), losses(whole),
-                         "tp " + std::to_string(first) + " then " + std::to_string(second));
+      expect_same_losses(losses(out), losses(whole), first.name() + " then " + second.name());
   }
 }
 

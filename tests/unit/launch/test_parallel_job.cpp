@@ -98,6 +98,13 @@ TEST(LaunchParallelOptions, MistakesAreOneLineErrors) {
             }),
             "bad value 'gloo' for --comm-backend: expected one of auto, mpi, nccl; try `neft "
             "train --help`");
+  // A pipeline stage cannot evaluate the whole model during training.
+  EXPECT_EQ(error_of([] {
+              parse_train({"--pp", "2", "--eval-every", "10"});
+            }),
+            "bad value '10' for --eval-every: training with --pp 2 does not evaluate; use "
+            "--eval-every 0 and `neft eval --model OUT/model`; try `neft train --help`");
+  EXPECT_EQ(parse_train({"--pp", "2"}).eval_every, 0);
   const CommTimeoutVariable variable("soon");
   EXPECT_NE(error_of([] { parse_train({}); }).find("NEFT_COMM_TIMEOUT"), std::string::npos);
 }
@@ -143,7 +150,8 @@ TEST(LaunchParallelJob, LayoutsThatNeedMoreRanksAreOneLineErrors) {
   o.tp = 1;
   o.pp = 2;
   EXPECT_EQ(error_of([&] { ParallelJob::start(o, "cpu"); }),
-            "pipeline parallelism (--pp 2) is not available yet");
+            "--tp 1 x --pp 2 needs a multiple of 2 ranks, and this job has 1 process: launch it "
+            "with `mpirun -np N neft ...` or `srun -n N neft ...`, N a multiple of 2");
 }
 
 }  // namespace
