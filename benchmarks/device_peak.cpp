@@ -83,6 +83,7 @@ Peak cpu_peak(size_t memcpy_bytes) {
 
   Peak p;
   p.flops = cores * ghz * 1e9 * per_cycle;
+  p.cpus = cores;
   p.flops_note =
       fmt("%.0f GFLOP/s fp32 (estimate: %d logical CPUs x %.2f GHz from %s x %d "
           "FLOP/cycle for %s)",

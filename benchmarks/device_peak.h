@@ -10,6 +10,7 @@ namespace neft::bench {
 struct Peak {
   double flops = 0;        // FLOP/s in the benchmark's main dtype (f32 CPU, bf16 CUDA)
   double bytes_per_s = 0;  // memory bandwidth; 0 when not measured
+  int cpus = 0;            // CPU: the logical CPUs the estimate counts (this process's affinity)
   std::string flops_note, bytes_note;
 };
 
