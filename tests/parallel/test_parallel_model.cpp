@@ -15,27 +15,14 @@
 #include "model/shard.h"
 #include "optim/adamw.h"
 #include "parallel/process_groups.h"
+#include "tests/unit/model/small_config.h"
 
 namespace neft {
 namespace {
 
 constexpr float kLr = 1e-2f;
 
-model::LlamaConfig small_config(bool tied) {
-  model::LlamaConfig c;
-  c.name = "tp-test";
-  c.hidden = 32;
-  c.intermediate = 48;
-  c.layers = 2;
-  c.heads = 4;
-  c.kv_heads = 2;
-  c.head_dim = 8;
-  c.vocab = 24;
-  c.max_positions = 64;
-  c.rms_eps = 1e-5f;
-  c.tied_embeddings = tied;
-  return c;
-}
+model::LlamaConfig small_config(bool tied) { return testing::small_llama_config(tied); }
 
 data::Batch batch(const model::LlamaConfig& c, int64_t B, int64_t T, uint32_t seed) {
   std::mt19937 rng(seed);

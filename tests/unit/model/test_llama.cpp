@@ -9,25 +9,12 @@
 
 #include "model/llama.h"
 #include "runtime/ops/elementwise.h"
+#include "tests/unit/model/small_config.h"
 
 namespace neft::model {
 namespace {
 
-LlamaConfig small_config(bool tied) {
-  LlamaConfig c;
-  c.name = "test";
-  c.hidden = 32;
-  c.intermediate = 48;
-  c.layers = 2;
-  c.heads = 4;
-  c.kv_heads = 2;
-  c.head_dim = 8;
-  c.vocab = 24;
-  c.max_positions = 64;
-  c.rms_eps = 1e-5f;
-  c.tied_embeddings = tied;
-  return c;
-}
+LlamaConfig small_config(bool tied) { return testing::small_llama_config(tied); }
 
 struct Inputs {
   Tensor tokens, targets;
