@@ -23,4 +23,10 @@ int64_t Batch::counted() const {
   return std::count_if(targets.begin(), targets.end(), [](int32_t t) { return t != kIgnoreIndex; });
 }
 
+BatchTensors to_tensors(const Batch& b, Device device) {
+  return {Tensor::from_ints(b.tokens, {b.B, b.T}, device),
+          Tensor::from_ints(b.targets, {b.B, b.T}, device),
+          Tensor::from_ints(b.positions, {b.B, b.T}, device)};
+}
+
 }  // namespace neft::data

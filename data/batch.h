@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "runtime/tensor.h"
+
 namespace neft::data {
 
 constexpr int32_t kIgnoreIndex = -100;
@@ -21,5 +23,11 @@ struct Batch {
   // Positions that carry a loss (targets != kIgnoreIndex).
   int64_t counted() const;
 };
+
+// A batch as the model takes it: tokens, targets and positions as [B, T] i32 tensors.
+struct BatchTensors {
+  Tensor tokens, targets, positions;
+};
+BatchTensors to_tensors(const Batch& b, Device device);
 
 }  // namespace neft::data

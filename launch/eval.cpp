@@ -28,9 +28,8 @@ void dump_logits(model::LlamaModel& m, const data::SyntheticSuite& suite, const 
   // would read as the start of packed sequences and mask differently.
   for (int64_t i = 0; i < b.B * b.T; ++i) b.positions[size_t(i)] = int32_t(i % b.T);
   const Device d = m.options().device;
-  const Tensor tokens = Tensor::from_ints(b.tokens, {b.B, b.T}, d);
-  const Tensor positions = Tensor::from_ints(b.positions, {b.B, b.T}, d);
-  m.forward(tokens, Tensor::from_ints(b.targets, {b.B, b.T}, d), positions);
+  const data::BatchTensors t = data::to_tensors(b, d);
+  m.forward(t.tokens, t.targets, t.positions);
   Tensor all = m.logits();
   if (const model::TensorParallel& tp = m.options().tp; tp.size > 1) {
     all = Tensor::empty({m.logits().size(0), m.config().vocab}, m.logits().dtype(), d);
@@ -39,7 +38,7 @@ void dump_logits(model::LlamaModel& m, const data::SyntheticSuite& suite, const 
   if (!write) return;
   const Tensor logits = Tensor::from_floats(all.to_floats(), {b.B, b.T, m.config().vocab});
   model::save_safetensors(o.dump_logits,
-                          {{"tokens", tokens}, {"positions", positions}, {"logits", logits}});
+                          {{"tokens", t.tokens}, {"positions", t.positions}, {"logits", logits}});
 }
 }  // namespace
 

@@ -53,10 +53,8 @@ std::vector<TaskScore> evaluate_synthetic(model::LlamaModel& model,
     int64_t tokens = 0, correct = 0;
     for (const data::Batch& b :
          data::synthetic_eval_batches(suite, task, examples, micro_batch, seq_len)) {
-      const model::LossSums sums =
-          model.forward(Tensor::from_ints(b.tokens, {b.B, b.T}, device),
-                        Tensor::from_ints(b.targets, {b.B, b.T}, device),
-                        Tensor::from_ints(b.positions, {b.B, b.T}, device));
+      const data::BatchTensors t = data::to_tensors(b, device);
+      const model::LossSums sums = model.forward(t.tokens, t.targets, t.positions);
       loss_sum += sums.loss_sum;
       tokens += sums.tokens;
       for (bool ok : data::exact_match(b, vocab_parallel_argmax(model.logits(), vocab_start, tp)))

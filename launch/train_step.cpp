@@ -19,14 +19,6 @@ void sum_over(parallel::Communicator* group, double& a, int64_t& b) {
   b = int64_t(v[1]);
 }
 
-struct DeviceBatch {
-  Tensor tokens, targets, positions;
-};
-DeviceBatch to_device(const data::Batch& b, Device d) {
-  return {Tensor::from_ints(b.tokens, {b.B, b.T}, d), Tensor::from_ints(b.targets, {b.B, b.T}, d),
-          Tensor::from_ints(b.positions, {b.B, b.T}, d)};
-}
-
 // Forward and backward of every micro-batch on one stage through the 1F1B schedule. A
 // stage other than the last runs a micro-batch's forward again right before its backward
 // when another forward came in between (it keeps only each micro-batch's input), so the
@@ -42,7 +34,7 @@ double pipelined_forward_backward(model::LlamaModel& model,
   int resident = -1;  // the micro-batch whose activations the model holds
   double loss_sum = 0.0;
   auto forward = [&](int mb) {
-    const DeviceBatch t = to_device(micro_batches[size_t(mb)], d);
+    const data::BatchTensors t = data::to_tensors(micro_batches[size_t(mb)], d);
     const model::LossSums s = model.forward(t.tokens, t.targets, t.positions, inputs[size_t(mb)]);
     resident = mb;
     return s.loss_sum;
@@ -89,7 +81,7 @@ StepResult train_step(model::LlamaModel& model, optim::AdamW& optimizer,
     sum_over(pp, loss_sum, none);  // the last stage's loss, on every stage
   } else {
     for (const data::Batch& b : micro_batches) {
-      const DeviceBatch t = to_device(b, model.options().device);
+      const data::BatchTensors t = data::to_tensors(b, model.options().device);
       loss_sum += model.forward(t.tokens, t.targets, t.positions).loss_sum;
       model.backward(scale);
     }

@@ -206,9 +206,8 @@ double loss_on_a_batch(model::LlamaModel& m, const TrainOptions& o) {
   const data::Batch b =
       data::make_batch_source(o.data, 4, o.seq_len, o.seed + 1, {int32_t(m.config().vocab), true})
           ->next();
-  const model::LossSums s =
-      m.forward(Tensor::from_ints(b.tokens, {b.B, b.T}), Tensor::from_ints(b.targets, {b.B, b.T}),
-                Tensor::from_ints(b.positions, {b.B, b.T}));
+  const data::BatchTensors t = data::to_tensors(b, Device::CPU);
+  const model::LossSums s = m.forward(t.tokens, t.targets, t.positions);
   return s.loss_sum / double(s.tokens);
 }
 
