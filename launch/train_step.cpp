@@ -9,14 +9,20 @@
 namespace neft::launch {
 
 namespace {
-// The sum over a group of a few per-step numbers (one small collective).
-void sum_over(parallel::Communicator* group, double& a, int64_t& b) {
-  if (!group) return;
-  Tensor t = Tensor::from_floats({float(a), float(b)}, {2});
+// Sums over a group (or the value itself without one): token counts exactly, in i64, and
+// the loss in f32, the dtype the communicators reduce.
+int64_t sum_count(parallel::Communicator* group, int64_t n) {
+  if (!group) return n;
+  Tensor t = Tensor::empty({1}, DType::I64);
+  *t.data<int64_t>() = n;
   group->all_reduce(t);
-  const std::vector<float> v = t.to_floats();
-  a = double(v[0]);
-  b = int64_t(v[1]);
+  return *t.data<int64_t>();
+}
+double sum_value(parallel::Communicator* group, double x) {
+  if (!group) return x;
+  Tensor t = Tensor::from_floats({float(x)}, {1});
+  group->all_reduce(t);
+  return double(t.to_floats()[0]);
 }
 
 // Forward and backward of every micro-batch on one stage through the 1F1B schedule. A
@@ -69,16 +75,14 @@ StepResult train_step(model::LlamaModel& model, optim::AdamW& optimizer,
   // 1 / count and the gradients (summed over micro-batches and ranks) add up to the mean.
   StepResult r;
   for (const data::Batch& b : micro_batches) r.counted += b.counted();
-  double unused = 0.0;
-  sum_over(dp, unused, r.counted);
+  r.counted = sum_count(dp, r.counted);
   const int64_t denominator = std::max<int64_t>(r.counted, 1);
   const float scale = 1.0f / float(denominator);
   model.zero_grad();
   double loss_sum = 0.0;
   if (pp) {
-    loss_sum = pipelined_forward_backward(model, micro_batches, scale, *pp);
-    int64_t none = 0;
-    sum_over(pp, loss_sum, none);  // the last stage's loss, on every stage
+    // Only the last stage has the loss: the sum hands it to every stage.
+    loss_sum = sum_value(pp, pipelined_forward_backward(model, micro_batches, scale, *pp));
   } else {
     for (const data::Batch& b : micro_batches) {
       const data::BatchTensors t = data::to_tensors(b, model.options().device);
@@ -88,8 +92,7 @@ StepResult train_step(model::LlamaModel& model, optim::AdamW& optimizer,
   }
   if (dp) {
     parallel::all_reduce_gradients(model.parameters(), *dp);
-    int64_t none = 0;
-    sum_over(dp, loss_sum, none);
+    loss_sum = sum_value(dp, loss_sum);
   }
   const model::TensorParallel& tp = model.options().tp;
   r.grad_norm = optim::global_grad_norm(model.parameters(), tp.size > 1 ? tp.comm : nullptr, pp);
