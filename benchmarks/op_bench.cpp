@@ -662,13 +662,7 @@ int run(int argc, char** argv) {
       std::printf("%s", kUsage);
       return 0;
     } else if (arg == "--device") {
-      const std::string d = value();
-      if (d == "cpu")
-        opt.device = Device::CPU;
-      else if (d == "cuda")
-        opt.device = Device::CUDA;
-      else
-        fail("--device must be cpu or cuda, got '", d, "'");
+      opt.device = parse_device(value());
     } else if (arg == "--repeat") {
       const std::string v = value();
       char* end = nullptr;

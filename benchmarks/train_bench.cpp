@@ -273,13 +273,7 @@ bool parse(int argc, char** argv, Options& o) {
     } else if (arg == "--seed") {
       o.seed = uint64_t(parse_count(arg, value(), 0));
     } else if (arg == "--device") {
-      const std::string d = value();
-      if (d == "cpu")
-        o.device = Device::CPU;
-      else if (d == "cuda")
-        o.device = Device::CUDA;
-      else
-        fail("--device must be cpu or cuda, got '", d, "'");
+      o.device = parse_device(value());
     } else if (arg == "--recompute") {
       o.recompute = true;
     } else if (arg == "--json") {
