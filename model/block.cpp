@@ -24,10 +24,6 @@ LocalDims local_dims(const LlamaConfig& c, const TensorParallel& tp) {
           tp.local(c.intermediate, "intermediate_size")};
 }
 
-// The norm's gradient, or the scratch sink when the norm is frozen (the op always writes one).
-Tensor& norm_grad(Parameter& norm, BlockScratch& s) {
-  return norm.grad.defined() ? norm.grad : s.frozen_dnorm;
-}
 // A weight of `full` shape of which this rank holds `local` rows or columns (shard_dim 0 or
 // 1) starting at `offset`, or all of it (shard_dim -1).
 Parameter make_parameter(const std::string& name, const Shape& full, int shard_dim, int64_t local,
@@ -157,7 +153,7 @@ void Block::backward(const Tensor& x, const Tensor& positions, int64_t B, int64_
   linear_backward(s.dgate, a.n2, gate_, &s.dn, false);
   linear_backward(s.dup, a.n2, up_, &s.dn, true);
   tp_.all_reduce(s.dn);  // column-parallel: the input's gradient sums over the units' shards
-  ops::rmsnorm_backward(s.dn, a.mid, norm2_.value, a.rstd2, s.dn, norm_grad(norm2_, s));
+  ops::rmsnorm_backward(s.dn, a.mid, norm2_.value, a.rstd2, s.dn, s.norm_grad(norm2_));
   ops::add(dres, s.dn, dres);
 
   // Attention branch: dres now holds d(mid), which is also d(x) through the residual.
@@ -172,7 +168,7 @@ void Block::backward(const Tensor& x, const Tensor& positions, int64_t B, int64_
   linear_backward(s.dk, a.n1, k_, &s.dn, true);
   linear_backward(s.dv, a.n1, v_, &s.dn, true);
   tp_.all_reduce(s.dn);
-  ops::rmsnorm_backward(s.dn, x, norm1_.value, a.rstd1, s.dn, norm_grad(norm1_, s));
+  ops::rmsnorm_backward(s.dn, x, norm1_.value, a.rstd1, s.dn, s.norm_grad(norm1_));
   ops::add(dres, s.dn, dres);
 }
 

@@ -39,6 +39,10 @@ struct BlockScratch {
   Tensor dgate, dup, dh;    // [N, F]
   Tensor frozen_dnorm;      // [C] f32: where a frozen norm's weight gradient goes
 
+  // The norm's weight gradient, or frozen_dnorm when the norm is frozen (the op always
+  // writes one).
+  Tensor& norm_grad(Parameter& norm) { return norm.grad.defined() ? norm.grad : frozen_dnorm; }
+
   void allocate(const LlamaConfig& c, const TensorParallel& tp, int64_t B, int64_t T, Device device,
                 DType dtype);
   size_t bytes() const;

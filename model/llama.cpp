@@ -224,9 +224,8 @@ void LlamaModel::backward_head(float loss_scale) {
                               dlogits_);
   linear_backward(dlogits_, final_normed_, head(), &dnormed_, false);
   options_.tp.all_reduce(dnormed_);  // the head is column-parallel over the vocabulary
-  Tensor& dnorm = final_norm_.grad.defined() ? final_norm_.grad : scratch_->frozen_dnorm;
   ops::rmsnorm_backward(dnormed_, block_inputs_.back(), final_norm_.value, final_rstd_, dresidual_,
-                        dnorm);
+                        scratch_->norm_grad(final_norm_));
 }
 
 size_t LlamaModel::activation_bytes() const {
