@@ -22,37 +22,6 @@ namespace {
 const char* const kLatestFile = "latest";
 const char* const kTempMarker = ".tmp-";
 
-// Flushes a file or directory to disk. A directory must be flushed for the entries created
-// or renamed in it to survive a power loss.
-void fsync_path(const fs::path& path, bool directory) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
-  if (fd < 0)
-    fail("checkpoint: cannot open ", path.string(), " to flush it: ", std::strerror(errno));
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  // Some file systems cannot fsync a directory; what was written still stands.
-  if (rc != 0 && !(directory && (err == EINVAL || err == EROFS)))
-    fail("checkpoint: cannot flush ", path.string(), ": ", std::strerror(err));
-}
-
-void fsync_tree(const fs::path& root) {
-  for (const fs::directory_entry& entry : fs::recursive_directory_iterator(root)) {
-    if (entry.is_directory())
-      fsync_path(entry.path(), true);
-    else if (entry.is_regular_file())
-      fsync_path(entry.path(), false);
-  }
-  fsync_path(root, true);
-}
-
-void rename_or_fail(const fs::path& from, const fs::path& to) {
-  std::error_code ec;
-  fs::rename(from, to, ec);
-  if (ec)
-    fail("checkpoint: cannot rename ", from.string(), " to ", to.string(), ": ", ec.message());
-}
-
 // Best effort: a directory that cannot be removed costs disk space, not correctness.
 void remove_quietly(const fs::path& path) {
   std::error_code ec;
@@ -111,31 +80,14 @@ fs::path save_checkpoint(const fs::path& out_dir, int64_t step, const Checkpoint
   fs::create_directories(dir, ec);
   if (ec) fail("checkpoint: cannot create directory ", dir.string(), ": ", ec.message());
 
-  const std::string name = checkpoint_name(step);
-  const std::string temp_suffix = kTempMarker + std::to_string(::getpid());
-  const fs::path temp = dir / (name + temp_suffix);
-  remove_quietly(temp);  // left by a crashed process that had our pid
-  fs::create_directory(temp, ec);
-  if (ec) fail("checkpoint: cannot create directory ", temp.string(), ": ", ec.message());
-  try {
-    write_files(temp);
-    fsync_tree(temp);
-  } catch (...) {
-    remove_quietly(temp);
-    throw;
-  }
-
   // A directory of the same step exists when this run resumed from an earlier checkpoint
-  // than a previous run reached: move it aside (under a temporary name, so a crash now
-  // leaves nothing that looks complete) before the new one takes its name.
+  // than a previous run reached: write_directory_atomic replaces it.
+  const std::string name = checkpoint_name(step);
   const fs::path final_dir = dir / name;
-  const fs::path replaced = dir / (name + temp_suffix + "-replaced");
-  const bool replacing = fs::exists(final_dir);
-  if (replacing) rename_or_fail(final_dir, replaced);
-  rename_or_fail(temp, final_dir);
-  fsync_path(dir, true);
+  write_directory_atomic(
+      final_dir.string(), [&](const std::string& temp) { write_files(temp); },
+      kTempMarker + std::to_string(::getpid()));
   write_file_atomic((dir / kLatestFile).string(), name + "\n");
-  if (replacing) remove_quietly(replaced);
 
   // Prune: the `keep` newest up to `step`, nothing after it, and the leftovers of saves that
   // crashed before this one (a save of a later step cannot be in progress).

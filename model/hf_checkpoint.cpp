@@ -5,6 +5,7 @@
 
 #include "model/config.h"
 #include "model/shard.h"
+#include "runtime/atomic_file.h"
 
 namespace fs = std::filesystem;
 
@@ -41,22 +42,13 @@ void save_hf_model(LlamaModel& model, const std::string& dir, size_t max_shard_b
 void save_hf_directory(const LlamaConfig& config, const NamedTensors& weights,
                        const std::string& torch_dtype, const std::string& dir,
                        size_t max_shard_bytes) {
-  const fs::path target = fs::path(dir).lexically_normal();
-  const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  fs::create_directories(parent);
-  const fs::path tmp = parent / (target.filename().string() + ".tmp-" + std::to_string(getpid()));
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-
-  save_safetensors_sharded(tmp.string(), weights, max_shard_bytes);
-  save_hf_config(config, (tmp / "config.json").string(), torch_dtype);
-
-  // Swap in: the old directory (if any) is moved aside first, then removed.
-  const fs::path old = parent / (target.filename().string() + ".old-" + std::to_string(getpid()));
-  std::error_code ec;
-  if (fs::exists(target)) fs::rename(target, old);
-  fs::rename(tmp, target);
-  fs::remove_all(old, ec);
+  write_directory_atomic(
+      dir,
+      [&](const std::string& temp) {
+        save_safetensors_sharded(temp, weights, max_shard_bytes);
+        save_hf_config(config, (fs::path(temp) / "config.json").string(), torch_dtype);
+      },
+      ".tmp-" + std::to_string(getpid()));
 }
 
 }  // namespace neft::model

@@ -86,4 +86,71 @@ void write_file_atomic(const std::string& path, std::string_view contents) {
   file.commit();
 }
 
+namespace {
+namespace fs = std::filesystem;
+
+// Flushes a file or directory to disk. A directory must be flushed for the entries created
+// or renamed in it to survive a power loss.
+void fsync_path(const fs::path& path, bool directory) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
+  if (fd < 0) fail("cannot open ", path.string(), " to flush it: ", std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  // Some file systems cannot fsync a directory; what was written still stands.
+  if (rc != 0 && !(directory && (err == EINVAL || err == EROFS)))
+    fail("cannot flush ", path.string(), ": ", std::strerror(err));
+}
+
+void fsync_tree(const fs::path& root) {
+  for (const fs::directory_entry& entry : fs::recursive_directory_iterator(root)) {
+    if (entry.is_directory())
+      fsync_path(entry.path(), true);
+    else if (entry.is_regular_file())
+      fsync_path(entry.path(), false);
+  }
+  fsync_path(root, true);
+}
+
+void rename_or_fail(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  fs::rename(from, to, ec);
+  if (ec) fail("cannot rename ", from.string(), " to ", to.string(), ": ", ec.message());
+}
+
+// Best effort: a directory that cannot be removed costs disk space, not correctness.
+void remove_quietly(const fs::path& path) {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+}
+}  // namespace
+
+void write_directory_atomic(const std::string& target_path,
+                            const std::function<void(const std::string& dir)>& write_files,
+                            const std::string& temp_suffix) {
+  const fs::path target = fs::path(target_path).lexically_normal();
+  const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  if (ec) fail("cannot create directory ", parent.string(), ": ", ec.message());
+  const fs::path temp = parent / (target.filename().string() + temp_suffix);
+  remove_quietly(temp);  // left by a crashed process that had the same suffix
+  fs::create_directory(temp, ec);
+  if (ec) fail("cannot create directory ", temp.string(), ": ", ec.message());
+  try {
+    write_files(temp.string());
+    fsync_tree(temp);
+  } catch (...) {
+    remove_quietly(temp);
+    throw;
+  }
+  // Moved aside under a temporary name, so a crash now leaves nothing that looks complete.
+  const fs::path replaced = parent / (target.filename().string() + temp_suffix + "-replaced");
+  const bool replacing = fs::exists(target);
+  if (replacing) rename_or_fail(target, replaced);
+  rename_or_fail(temp, target);
+  fsync_path(parent, true);
+  if (replacing) remove_quietly(replaced);
+}
+
 }  // namespace neft

@@ -5,6 +5,7 @@
 // temporary file and leaves the target untouched.
 #pragma once
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -40,5 +41,14 @@ class AtomicFile {
 
 // The whole file in one atomic write.
 void write_file_atomic(const std::string& path, std::string_view contents);
+
+// A whole directory in one atomic step: `write_files` fills the empty temporary sibling
+// "<target><temp_suffix>", whose files and directories are then flushed to disk, and it is
+// renamed into place (an existing target is moved aside first and removed afterwards). If
+// write_files throws, the temporary directory is removed and the target left as it was.
+// Callers choose the suffix so that they can recognise (and ignore) a crashed save's leftover.
+void write_directory_atomic(const std::string& target,
+                            const std::function<void(const std::string& dir)>& write_files,
+                            const std::string& temp_suffix);
 
 }  // namespace neft
