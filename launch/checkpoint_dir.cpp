@@ -1,13 +1,10 @@
 #include "launch/checkpoint_dir.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 
 #include "runtime/atomic_file.h"
