@@ -1,5 +1,7 @@
 #include "launch/train.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -73,6 +75,22 @@ void save_training_checkpoint(const ParallelJob& job, model::LlamaModel& m, cons
           o.keep_checkpoints);
   }
   job.barrier();
+}
+
+// The final model is the last checkpoint's weights and config.json, linked (or copied where
+// links are not possible) into an HF directory of its own, rather than gathered from the
+// ranks and written a second time.
+void publish_model(const fs::path& checkpoint, const fs::path& model_dir) {
+  write_directory_atomic(
+      model_dir.string(),
+      [&](const std::string& dir) {
+        for (const char* file : {model::kSafetensorsFile, "config.json"}) {
+          std::error_code ec;
+          fs::create_hard_link(checkpoint / file, fs::path(dir) / file, ec);
+          if (ec) fs::copy_file(checkpoint / file, fs::path(dir) / file);
+        }
+      },
+      ".tmp-" + std::to_string(::getpid()));
 }
 
 // Restores a checkpoint written by save_training_checkpoint, at this run's layout (every
@@ -206,7 +224,7 @@ int run_train(const TrainOptions& o) {
   if (o.eval_every == 0 || o.steps % o.eval_every != 0) evaluate(o.steps, progress);
   progress.finish();
   const fs::path final_dir = fs::path(o.out) / "model";
-  if (job.holds_output_shards()) save_model(*model, final_dir.string(), rank0, job.output_stages());
+  if (rank0) publish_model(checkpoints_dir(o.out) / checkpoint_name(o.steps), final_dir);
   job.barrier();
   if (rank0)
     std::printf("saved %s (HF format); metrics in %s\n", final_dir.c_str(),
