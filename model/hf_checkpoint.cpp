@@ -29,16 +29,6 @@ const char* torch_dtype_name(DType dtype) {
   return dtype == DType::BF16 ? "bfloat16" : dtype == DType::F16 ? "float16" : "float32";
 }
 
-void save_hf_model(LlamaModel& model, const std::string& dir, size_t max_shard_bytes) {
-  if (model.options().tp.size > 1)
-    fail("saving ", dir, ": writing a tensor-parallel model (tp ", model.options().tp.size,
-         ") as one HF checkpoint needs its shards gathered first");
-  NamedTensors tensors;
-  for (Parameter* p : model.parameters()) tensors.emplace_back(p->name, p->value);
-  save_hf_directory(model.config(), tensors, torch_dtype_name(model.options().dtype), dir,
-                    max_shard_bytes);
-}
-
 void save_hf_directory(const LlamaConfig& config, const NamedTensors& weights,
                        const std::string& torch_dtype, const std::string& dir,
                        size_t max_shard_bytes) {

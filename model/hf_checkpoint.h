@@ -18,17 +18,12 @@ void load_hf_weights(LlamaModel& model, const Checkpoint& checkpoint);
 // True when `dir` holds weights (model.safetensors or its index), not just a config.json.
 bool has_hf_weights(const std::string& dir);
 
-// Writes config.json and the weights (shards of at most max_shard_bytes) into `dir`
-// through a temporary sibling directory renamed into place, so an interrupted save leaves
-// either the old directory or the new one. Values are written in `dtype` (default: the
-// model's own).
-// A tensor-parallel model (tp > 1) holds shards only: launch/distributed_checkpoint.h
-// gathers them into whole tensors and writes those with save_hf_directory.
+// Writes config.json and whole tensors with HF names and shapes (`weights`, in the order to
+// write them; shards of at most max_shard_bytes) into `dir`, through a temporary sibling
+// directory renamed into place, so an interrupted save leaves either the old directory or
+// the new one. `torch_dtype` is config.json's ("float32", "bfloat16", "float16"). A model
+// at any layout gets its whole tensors from launch/distributed_checkpoint.h (save_model).
 constexpr size_t kDefaultShardBytes = size_t(5) << 30;
-void save_hf_model(LlamaModel& model, const std::string& dir,
-                   size_t max_shard_bytes = kDefaultShardBytes);
-// The same from whole tensors with HF names and shapes (`weights`, in the order to write
-// them) and the config.json `torch_dtype` ("float32", "bfloat16", "float16").
 void save_hf_directory(const LlamaConfig& config, const NamedTensors& weights,
                        const std::string& torch_dtype, const std::string& dir,
                        size_t max_shard_bytes = kDefaultShardBytes);
