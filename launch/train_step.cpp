@@ -65,9 +65,9 @@ double pipelined_forward_backward(model::LlamaModel& model,
 }
 }  // namespace
 
-StepResult train_step(model::LlamaModel& model, optim::AdamW& optimizer,
-                      const std::vector<data::Batch>& micro_batches, float lr, float clip,
-                      const StepGroups& groups) {
+StepResult forward_backward(model::LlamaModel& model,
+                            const std::vector<data::Batch>& micro_batches,
+                            const StepGroups& groups) {
   parallel::Communicator* dp = groups.dp && groups.dp->size() > 1 ? groups.dp : nullptr;
   parallel::Communicator* pp = groups.pp && groups.pp->size() > 1 ? groups.pp : nullptr;
   // The loss is the mean over the whole step's counted tokens, on every data-parallel rank
@@ -94,10 +94,18 @@ StepResult train_step(model::LlamaModel& model, optim::AdamW& optimizer,
     parallel::all_reduce_gradients(model.parameters(), *dp);
     loss_sum = sum_value(dp, loss_sum);
   }
+  r.loss = loss_sum / double(denominator);
+  return r;
+}
+
+StepResult train_step(model::LlamaModel& model, optim::AdamW& optimizer,
+                      const std::vector<data::Batch>& micro_batches, float lr, float clip,
+                      const StepGroups& groups) {
+  StepResult r = forward_backward(model, micro_batches, groups);
+  parallel::Communicator* pp = groups.pp && groups.pp->size() > 1 ? groups.pp : nullptr;
   const model::TensorParallel& tp = model.options().tp;
   r.grad_norm = optim::global_grad_norm(model.parameters(), tp.size > 1 ? tp.comm : nullptr, pp);
   optimizer.step(lr, optim::clip_factor(r.grad_norm, clip));
-  r.loss = loss_sum / double(denominator);
   return r;
 }
 

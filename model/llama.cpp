@@ -105,8 +105,10 @@ void LlamaModel::init_random(uint64_t seed, float std) {
 
 void LlamaModel::zero_grad() {
   for (Parameter* p : parameters()) {
-    if (!p->grad.defined())
-      p->grad = Tensor::zeros(p->value.shape(), DType::F32, p->value.device());
+    if (!p->trainable)
+      p->grad = Tensor();
+    else if (!p->grad.defined() || p->grad.shape() != p->grad_shape())
+      p->grad = Tensor::zeros(p->grad_shape(), DType::F32, p->value.device());
     else
       p->grad.zero_();
   }

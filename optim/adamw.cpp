@@ -8,10 +8,36 @@
 
 namespace neft::optim {
 
+namespace {
+// The f32 master rows of a neuron-level parameter: its selected rows (or columns, transposed)
+// as [K, C]. Read once, through the host.
+Tensor selected_master(const Parameter& p) {
+  const Shape shape = p.grad_shape();
+  const std::vector<float> value = p.value.to(Device::CPU).to_floats();
+  const Tensor index = p.neuron_index.to(Device::CPU);
+  const int32_t* idx = index.data<int32_t>();
+  const int64_t cols = p.value.size(1);
+  std::vector<float> rows(size_t(shape[0] * shape[1]));
+  for (int64_t k = 0; k < shape[0]; ++k)
+    for (int64_t c = 0; c < shape[1]; ++c)
+      rows[size_t(k * shape[1] + c)] =
+          p.neuron_axis == 0 ? value[size_t(idx[k] * cols + c)] : value[size_t(c * cols + idx[k])];
+  return Tensor::from_floats(rows, shape).to(p.value.device());
+}
+}  // namespace
+
 AdamW::AdamW(ParameterList params, const AdamWConfig& config) : config_(config) {
   for (Parameter* p : params) {
+    if (!p->trainable) continue;
     Slot s{p, {}, {}, {}};
     const Device d = p->value.device();
+    if (p->neuron_level()) {
+      s.master = selected_master(*p);
+      s.exp_avg = Tensor::zeros(s.master.shape(), DType::F32, d);
+      s.exp_avg_sq = Tensor::zeros(s.master.shape(), DType::F32, d);
+      slots_.push_back(std::move(s));
+      continue;
+    }
     if (p->value.dtype() != DType::F32) {
       s.master = Tensor::empty(p->value.shape(), DType::F32, d);
       ops::cast(p->value, s.master);
@@ -30,13 +56,31 @@ void AdamW::step(float lr, float grad_scale) {
     ops::AdamWParams h{
         lr,    config_.beta1, config_.beta2, config_.eps, p.decay ? config_.weight_decay : 0.0f,
         step_, grad_scale};
-    if (s.master.defined()) {
+    if (p.neuron_level()) {
+      // Only the selected rows move; every other entry of the weight stays bit for bit.
+      ops::adamw_update_rows(s.master, p.grad, s.exp_avg, s.exp_avg_sq, h, p.neuron_index,
+                             p.neuron_axis, p.value);
+    } else if (s.master.defined()) {
       ops::adamw_update(s.master, p.grad, s.exp_avg, s.exp_avg_sq, h);
       ops::cast(s.master, p.value);
     } else {
       ops::adamw_update(p.value, p.grad, s.exp_avg, s.exp_avg_sq, h);
     }
   }
+}
+
+size_t AdamW::state_bytes() const {
+  size_t total = 0;
+  for (const Slot& s : slots_)
+    for (const Tensor* t : {&s.master, &s.exp_avg, &s.exp_avg_sq, (const Tensor*)&s.param->grad})
+      total += t->defined() ? t->nbytes() : 0;
+  return total;
+}
+
+int64_t AdamW::trained_parameters() const {
+  int64_t total = 0;
+  for (const Slot& s : slots_) total += s.exp_avg.numel();
+  return total;
 }
 
 std::vector<std::pair<std::string, Tensor>> AdamW::state() const {
@@ -65,8 +109,12 @@ void AdamW::load_state(const std::vector<std::pair<std::string, Tensor>>& tensor
   }
   // Without a saved master the restored value is the master: refresh the copy from it.
   for (Slot& s : slots_)
-    if (s.master.defined() && !by_name.count(s.param->name + ".master"))
-      ops::cast(s.param->value, s.master);
+    if (s.master.defined() && !by_name.count(s.param->name + ".master")) {
+      if (s.param->neuron_level())
+        s.master.copy_from(selected_master(*s.param));
+      else
+        ops::cast(s.param->value, s.master);
+    }
   step_ = steps;
 }
 

@@ -2,6 +2,11 @@
 // operation order, runtime/ops/adamw.h). Where a parameter's value is not f32 (bf16 on
 // CUDA) the optimizer keeps an f32 master copy, updates it and casts it back into the
 // value; where it is f32 (CPU) the value is the master. Moments are f32.
+//
+// Frozen parameters (Parameter::trainable false) get no state. A neuron-level parameter
+// (Parameter::neuron_index) gets compact state, [K, C] for its K selected neurons: f32 master
+// rows (always, so the weight is only ever written on those rows), gradient and moments, and
+// its update writes the selected rows of the weight and nothing else.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -25,6 +30,10 @@ class AdamW {
   // gradients multiplied by grad_scale first (the clipping factor). Counts the step.
   void step(float lr, float grad_scale = 1.0f);
   int64_t steps_taken() const { return step_; }
+  // Training-state bytes on this rank: master copies, moments and gradients.
+  size_t state_bytes() const;
+  // Elements the optimizer updates on this rank.
+  int64_t trained_parameters() const;
 
   // Optimizer state as named f32 tensors ("<param>.exp_avg", "<param>.exp_avg_sq",
   // "<param>.master" where a master copy exists), for checkpoints.

@@ -20,6 +20,24 @@ struct Parameter {
   int shard_dim = -1;
   int64_t shard_offset = 0;
   Shape full_shape;
+
+  // Frozen parameters get no gradient (LlamaModel::zero_grad leaves grad undefined), so the
+  // backward pass computes no weight gradient for them and the optimizer skips them.
+  bool trainable = true;
+  // Neuron-level training: only the neurons in neuron_index (i32 [K] on the value's device,
+  // distinct local indices) train: rows of value (neuron_axis 0: q/k/v/gate/up) or its
+  // columns (neuron_axis 1: o/down). grad is then compact, [K, the other dimension], a
+  // column neuron's gradient kept transposed so that every neuron is one contiguous row.
+  // Undefined: the whole tensor trains.
+  Tensor neuron_index;
+  int neuron_axis = 0;
+
+  bool neuron_level() const { return neuron_index.defined(); }
+  // The shape of the gradient (and of each optimizer state tensor): compact or whole.
+  Shape grad_shape() const {
+    if (!neuron_level()) return value.shape();
+    return {neuron_index.numel(), value.size(neuron_axis == 0 ? 1 : 0)};
+  }
 };
 
 using ParameterList = std::vector<Parameter*>;
