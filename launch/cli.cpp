@@ -4,8 +4,11 @@
 #include <new>
 
 #include "launch/eval.h"
+#include "launch/merge.h"
 #include "launch/options.h"
 #include "launch/parallel_job.h"
+#include "launch/report.h"
+#include "launch/score.h"
 #include "launch/train.h"
 #include "parallel/abort_job.h"
 #include "runtime/device.h"
@@ -33,13 +36,33 @@ int parse_and_run(std::optional<Options> (*parse)(const std::vector<std::string>
 }
 
 const Subcommand kSubcommands[] = {
-    {"train", "train a model on a data set (every weight, AdamW)",
+    {"finetune", "neuron-level fine-tuning end to end: score, select, train the selected neurons",
+     [](const std::vector<std::string>& args, std::ostream& out) {
+       return parse_and_run<FinetuneOptions>(&parse_finetune_options, &run_finetune, args, out);
+     }},
+    {"score", "score every neuron of a model for a task (cosine, attribution, wgrad, ...)",
+     [](const std::vector<std::string>& args, std::ostream& out) {
+       return parse_and_run<ScoreOptions>(&parse_score_options, &run_score, args, out);
+     }},
+    {"select", "select a budget of neurons from a scores file",
+     [](const std::vector<std::string>& args, std::ostream& out) {
+       return parse_and_run<SelectOptions>(&parse_select_options, &run_select, args, out);
+     }},
+    {"train", "train a model on a data set (every weight, or --neurons only; AdamW)",
      [](const std::vector<std::string>& args, std::ostream& out) {
        return parse_and_run<TrainOptions>(&parse_train_options, &run_train, args, out);
      }},
     {"eval", "evaluate a model on held-out examples of the synthetic tasks",
      [](const std::vector<std::string>& args, std::ostream& out) {
        return parse_and_run<EvalOptions>(&parse_eval_options, &run_eval, args, out);
+     }},
+    {"merge", "apply a neuron-level run's sparse delta to its base model, as an HF directory",
+     [](const std::vector<std::string>& args, std::ostream& out) {
+       return parse_and_run<MergeOptions>(&parse_merge_options, &run_merge, args, out);
+     }},
+    {"report", "compare runs: a markdown table of accuracy, trained parameters, state, step time",
+     [](const std::vector<std::string>& args, std::ostream& out) {
+       return parse_and_run<ReportOptions>(&parse_report_options, &run_report, args, out);
      }},
 };
 

@@ -9,6 +9,7 @@
 #pragma once
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -128,6 +129,20 @@ class CommandOptions {
   std::string description_;
   std::deque<Option> options_;  // a deque: references handed out by add() stay valid
 };
+
+// A subcommand's options from its arguments: `declare` binds the option table to a fresh
+// struct, `check` makes the checks that involve several options (and fills the values that
+// depend on whether an option was given). std::nullopt after printing --help.
+template <class Options>
+std::optional<Options> parse_command(std::unique_ptr<CommandOptions> (*declare)(Options&),
+                                     void (*check)(const CommandOptions&, Options&),
+                                     const std::vector<std::string>& args, std::ostream& out) {
+  Options options;
+  const std::unique_ptr<CommandOptions> table = declare(options);
+  if (!table->parse(args, out)) return std::nullopt;
+  check(*table, options);
+  return options;
+}
 
 // Splits a comma-separated list, trimming blanks around each item ("a, b" -> {"a", "b"});
 // "" is the empty list.

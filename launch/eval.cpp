@@ -11,6 +11,7 @@
 #include "launch/model_setup.h"
 #include "launch/parallel_job.h"
 #include "model/safetensors.h"
+#include "neuron/delta.h"
 #include "parallel/mappings.h"
 
 namespace neft::launch {
@@ -52,6 +53,8 @@ int run_eval(const EvalOptions& o) {
   model::ModelOptions mopts{o.compute_device(), o.compute_dtype(), false};
   mopts.tp = job.tensor_parallel();
   auto model = build_model(source, mopts, o.seed);
+  // Each rank writes the delta's rows of its own shard.
+  if (!o.delta.empty()) neuron::apply_delta(*model, o.delta);
   const data::SyntheticSuite suite(o.task_list(), o.seed);
   if (!o.dump_logits.empty()) dump_logits(*model, suite, o, job.writes_output());
   const std::vector<TaskScore> scores =

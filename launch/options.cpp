@@ -22,7 +22,8 @@ std::string preset_list() {
   return list;
 }
 
-// The model options train and eval share (after --model, whose meaning differs).
+}  // namespace
+
 void add_model_options(CommandOptions& table, std::string* init, std::string* device,
                        std::string* dtype) {
   table
@@ -38,8 +39,6 @@ void add_model_options(CommandOptions& table, std::string* init, std::string* de
       .one_of(kDtypes);
 }
 
-// Checks common to both subcommands, made after parsing because they involve several
-// options or the build.
 void check_device_and_dtype(const CommandOptions& table, const std::string& device,
                             const std::string& dtype) {
   if (device == "cuda" && !cuda_compiled())
@@ -48,7 +47,6 @@ void check_device_and_dtype(const CommandOptions& table, const std::string& devi
     table.option("dtype").reject("the cpu backend runs f32 (bf16 needs --device cuda)");
 }
 
-// --tp, --pp (train only: eval runs one stage), --comm-backend and --comm-timeout.
 void add_parallel_options(CommandOptions& table, ParallelOptions* p, bool pipeline) {
   table
       .add(G::parallelism, "tp", &p->tp,
@@ -74,8 +72,6 @@ void add_parallel_options(CommandOptions& table, ParallelOptions* p, bool pipeli
       .above(0);
 }
 
-// A timeout not given takes NEFT_COMM_TIMEOUT (which the parallel layer reads too); the
-// backend must fit the device.
 void check_parallel(const CommandOptions& table, ParallelOptions& p, const std::string& device) {
   if (!table.option("comm-timeout").source().given)
     p.comm_timeout = parallel::default_comm_timeout_s();
@@ -83,32 +79,22 @@ void check_parallel(const CommandOptions& table, ParallelOptions& p, const std::
     table.option("comm-backend").reject("nccl carries device tensors: it needs --device cuda");
 }
 
-// --device as the runtime's Device (the value is one of kDevices once parsed).
 Device device_named(const std::string& device) {
   return device == "cuda" ? Device::CUDA : Device::CPU;
 }
+
+namespace {
 
 // Empty means the whole suite.
 std::vector<std::string> tasks_or_all(const std::string& tasks) {
   return tasks.empty() ? data::SyntheticSuite::all_tasks() : split_list(tasks);
 }
 
+}  // namespace
+
 void check_tasks(const CommandOptions& table, const std::string& tasks) {
   for (const std::string& task : split_list(tasks))
     if (task.empty()) table.option("tasks").reject("empty task name in the comma-separated list");
-}
-
-// check: the checks that involve several options, and the values that depend on whether an
-// option was given.
-template <class Options>
-std::optional<Options> parse_options(std::unique_ptr<CommandOptions> (*declare)(Options&),
-                                     void (*check)(const CommandOptions&, Options&),
-                                     const std::vector<std::string>& args, std::ostream& out) {
-  Options options;
-  const std::unique_ptr<CommandOptions> table = declare(options);
-  if (!table->parse(args, out)) return std::nullopt;
-  check(*table, options);
-  return options;
 }
 
 void check_train(const CommandOptions& table, TrainOptions& o) {
@@ -124,12 +110,21 @@ void check_train(const CommandOptions& table, TrainOptions& o) {
                 " does not evaluate; use --eval-every 0 and `neft eval --model OUT/model`");
 }
 
+namespace {
+
 void check_eval(const CommandOptions& table, EvalOptions& o) {
   if (o.model.empty())
     fail("missing --model (a model directory, or a preset name with --init); ", table.help_hint());
   check_device_and_dtype(table, o.device, o.dtype);
   check_parallel(table, o.parallelism, o.device);
   check_tasks(table, o.tasks);
+}
+
+// Each names a file or directory that has no sensible default.
+void check_merge(const CommandOptions& table, MergeOptions&) {
+  for (const char* required : {"base", "delta", "out"})
+    if (!table.option(required).source().given)
+      fail("missing --", required, "; ", table.help_hint());
 }
 
 }  // namespace
@@ -159,13 +154,24 @@ std::vector<std::string> EvalOptions::task_list() const { return tasks_or_all(ta
 std::unique_ptr<CommandOptions> train_command_options(TrainOptions& o) {
   auto table = std::make_unique<CommandOptions>(
       "train",
-      "Trains a Llama model on a data set: every weight (full fine-tuning), with AdamW, a "
+      "Trains a Llama model on a data set: every weight (full fine-tuning), or only the "
+      "neurons of a neuron set (--neurons, from `neft select`), with AdamW, a "
       "learning-rate schedule with warmup, gradient clipping and accumulation. The model starts "
       "from a preset shape or a Hugging Face model directory, randomly initialised or loaded "
       "from --init. Checkpoints, the metrics log (one JSON object per line) and the final "
       "model, loadable by `neft eval` and Hugging Face transformers, go to --out; --resume "
       "continues an interrupted run from its newest checkpoint.");
-  CommandOptions& t = *table;
+  add_train_options(*table, o);
+  table
+      ->add(G::training, "neurons", &o.neurons,
+            "train only the neurons of this neuron-set file (`neft select`, `neft finetune`); "
+            "every other weight stays as loaded, bit for bit, and the sparse delta of the "
+            "trained rows is written to <out>/delta.safetensors. Empty: every weight trains")
+      .value_name("FILE");
+  return table;
+}
+
+void add_train_options(CommandOptions& t, TrainOptions& o) {
   t.add(G::model, "model", &o.model,
         "model preset (" + preset_list() +
             ") or a Hugging Face model directory (config.json, and weights to start from)")
@@ -237,7 +243,6 @@ std::unique_ptr<CommandOptions> train_command_options(TrainOptions& o) {
   t.add(G::output, "log-every", &o.log_every,
         "print a progress line every this many steps (when not on a terminal)")
       .at_least(1);
-  return table;
 }
 
 std::unique_ptr<CommandOptions> eval_command_options(EvalOptions& o) {
@@ -253,6 +258,10 @@ std::unique_ptr<CommandOptions> eval_command_options(EvalOptions& o) {
             ") with --init")
       .value_name("DIR|NAME");
   add_model_options(t, &o.init, &o.device, &o.dtype);
+  t.add(G::model, "delta", &o.delta,
+        "a sparse delta of a neuron-level run (`neft train --neurons`) to apply to the model's "
+        "weights before evaluating; empty: none")
+      .value_name("FILE");
 
   t.add(G::data, "tasks", &o.tasks, "comma-separated synthetic tasks to evaluate; empty: all")
       .value_name("LIST");
@@ -271,14 +280,42 @@ std::unique_ptr<CommandOptions> eval_command_options(EvalOptions& o) {
   return table;
 }
 
+std::unique_ptr<CommandOptions> merge_command_options(MergeOptions& o) {
+  auto table = std::make_unique<CommandOptions>(
+      "merge",
+      "Applies the sparse delta of a neuron-level run (the rows of its trained neurons, "
+      "written by `neft train --neurons`) to the base model it was trained from, and writes "
+      "the merged model as a Hugging Face directory (f32), loadable by `neft eval` and "
+      "transformers. Runs on one CPU process.");
+  CommandOptions& t = *table;
+  t.add(G::model, "base", &o.base,
+        "the base model: a Hugging Face model directory with weights, or a preset name (" +
+            preset_list() + ") initialised from --seed as `neft train` initialised it")
+      .value_name("DIR|NAME")
+      .not_empty();
+  t.add(G::model, "seed", &o.seed, "seed of a preset base's random initialisation");
+  t.add(G::model, "delta", &o.delta, "the delta file (safetensors, format neft-delta)")
+      .value_name("FILE")
+      .not_empty();
+  t.add(G::output, "out", &o.out, "directory to write the merged model to (replaced atomically)")
+      .value_name("DIR")
+      .not_empty();
+  return table;
+}
+
 std::optional<TrainOptions> parse_train_options(const std::vector<std::string>& args,
                                                 std::ostream& out) {
-  return parse_options<TrainOptions>(&train_command_options, &check_train, args, out);
+  return parse_command<TrainOptions>(&train_command_options, &check_train, args, out);
 }
 
 std::optional<EvalOptions> parse_eval_options(const std::vector<std::string>& args,
                                               std::ostream& out) {
-  return parse_options<EvalOptions>(&eval_command_options, &check_eval, args, out);
+  return parse_command<EvalOptions>(&eval_command_options, &check_eval, args, out);
+}
+
+std::optional<MergeOptions> parse_merge_options(const std::vector<std::string>& args,
+                                                std::ostream& out) {
+  return parse_command<MergeOptions>(&merge_command_options, &check_merge, args, out);
 }
 
 std::string train_config_text(const TrainOptions& options) {

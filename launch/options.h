@@ -70,6 +70,8 @@ struct TrainOptions {
   std::string out = "runs/train";
   std::string metrics;  // "" = <out>/metrics.jsonl
   int64_t log_every = 10;
+  // neuron-level training
+  std::string neurons;  // "" = every weight trains; else a neuron-set file
 
   Device compute_device() const;
   DType compute_dtype() const;                 // dtype with "auto" resolved for the device
@@ -94,19 +96,31 @@ struct EvalOptions {
   // output
   bool json = false;        // one JSON line instead of a table
   std::string dump_logits;  // "" = off; else a safetensors file (tokens, positions, logits)
+  std::string delta;        // "" = none; else a sparse delta applied to the model first
 
   Device compute_device() const;
   DType compute_dtype() const;
   std::vector<std::string> task_list() const;
 };
 
-// Parse the arguments after `neft train` / `neft eval` (a config file and overrides), check
-// the values, and return the options; std::nullopt after printing the help page to `out`
-// for --help. A mistake throws neft::Error naming the option.
+// `neft merge`: a base model plus the sparse delta of a neuron-level run (neuron/delta.h),
+// written as an HF directory.
+struct MergeOptions {
+  std::string base;      // HF model directory, or a preset (randomly initialised from seed)
+  uint64_t seed = 1234;  // the preset's initialisation, as `neft train --seed` made it
+  std::string delta;     // the delta file
+  std::string out;       // the merged model's directory
+};
+
+// Parse the arguments after `neft train` / `neft eval` / `neft merge` (a config file and
+// overrides), check the values, and return the options; std::nullopt after printing the help
+// page to `out` for --help. A mistake throws neft::Error naming the option.
 std::optional<TrainOptions> parse_train_options(const std::vector<std::string>& args,
                                                 std::ostream& out);
 std::optional<EvalOptions> parse_eval_options(const std::vector<std::string>& args,
                                               std::ostream& out);
+std::optional<MergeOptions> parse_merge_options(const std::vector<std::string>& args,
+                                                std::ostream& out);
 
 // The options as a config file that `--config` reads back to the same values (to record
 // what a run was started with, e.g. in its output directory).
@@ -116,6 +130,28 @@ std::string eval_config_text(const EvalOptions& options);
 // The option tables bound to the fields of `options`; the --help pages come from these.
 std::unique_ptr<CommandOptions> train_command_options(TrainOptions& options);
 std::unique_ptr<CommandOptions> eval_command_options(EvalOptions& options);
+std::unique_ptr<CommandOptions> merge_command_options(MergeOptions& options);
+
+// Pieces the subcommands' option tables share.
+// --init, --device, --dtype (after --model, whose meaning differs between commands).
+void add_model_options(CommandOptions& table, std::string* init, std::string* device,
+                       std::string* dtype);
+// --tp, --pp (with `pipeline`), --comm-backend and --comm-timeout.
+void add_parallel_options(CommandOptions& table, ParallelOptions* p, bool pipeline);
+// Checks made after parsing because they involve several options or the build.
+void check_device_and_dtype(const CommandOptions& table, const std::string& device,
+                            const std::string& dtype);
+// A timeout not given takes NEFT_COMM_TIMEOUT (which the parallel layer reads too); the
+// backend must fit the device.
+void check_parallel(const CommandOptions& table, ParallelOptions& p, const std::string& device);
+void check_tasks(const CommandOptions& table, const std::string& tasks);
+// --device as the runtime's Device (the value is one of cpu, cuda once parsed).
+Device device_named(const std::string& device);
+
+// The options of `neft train` (but --neurons), for commands that train too (`neft finetune`),
+// and its checks.
+void add_train_options(CommandOptions& table, TrainOptions& options);
+void check_train(const CommandOptions& table, TrainOptions& options);
 
 // "auto" is f32 on the CPU (the reference numerics) and bf16 on CUDA.
 DType resolve_dtype(const std::string& dtype, const std::string& device);

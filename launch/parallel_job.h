@@ -43,6 +43,7 @@ class ParallelJob {
   parallel::Communicator* tp() const { return groups_ ? groups_->tp.get() : nullptr; }
   parallel::Communicator* dp() const { return groups_ ? groups_->dp.get() : nullptr; }
   parallel::Communicator* pp() const { return groups_ ? groups_->pp.get() : nullptr; }
+  parallel::Communicator* world() const { return groups_ ? groups_->world.get() : nullptr; }
   // This rank's share of the model (the whole model when tp is 1).
   model::TensorParallel tensor_parallel() const;
 

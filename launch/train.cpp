@@ -11,16 +11,21 @@
 #include "data/batch_source.h"
 #include "data/synthetic.h"
 #include "launch/checkpoint_dir.h"
+#include "launch/delta_checkpoint.h"
 #include "launch/distributed_checkpoint.h"
 #include "launch/evaluate.h"
 #include "launch/metrics_log.h"
 #include "launch/model_setup.h"
 #include "launch/parallel_job.h"
 #include "launch/progress.h"
+#include "launch/rank_stats.h"
+#include "launch/step_data.h"
 #include "launch/train_step.h"
 #include "model/config.h"
 #include "model/hf_checkpoint.h"
 #include "model/safetensors.h"
+#include "neuron/neuron_set.h"
+#include "neuron/trainable.h"
 #include "optim/adamw.h"
 #include "optim/schedule.h"
 #include "runtime/atomic_file.h"
@@ -34,12 +39,9 @@ namespace {
 
 constexpr const char* kOptimizerFile = "optimizer.safetensors";
 constexpr const char* kTrainerStateFile = "trainer_state.json";
+constexpr const char* kNeuronsFile = "neurons.safetensors";
 
-// "synthetic" takes the --tasks list; other data specs name their files themselves.
-std::string data_spec(const TrainOptions& o) {
-  if (o.data == "synthetic" && !o.tasks.empty()) return "synthetic:" + o.tasks;
-  return o.data;
-}
+std::string data_spec(const TrainOptions& o) { return launch::data_spec(o.data, o.tasks); }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -113,20 +115,6 @@ int64_t read_checkpoint(const fs::path& dir, model::LlamaModel& m, optim::AdamW&
   }
 }
 
-// Micro-batches of one step for data-parallel rank `dp_rank` of `dp_size`: every rank draws
-// the whole step's dp_size * grad_accum micro-batches, so the data stream and its position
-// (in checkpoints) are the same on every rank, and keeps every dp_size-th. Together the ranks
-// train on exactly what one rank would with grad_accum * dp_size.
-std::vector<data::Batch> draw_micro_batches(data::BatchSource& source, int64_t grad_accum,
-                                            int dp_rank, int dp_size) {
-  std::vector<data::Batch> mine;
-  for (int64_t i = 0; i < grad_accum * dp_size; ++i) {
-    data::Batch b = source.next();
-    if (i % dp_size == dp_rank) mine.push_back(std::move(b));
-  }
-  return mine;
-}
-
 }  // namespace
 
 int run_train(const TrainOptions& o) {
@@ -142,6 +130,23 @@ int run_train(const TrainOptions& o) {
   const Device device = mopts.device;
   auto source = data::make_batch_source(data_spec(o), o.micro_batch, o.seq_len, o.seed,
                                         {int32_t(model->config().vocab), true});
+  // Neuron-level training: only the file's neurons train (it is kept with the run so that
+  // the run says what it trained).
+  if (!o.neurons.empty()) {
+    const neuron::NeuronSet set = neuron::load_neuron_set(o.neurons);
+    const neuron::NeuronSpace space =
+        neuron::space_of(set, model->config(), mopts.tp.size, job.pp_size(), o.neurons);
+    neuron::train_only(*model, space, set.ids);
+    const fs::path kept = fs::path(o.out) / kNeuronsFile;
+    if (rank0 && !(fs::exists(kept) && fs::equivalent(kept, o.neurons))) {
+      fs::create_directories(o.out);
+      neuron::save_neuron_set(kept.string(), set);
+    }
+    if (rank0)
+      std::printf("training %lld neurons (%s, %lld parameters) of %s; every other weight is frozen\n",
+                  (long long)set.ids.size(), space.kinds().str().c_str(), (long long)set.params,
+                  o.neurons.c_str());
+  }
   optim::AdamW opt(model->parameters(),
                    {float(o.beta1), float(o.beta2), float(o.eps), float(o.weight_decay)});
 
@@ -199,7 +204,19 @@ int run_train(const TrainOptions& o) {
     const std::vector<data::Batch> micro =
         draw_micro_batches(*source, o.grad_accum, job.dp_rank(), dp);
     const float lr = schedule.at(step);
+    const uint64_t dp_sent = job.dp() ? job.dp()->bytes_sent() : 0;
+    const uint64_t tp_sent = job.tp() ? job.tp()->bytes_sent() : 0;
     const StepResult r = train_step(*model, opt, micro, lr, float(o.clip), {job.dp(), job.pp()});
+    if (step == start) {
+      // What each rank trains, holds and sends, measured on the first step of the run.
+      RankStats mine{job.rank(), job.tensor_parallel().rank, job.pp_stage(), job.dp_rank(),
+                     opt.trained_parameters(), int64_t(opt.state_bytes())};
+      mine.dp_bytes_per_step = int64_t((job.dp() ? job.dp()->bytes_sent() : 0) - dp_sent);
+      mine.tp_bytes_per_step = int64_t((job.tp() ? job.tp()->bytes_sent() : 0) - tp_sent);
+      const std::vector<RankStats> ranks = gather_rank_stats(job, mine);
+      metrics.write({{"step", step + 1}, {"ranks", to_json(ranks)}});
+      for (const RankStats& s : ranks) progress.message(describe(s));
+    }
     const int64_t tokens = o.grad_accum * dp * o.micro_batch * o.seq_len;
     progress.step({step + 1, r.loss, lr, r.grad_norm, tokens});
     metrics.write({{"step", step + 1},
@@ -225,7 +242,13 @@ int run_train(const TrainOptions& o) {
   progress.finish();
   const fs::path final_dir = fs::path(o.out) / "model";
   if (rank0) publish_model(checkpoints_dir(o.out) / checkpoint_name(o.steps), final_dir);
+  const fs::path delta = fs::path(o.out) / "delta.safetensors";
+  if (!o.neurons.empty() && job.holds_output_shards())
+    save_delta(*model, delta.string(), rank0, job.output_stages());
   job.barrier();
+  if (rank0 && !o.neurons.empty())
+    std::printf("saved %s (the trained neurons' rows: `neft merge --base BASE --delta %s`)\n",
+                delta.c_str(), delta.c_str());
   if (rank0)
     std::printf("saved %s (HF format); metrics in %s\n", final_dir.c_str(),
                 o.metrics_path().c_str());

@@ -5,6 +5,7 @@
 #include "model/linear.h"
 #include "model/llama.h"
 #include "runtime/ops/attention.h"
+#include "runtime/ops/attribution.h"
 #include "runtime/ops/elementwise.h"
 #include "runtime/ops/rmsnorm.h"
 #include "runtime/ops/rope.h"
@@ -149,6 +150,8 @@ void Block::backward(const Tensor& x, const Tensor& positions, int64_t B, int64_
   const int64_t D = c.head_dim;
   // MLP branch: dres holds d(out), which is also d(mid) through the residual.
   linear_backward(dres, a.h, down_, &s.dh, false);
+  if (attribution_)
+    ops::attribution_accumulate(a.h, s.dh, attribution_->ffn, attribution_absolute_);
   ops::swiglu_backward(s.dh, a.gate, a.up, s.dgate, s.dup);
   linear_backward(s.dgate, a.n2, gate_, &s.dn, false);
   linear_backward(s.dup, a.n2, up_, &s.dn, true);
@@ -158,12 +161,23 @@ void Block::backward(const Tensor& x, const Tensor& positions, int64_t B, int64_
 
   // Attention branch: dres now holds d(mid), which is also d(x) through the residual.
   linear_backward(dres, a.att, o_, &s.datt, false);
+  if (attribution_)
+    ops::attribution_accumulate(a.att, s.datt, attribution_->qo, attribution_absolute_);
   Tensor dq4 = heads4d(s.dq, B, T, D), dk4 = heads4d(s.dk, B, T, D), dv4 = heads4d(s.dv, B, T, D);
   ops::attention_backward(heads4d(s.datt, B, T, D), heads4d(a.q, B, T, D), heads4d(a.k, B, T, D),
                           heads4d(a.v, B, T, D), heads4d(a.att, B, T, D), a.lse, dq4, dk4, dv4);
   Tensor dq3 = heads3d(s.dq, D), dk3 = heads3d(s.dk, D);
   ops::rope_backward(dq3, positions, c.rope_theta, dq3);
   ops::rope_backward(dk3, positions, c.rope_theta, dk3);
+  if (attribution_) {
+    // A k unit's output is its pre-RoPE value (row i of k_proj times n1), paired with dk
+    // now that it is the pre-RoPE gradient. RoPE is a rotation, so its transpose
+    // (rope_backward) undoes it on a copy of the saved post-RoPE k.
+    Tensor k_pre = a.k.clone(), k_pre3 = heads3d(k_pre, D);
+    ops::rope_backward(k_pre3, positions, c.rope_theta, k_pre3);
+    ops::attribution_accumulate(k_pre, s.dk, attribution_->kv, attribution_absolute_);
+    ops::attribution_accumulate(a.v, s.dv, attribution_->kv, attribution_absolute_);
+  }
   linear_backward(s.dq, a.n1, q_, &s.dn, false);
   linear_backward(s.dk, a.n1, k_, &s.dn, true);
   linear_backward(s.dv, a.n1, v_, &s.dn, true);

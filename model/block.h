@@ -17,6 +17,7 @@ namespace neft::model {
 
 struct ModelOptions;
 struct TensorParallel;
+struct UnitAttribution;
 
 // What a block's backward needs from its forward (N = B*T tokens).
 struct BlockActivations {
@@ -65,10 +66,18 @@ class Block {
   void backward(const Tensor& x, const Tensor& positions, int64_t B, int64_t T,
                 const BlockActivations& a, BlockScratch& s, Tensor& dres);
 
+  // While `acc` is set, backward adds each local unit's attribution into it (llama.h).
+  void set_attribution(UnitAttribution* acc, bool absolute) {
+    attribution_ = acc;
+    attribution_absolute_ = absolute;
+  }
+
  private:
   const LlamaConfig& config_;
   const TensorParallel& tp_;
   Parameter q_, k_, v_, o_, gate_, up_, down_, norm1_, norm2_;
+  UnitAttribution* attribution_ = nullptr;
+  bool attribution_absolute_ = true;
 };
 
 }  // namespace neft::model

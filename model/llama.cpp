@@ -230,6 +230,36 @@ void LlamaModel::backward_head(float loss_scale) {
                         scratch_->norm_grad(final_norm_));
 }
 
+void LlamaModel::set_attribution(bool on, bool absolute) {
+  attribution_.clear();
+  if (on) {
+    attribution_.resize(blocks_.size());  // not resized again: the blocks keep pointers
+    const TensorParallel& tp = options_.tp;
+    auto zeros = [&](int64_t n, const char* what) {
+      return Tensor::zeros({tp.local(n, what)}, DType::F32, options_.device);
+    };
+    for (UnitAttribution& u : attribution_)
+      u = {zeros(config_.intermediate, "intermediate_size"), zeros(config_.q_dim(), "q_dim"),
+           zeros(config_.kv_dim(), "kv_dim")};
+  }
+  for (size_t b = 0; b < blocks_.size(); ++b)
+    blocks_[b]->set_attribution(on ? &attribution_[b] : nullptr, absolute);
+}
+
+void LlamaModel::zero_attribution() {
+  for (UnitAttribution& u : attribution_)
+    for (Tensor* t : {&u.ffn, &u.qo, &u.kv}) t->zero_();
+}
+
+const UnitAttribution& LlamaModel::attribution(int64_t layer) const {
+  if (attribution_.empty()) fail("model attribution: attribution is off (set_attribution(true))");
+  const int64_t last = first_layer_ + int64_t(blocks_.size());
+  if (layer < first_layer_ || layer >= last)
+    fail("model attribution: layer ", layer, " is not on pipeline stage ", options_.pp_stage,
+         " (layers ", first_layer_, " to ", last - 1, ")");
+  return attribution_[size_t(layer - first_layer_)];
+}
+
 size_t LlamaModel::activation_bytes() const {
   size_t total = scratch_ ? scratch_->bytes() : 0;
   for (const auto& a : activations_) total += a->bytes();

@@ -46,6 +46,17 @@ struct LossSums {
   int64_t tokens = 0;     // counted positions (target != kIgnoreIndex)
 };
 
+// First-order attribution of one layer's units on this rank (f32 [local units] each, on the
+// model's device), summed over every backward pass while attribution is on: for unit u,
+// sum over tokens of (its output) x d(loss)/d(its output), absolute per token or signed.
+// A unit's output: ffn j: the SwiGLU output h[:, j] (down_proj's input column j); qo i: the
+// attention output att[:, i] (o_proj's input column i); kv i: the pre-RoPE k[:, i] plus
+// v[:, i] (both terms added into kv). Signed, it is d(loss)/d(eps) when the unit's output is
+// scaled by (1 + eps) (e.g. column j of down_proj, or rows i of k_proj and v_proj).
+struct UnitAttribution {
+  Tensor ffn, qo, kv;  // [F_local], [q_local], [kv_local]
+};
+
 class Block;
 struct BlockActivations;
 struct BlockScratch;
@@ -93,6 +104,14 @@ class LlamaModel {
   // Bytes held in activation buffers (for memory reports).
   size_t activation_bytes() const;
 
+  // Unit attribution (neuron scoring): on allocates zeroed accumulators for this stage's
+  // layers that every later backward adds into (absolute or signed per token); off frees them.
+  void set_attribution(bool on, bool absolute = true);
+  void zero_attribution();
+  // The accumulators of global layer `layer`; fails unless attribution is on and the layer
+  // is on this pipeline stage.
+  const UnitAttribution& attribution(int64_t layer) const;
+
  private:
   void ensure_buffers(int64_t B, int64_t T);
   void backward_head(float loss_scale);
@@ -117,6 +136,7 @@ class LlamaModel {
   Tensor recompute_out_;  // [N, C]: the discarded output of a recomputed block
   Tensor final_normed_, final_rstd_, logits_, losses_, lse_;
   Tensor dresidual_, dnormed_, dlogits_, dlosses_;
+  std::vector<UnitAttribution> attribution_;  // one per block while attribution is on
 };
 
 }  // namespace neft::model

@@ -14,9 +14,12 @@ constexpr NeuronKind kAllKinds[] = {NeuronKind::Ffn, NeuronKind::QO, NeuronKind:
 
 const char* kind_name(NeuronKind k) {
   switch (k) {
-    case NeuronKind::Ffn: return "ffn";
-    case NeuronKind::QO: return "qo";
-    case NeuronKind::KV: return "kv";
+    case NeuronKind::Ffn:
+      return "ffn";
+    case NeuronKind::QO:
+      return "qo";
+    case NeuronKind::KV:
+      return "kv";
   }
   return "?";
 }
@@ -87,9 +90,12 @@ NeuronSpace::NeuronSpace(const model::LlamaConfig& config, NeuronKinds kinds, in
 
 int64_t NeuronSpace::units(NeuronKind k) const {
   switch (k) {
-    case NeuronKind::Ffn: return config_.intermediate;
-    case NeuronKind::QO: return config_.q_dim();
-    case NeuronKind::KV: return config_.kv_dim();
+    case NeuronKind::Ffn:
+      return config_.intermediate;
+    case NeuronKind::QO:
+      return config_.q_dim();
+    case NeuronKind::KV:
+      return config_.kv_dim();
   }
   return 0;
 }
@@ -98,10 +104,13 @@ std::vector<NeuronMatrix> NeuronSpace::matrices(NeuronKind k) const {
   switch (k) {
     case NeuronKind::Ffn:
       if (kinds_.ffn_gate)
-        return {{"mlp.gate_proj.weight", 0}, {"mlp.up_proj.weight", 0}, {"mlp.down_proj.weight", 1}};
+        return {
+            {"mlp.gate_proj.weight", 0}, {"mlp.up_proj.weight", 0}, {"mlp.down_proj.weight", 1}};
       return {{"mlp.up_proj.weight", 0}, {"mlp.down_proj.weight", 1}};
-    case NeuronKind::QO: return {{"self_attn.q_proj.weight", 0}, {"self_attn.o_proj.weight", 1}};
-    case NeuronKind::KV: return {{"self_attn.k_proj.weight", 0}, {"self_attn.v_proj.weight", 0}};
+    case NeuronKind::QO:
+      return {{"self_attn.q_proj.weight", 0}, {"self_attn.o_proj.weight", 1}};
+    case NeuronKind::KV:
+      return {{"self_attn.k_proj.weight", 0}, {"self_attn.v_proj.weight", 0}};
   }
   return {};
 }

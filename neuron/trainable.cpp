@@ -32,7 +32,8 @@ void train_only(model::LlamaModel& model, const NeuronSpace& space,
                 const std::vector<NeuronId>& selected) {
   freeze_all(model);
   const model::ModelOptions& o = model.options();
-  const model::LayerRange layers = model::stage_layers(space.config().layers, o.pp_stages, o.pp_stage);
+  const model::LayerRange layers =
+      model::stage_layers(space.config().layers, o.pp_stages, o.pp_stage);
   // This rank's selected local indices per (layer, kind), ascending.
   std::map<std::pair<int64_t, int>, std::vector<int32_t>> local;
   for (NeuronId id : selected) {
@@ -58,7 +59,8 @@ void train_only(model::LlamaModel& model, const NeuronSpace& space,
 
 std::vector<NeuronId> trained_neurons(model::LlamaModel& model, const NeuronSpace& space) {
   const model::ModelOptions& o = model.options();
-  const model::LayerRange layers = model::stage_layers(space.config().layers, o.pp_stages, o.pp_stage);
+  const model::LayerRange layers =
+      model::stage_layers(space.config().layers, o.pp_stages, o.pp_stage);
   std::vector<NeuronId> out;
   for (int64_t layer = layers.first; layer < layers.last; ++layer)
     for (NeuronKind k : space.kinds().list()) {

@@ -24,6 +24,7 @@
 #include "data/batch_source.h"
 #include "data/synthetic.h"
 #include "helpers.h"
+#include "train_run_helpers.h"
 #include "launch/cli.h"
 #include "launch/distributed_checkpoint.h"
 #include "launch/evaluate.h"
@@ -40,41 +41,13 @@ namespace neft::launch {
 namespace {
 
 namespace fs = std::filesystem;
-using parallel::testing::world_rank;
-using parallel::testing::world_size;
+using namespace testing;
 
 // Sequences per step over all ranks (micro-batches of kMicroBatch): every layout below
 // splits them as grad-accum x dp.
 constexpr int kGlobalMicroBatches = 4;
 constexpr int kMicroBatch = 2;
 constexpr int kSteps = 6;
-
-// A directory all ranks of the job share: named after rank 0's pid, made and removed by rank
-// 0, with barriers so that no rank uses it before it exists or after it is gone.
-class SharedTempDir {
- public:
-  SharedTempDir() {
-    int pid = int(::getpid());
-    MPI_Bcast(&pid, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    static int counter = 0;
-    path_ = fs::temp_directory_path() /
-            ("neft-layouts-" + std::to_string(pid) + "-" + std::to_string(counter++));
-    if (world_rank() == 0) {
-      fs::remove_all(path_);
-      fs::create_directories(path_);
-    }
-    MPI_Barrier(MPI_COMM_WORLD);
-  }
-  ~SharedTempDir() {
-    MPI_Barrier(MPI_COMM_WORLD);
-    std::error_code ec;
-    if (world_rank() == 0) fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 // A model-parallel layout: tp x pp ranks per replica, dp = the world / (tp x pp).
 struct Layout {
@@ -117,59 +90,6 @@ std::vector<std::string> train_args(const std::string& out, Layout layout) {
           "4",
           "--log-every",
           "100"};
-}
-
-std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
-  args.insert(args.end(), more.begin(), more.end());
-  return args;
-}
-
-// Runs `neft` on every rank; a failure on any rank ends the whole job (launch/cli.h).
-void neft(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  ASSERT_EQ(run_neft(args, out, err), 0) << err.str();
-}
-
-TrainOptions options_of(const std::vector<std::string>& args) {
-  std::ostringstream help;
-  return *parse_train_options({args.begin() + 1, args.end()}, help);
-}
-
-std::vector<nlohmann::json> records(const std::string& out) {
-  std::vector<nlohmann::json> all;
-  std::ifstream in(out + "/metrics.jsonl");
-  for (std::string line; std::getline(in, line);) all.push_back(nlohmann::json::parse(line));
-  return all;
-}
-
-std::map<int64_t, double> losses(const std::string& out) {
-  std::map<int64_t, double> by_step;
-  for (const auto& r : records(out))
-    if (r.contains("loss")) by_step[r["step"].get<int64_t>()] = r["loss"].get<double>();
-  return by_step;
-}
-
-void expect_same_losses(const std::map<int64_t, double>& got, const std::map<int64_t, double>& want,
-                        const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (const auto& [step, loss] : want) {
-    ASSERT_TRUE(got.count(step)) << what << ": step " << step;
-    EXPECT_NEAR(got.at(step), loss, 1e-5 * loss) << what << ": step " << step;
-  }
-}
-
-double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  double diff = 0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
-    diff = std::max(diff, double(std::abs(a[i] - b[i])));
-  return diff;
-}
-
-double max_abs(const std::vector<float>& a) {
-  double m = 0;
-  for (float v : a) m = std::max(m, double(std::abs(v)));
-  return m;
 }
 
 // The single-rank run of `args`: the whole global batch as gradient accumulation on one

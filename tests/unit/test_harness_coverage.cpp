@@ -18,9 +18,9 @@ const std::vector<std::string> kDifferentiable = {
     "add",         "scale",        "axpy",        "gemm",         "rmsnorm",
     "rope",        "attention",    "swiglu",      "embedding",    "cross_entropy",
     "gather_rows", "scatter_rows", "gather_cols", "scatter_cols", "sum_squares"};
-// Ops checked forward only (fills, conversions, optimizer steps).
-const std::vector<std::string> kForwardOnly = {"fill", "fill_uniform", "fill_normal",
-                                               "cast", "adamw",        "adamw_rows"};
+// Ops checked forward only (fills, conversions, optimizer steps, score accumulators).
+const std::vector<std::string> kForwardOnly = {
+    "fill", "fill_uniform", "fill_normal", "cast", "adamw", "adamw_rows", "attribution_accumulate"};
 
 TEST(OpHarness, CoversEveryOp) {
   for (const auto* list : {&kDifferentiable, &kForwardOnly})

@@ -1,0 +1,22 @@
+#include "launch/merge.h"
+
+#include <cstdio>
+
+#include "launch/distributed_checkpoint.h"
+#include "launch/model_setup.h"
+#include "neuron/delta.h"
+
+namespace neft::launch {
+
+int run_merge(const MergeOptions& o) {
+  // One CPU process in f32: the merge is a copy of a few rows, and f32 holds the rows of a
+  // delta of any dtype exactly.
+  const auto model = build_model({o.base, ""}, {Device::CPU, DType::F32}, o.seed);
+  neuron::apply_delta(*model, o.delta);
+  save_model(*model, o.out, /*write=*/true);
+  std::printf("merged %s into %s: %s (HF format)\n", o.delta.c_str(), o.base.c_str(),
+              o.out.c_str());
+  return 0;
+}
+
+}  // namespace neft::launch

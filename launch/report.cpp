@@ -1,0 +1,382 @@
+// `neft report`: reads runs back from their directories and prints the comparison. Nothing
+// here trains or loads weights: a run is its metrics.jsonl (accuracy, step times, what each
+// rank trained), its neurons.safetensors (the method) and its model/config.json (the size).
+#include "launch/report.h"
+
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "launch/checkpoint_dir.h"
+#include "launch/command_options.h"
+#include "model/config.h"
+#include "neuron/neuron_set.h"
+#include "runtime/error.h"
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace neft::launch {
+
+namespace {
+
+constexpr const char* kPlotScript = "scripts/neuron_map.gp";
+constexpr int64_t kWarmupSteps = 5;  // first steps left out of the step time (allocation, caches)
+
+std::string count_text(double n) {
+  char buf[32];
+  if (n >= 1e9)
+    std::snprintf(buf, sizeof buf, "%.2fG", n / 1e9);
+  else if (n >= 1e6)
+    std::snprintf(buf, sizeof buf, "%.2fM", n / 1e6);
+  else if (n >= 1e3)
+    std::snprintf(buf, sizeof buf, "%.1fk", n / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%.0f", n);
+  return buf;
+}
+
+std::string bytes_text(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  for (; b >= 1024.0 && u < 4; ++u) b /= 1024.0;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
+  return buf;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// The model's parameter count from the run's final model, else its newest checkpoint.
+int64_t model_parameters(const fs::path& dir) {
+  fs::path config = dir / "model" / "config.json";
+  if (!fs::exists(config)) {
+    const auto latest = find_latest_checkpoint(dir);
+    if (!latest) return -1;
+    config = *latest / "config.json";
+    if (!fs::exists(config)) return -1;
+  }
+  return model::load_hf_config(config.string()).parameter_count();
+}
+
+void read_metrics(const fs::path& path, RunSummary& s) {
+  std::ifstream in(path);
+  if (!in) fail(path.string(), ": cannot read (is ", s.dir, " a training run's --out?)");
+  std::vector<std::pair<int64_t, double>> elapsed;  // (step, elapsed_s) of step records
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) lines.push_back(line);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    json j = json::parse(lines[i], nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) {
+      if (i + 1 == lines.size()) break;  // a line cut short by a killed run
+      fail(path.string(), ": line ", i + 1, " is not JSON");
+    }
+    if (!j.is_object() || !j.contains("step") || !j["step"].is_number()) continue;
+    const int64_t step = j["step"].get<int64_t>();
+    if (j.contains("eval") && j["eval"].is_object()) {
+      s.accuracy.clear();
+      s.tasks.clear();
+      for (const auto& [task, v] : j["eval"].items()) {
+        if (!v.is_object() || !v.contains("accuracy") || !v["accuracy"].is_number()) continue;
+        s.tasks.push_back(task);
+        s.accuracy[task] = v["accuracy"].get<double>();
+      }
+    }
+    if (j.contains("ranks") && j["ranks"].is_array()) {
+      s.trained_parameters = s.state_bytes = 0;
+      for (const json& r : j["ranks"])
+        if (r.value("dp", int64_t(0)) == 0) {
+          s.trained_parameters += r.value("trained_parameters", int64_t(0));
+          s.state_bytes += r.value("state_bytes", int64_t(0));
+        }
+    }
+    if (j.contains("elapsed_s") && j["elapsed_s"].is_number())
+      elapsed.push_back({step, j["elapsed_s"].get<double>()});
+  }
+  // A step's time is the difference from the step before it; a resumed run restarts its
+  // clock, which shows as a difference that is not positive, and is left out.
+  std::vector<double> ms;
+  for (size_t i = 1; i < elapsed.size(); ++i) {
+    const auto [step, t] = elapsed[i];
+    const auto [prev_step, prev_t] = elapsed[i - 1];
+    if (step > kWarmupSteps && step == prev_step + 1 && t > prev_t)
+      ms.push_back(1e3 * (t - prev_t));
+  }
+  if (!ms.empty()) s.step_ms = median(ms);
+}
+
+std::string method_of(const neuron::NeuronSet& set) {
+  std::string m = set.scorer + " " + set.budget + " " + set.scope;
+  const std::string kinds = set.kinds.str() + (set.kinds.ffn_gate ? "+gate" : "");
+  return kinds == "ffn" ? m : m + " " + kinds;
+}
+
+int64_t units_of(const neuron::NeuronSet& set, neuron::NeuronKind k) {
+  switch (k) {
+    case neuron::NeuronKind::Ffn:
+      return set.intermediate;
+    case neuron::NeuronKind::QO:
+      return set.heads * set.head_dim;
+    case neuron::NeuronKind::KV:
+      return set.kv_heads * set.head_dim;
+  }
+  return 0;
+}
+
+// Where scripts/neuron_map.gp is: in the source tree that holds the binary (build/launch/neft
+// sits under it), else under the current directory.
+std::string find_plot_script() {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec)
+    for (fs::path d = exe.parent_path(); !d.empty() && d != d.root_path(); d = d.parent_path())
+      if (fs::exists(d / kPlotScript)) return (d / kPlotScript).string();
+  return fs::exists(kPlotScript) ? kPlotScript : "";
+}
+
+bool on_path(const std::string& program) {
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path ? path : "");
+  for (std::string d; std::getline(dirs, d, ':');)
+    if (!d.empty() && access((fs::path(d) / program).c_str(), X_OK) == 0) return true;
+  return false;
+}
+
+// The labels as one gnuplot string of words (word(labels, i) honours the double quotes).
+std::string plot_words(const std::vector<std::string>& labels) {
+  std::string words;
+  for (std::string l : labels) {
+    l.erase(std::remove(l.begin(), l.end(), '"'), l.end());
+    words += (words.empty() ? "\"" : " \"") + l + "\"";
+  }
+  return words;
+}
+
+// Runs `gnuplot -c script args...` without a shell, so paths and labels pass as they are;
+// its exit status.
+int run_gnuplot(const std::string& script, const std::vector<std::string>& script_args) {
+  std::vector<std::string> args = {"gnuplot", "-c", script};
+  args.insert(args.end(), script_args.begin(), script_args.end());
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  if (posix_spawnp(&pid, "gnuplot", nullptr, nullptr, argv.data(), environ) != 0) return -1;
+  int status = 0;
+  if (waitpid(pid, &status, 0) < 0) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// `neft report` takes run directories as plain arguments, which the option table (options
+// only) refuses: they are taken out first. Every report option takes a value.
+std::vector<std::string> split_runs(const std::vector<std::string>& args,
+                                    std::vector<std::string>& runs) {
+  std::vector<std::string> options;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--help" || a == "-h") {
+      options.push_back(a);
+    } else if (a.rfind("--", 0) == 0) {
+      options.push_back(a);
+      if (a.find('=') == std::string::npos && i + 1 < args.size()) options.push_back(args[++i]);
+    } else {
+      runs.push_back(a);
+    }
+  }
+  return options;
+}
+
+using G = OptionGroup;
+
+std::unique_ptr<CommandOptions> report_command_options(ReportOptions& o) {
+  auto table = std::make_unique<CommandOptions>(
+      "report",
+      "Compares training runs, each given as RUN_DIR or LABEL=RUN_DIR (the --out of `neft train` "
+      "or `neft finetune`): one markdown row "
+      "per run, in the order given, with its method (full, or the neuron file's scorer, budget and "
+      "scope), the "
+      "accuracy of its last evaluation per task, the parameters it trained (over one "
+      "data-parallel replica, and as a share of the model), the training state it held (AdamW "
+      "moments and master copies), and its median step time past the first 5 steps.");
+  CommandOptions& t = *table;
+  t.add(G::evaluation, "tasks", &o.tasks,
+        "the accuracy columns, comma-separated; empty: every "
+        "task the runs evaluated")
+      .value_name("LIST");
+  t.add(G::output, "png", &o.png,
+        "also draw where each neuron-level run's neurons sit (layers x kinds, the share of a "
+        "layer's neurons selected) with gnuplot; the data go to the same name with .tsv")
+      .value_name("FILE");
+  t.add(G::output, "markdown", &o.markdown, "also write the table to this file").value_name("FILE");
+  return table;
+}
+
+void check_report(const CommandOptions&, ReportOptions&) {}
+
+}  // namespace
+
+RunSummary summarize_run(const std::string& label, const std::string& dir) {
+  RunSummary s;
+  s.dir = dir;
+  s.label = label.empty() ? fs::path(dir).lexically_normal().filename().string() : label;
+  if (s.label.empty()) s.label = fs::path(dir).lexically_normal().parent_path().filename().string();
+  if (!fs::is_directory(dir)) fail("report: ", dir, ": no such run directory");
+  read_metrics(fs::path(dir) / "metrics.jsonl", s);
+  const fs::path neurons = fs::path(dir) / "neurons.safetensors";
+  s.method = fs::exists(neurons) ? method_of(neuron::load_neuron_set(neurons.string())) : "full";
+  s.model_parameters = model_parameters(dir);
+  return s;
+}
+
+std::string report_table(const std::vector<RunSummary>& runs, const std::string& tasks) {
+  std::vector<std::string> columns = split_list(tasks);
+  if (columns.empty())
+    for (const RunSummary& r : runs)
+      for (const std::string& t : r.tasks)
+        if (std::find(columns.begin(), columns.end(), t) == columns.end()) columns.push_back(t);
+
+  std::string out = "| run | method |";
+  std::string rule = "|---|---|";
+  for (const std::string& t : columns) out += " " + t + " |", rule += "---:|";
+  out += " trained parameters | training state | step (ms) |\n";
+  out += rule + "---:|---:|---:|\n";
+  char buf[64];
+  for (const RunSummary& r : runs) {
+    out += "| " + r.label + " | " + r.method + " |";
+    for (const std::string& t : columns) {
+      const auto it = r.accuracy.find(t);
+      if (it == r.accuracy.end()) {
+        out += " – |";
+      } else {
+        std::snprintf(buf, sizeof buf, " %.1f%% |", 100.0 * it->second);
+        out += buf;
+      }
+    }
+    std::string trained = "–";
+    if (r.trained_parameters >= 0) {
+      trained = count_text(double(r.trained_parameters));
+      if (r.model_parameters > 0) {
+        std::snprintf(buf, sizeof buf, " (%.1f%%)",
+                      100.0 * double(r.trained_parameters) / double(r.model_parameters));
+        trained += buf;
+      }
+    }
+    out += " " + trained + " | " + (r.state_bytes >= 0 ? bytes_text(double(r.state_bytes)) : "–");
+    if (r.step_ms >= 0) {
+      std::snprintf(buf, sizeof buf, " | %.1f |\n", r.step_ms);
+      out += buf;
+    } else {
+      out += " | – |\n";
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> write_neuron_map_tsv(const std::vector<RunSummary>& runs,
+                                              const std::string& path) {
+  std::ostringstream tsv;
+  tsv << "# run\tlayer\tkind\tcolumn\tselected\tunits\tshare\n";
+  std::vector<std::string> labels;
+  for (const RunSummary& r : runs) {
+    const fs::path file = fs::path(r.dir) / "neurons.safetensors";
+    if (!fs::exists(file)) continue;  // a full fine-tuning run has no map
+    const neuron::NeuronSet set = neuron::load_neuron_set(file.string());
+    std::vector<int64_t> selected(size_t(set.layers) * neuron::kNeuronKinds, 0);
+    for (const neuron::NeuronId id : set.ids)
+      ++selected[size_t(neuron::id_layer(id)) * neuron::kNeuronKinds + int(neuron::id_kind(id))];
+    if (!labels.empty()) tsv << "\n\n";  // the next gnuplot data block
+    labels.push_back(r.label);
+    for (int64_t layer = 0; layer < set.layers; ++layer)
+      for (int k = 0; k < neuron::kNeuronKinds; ++k) {
+        const auto kind = neuron::NeuronKind(k);
+        const int64_t units = units_of(set, kind);
+        const int64_t n = selected[size_t(layer) * neuron::kNeuronKinds + k];
+        // A kind the run did not choose from is no cell at all (NaN leaves it blank).
+        tsv << r.label << '\t' << layer << '\t' << neuron::kind_name(kind) << '\t' << k << '\t' << n
+            << '\t' << units << '\t';
+        if (set.kinds.has(kind) && units > 0)
+          tsv << double(n) / double(units) << '\n';
+        else
+          tsv << "NaN\n";
+      }
+  }
+  std::ofstream out(path);
+  out << tsv.str();
+  if (!out.flush()) fail("report: ", path, ": cannot write");
+  return labels;
+}
+
+std::optional<ReportOptions> parse_report_options(const std::vector<std::string>& args,
+                                                  std::ostream& out) {
+  std::vector<std::string> runs;
+  const std::vector<std::string> options = split_runs(args, runs);
+  std::optional<ReportOptions> o =
+      parse_command<ReportOptions>(&report_command_options, &check_report, options, out);
+  if (!o) return o;
+  if (runs.empty()) fail("report: no run directories given; try `neft report --help`");
+  o->runs = runs;
+  return o;
+}
+
+int run_report(const ReportOptions& o) {
+  std::vector<RunSummary> runs;
+  for (const std::string& arg : o.runs) {
+    // LABEL=DIR, unless the whole argument is a directory.
+    const size_t eq = arg.find('=');
+    if (eq != std::string::npos && !fs::is_directory(arg))
+      runs.push_back(summarize_run(arg.substr(0, eq), arg.substr(eq + 1)));
+    else
+      runs.push_back(summarize_run("", arg));
+  }
+  const std::string table = report_table(runs, o.tasks);
+  std::cout << table << std::flush;
+  if (!o.markdown.empty()) {
+    std::ofstream md(o.markdown);
+    md << table;
+    if (!md.flush()) fail("report: --markdown ", o.markdown, ": cannot write");
+  }
+  if (o.png.empty()) return 0;
+
+  const std::string tsv = fs::path(o.png).replace_extension(".tsv").string();
+  const std::vector<std::string> labels = write_neuron_map_tsv(runs, tsv);
+  if (labels.empty()) {
+    std::printf("no neuron-level run among them: no neuron map drawn\n");
+    return 0;
+  }
+  const std::string script = find_plot_script();
+  if (!on_path("gnuplot") || script.empty()) {
+    std::printf("%s: wrote the neuron map's data to %s, not drawn (install gnuplot)\n",
+                !on_path("gnuplot") ? "gnuplot is not on PATH" : "scripts/neuron_map.gp not found",
+                tsv.c_str());
+    return 0;
+  }
+  int64_t layers = 0;
+  for (const RunSummary& r : runs) {
+    const fs::path file = fs::path(r.dir) / "neurons.safetensors";
+    if (fs::exists(file)) layers = std::max(layers, neuron::load_neuron_set(file.string()).layers);
+  }
+  if (run_gnuplot(script, {tsv, o.png, std::to_string(layers), plot_words(labels)}) != 0)
+    fail("report: gnuplot failed to draw ", o.png, " from ", tsv, " (", script, ")");
+  std::printf("wrote %s (data: %s)\n", o.png.c_str(), tsv.c_str());
+  return 0;
+}
+
+}  // namespace neft::launch

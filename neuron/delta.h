@@ -1,0 +1,40 @@
+// The sparse delta of a neuron-level run: the weights of its trained neurons and nothing
+// else, which is all that differs from the base model (every other weight stays bit for bit).
+// A safetensors file that holds, for each matrix with trained neurons,
+//   "<parameter>.neurons"  i32 [K]: the neurons' whole-tensor indices, ascending;
+//   "<parameter>.rows"     [K, C] in the weight's dtype: one row per neuron (a column
+//                          neuron of o_proj / down_proj stored transposed, as a row),
+// and metadata naming the format ("neft-delta"), the base model's shape (hidden,
+// intermediate, layers, heads, kv_heads, head_dim, vocab) and the neuron kinds. Its size is
+// the trained neurons' parameters, a small fraction of the model's.
+//
+// Writing one is launch/delta_checkpoint.h's (it gathers the rows over the TP ranks); this
+// file owns the format and applying a delta to a model at any layout.
+#pragma once
+#include <string>
+
+#include "model/llama.h"
+#include "model/safetensors.h"
+
+namespace neft::neuron {
+
+inline constexpr const char* kDeltaFormat = "neft-delta";
+
+// The metadata of a delta for a model of `config` whose neuron-level matrices are `kinds`
+// ("ffn", "ffn,qo,kv", ...; ffn_gate when gate_proj rows join the ffn neurons).
+model::Metadata delta_metadata(const model::LlamaConfig& config, const std::string& kinds,
+                               bool ffn_gate);
+// The kinds of the model's neuron-level matrices on this rank, as delta_metadata takes them.
+std::string neuron_level_kinds(model::LlamaModel& model, bool* ffn_gate);
+
+// The neuron axis of a matrix that neurons live in, by HF name: 0 for q/k/v/gate/up (rows),
+// 1 for o/down (columns); -1 for any other name.
+int neuron_axis_of(const std::string& name);
+
+// Writes the delta's rows into the model's weights (cast to the weight dtype): each rank
+// those of the neurons in its own shard and stage. Every user mistake is a one-line error
+// naming the file: not a delta, a delta of another model shape, an unknown parameter, an
+// index out of range or out of order, rows of the wrong width.
+void apply_delta(model::LlamaModel& model, const std::string& path);
+
+}  // namespace neft::neuron

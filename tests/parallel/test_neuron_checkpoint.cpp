@@ -1,0 +1,275 @@
+// Neuron-level checkpoints under mpirun, at tp 2, pp 2 and tp 2 x pp 2 (the rest of the world
+// data-parallel replicas): the optimizer state of selected neurons, whose count differs from
+// rank to rank, is gathered keyed by whole-tensor neuron index, so a state saved at the layout
+// loads at tp 1 and one saved at tp 1 loads at the layout, each neuron getting its own rows;
+// it matches the state of the same run on one rank; a state of other neurons is refused on
+// every rank. The sparse delta saved at the layout is the file saved at tp 1 from the same
+// weights, and applied at the layout to the base it gives the trained shards bit for bit.
+#include <gtest/gtest.h>
+#include <mpi.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <set>
+
+#include "helpers.h"
+#include "launch/delta_checkpoint.h"
+#include "launch/distributed_checkpoint.h"
+#include "launch/train_step.h"
+#include "model/llama.h"
+#include "model/safetensors.h"
+#include "neuron/delta.h"
+#include "neuron/neuron_space.h"
+#include "neuron/trainable.h"
+#include "optim/adamw.h"
+#include "parallel/process_groups.h"
+#include "tests/unit/model/small_config.h"
+
+namespace neft::neuron {
+namespace {
+
+namespace fs = std::filesystem;
+using parallel::testing::error_of;
+using parallel::testing::world_rank;
+using parallel::testing::world_size;
+
+constexpr uint64_t kSeed = 21;
+
+// A directory all ranks share: named after rank 0's pid, made and removed by rank 0.
+class SharedTempDir {
+ public:
+  SharedTempDir() {
+    int pid = int(::getpid());
+    MPI_Bcast(&pid, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    static int counter = 0;
+    path_ = fs::temp_directory_path() /
+            ("neft-neuron-ckpt-" + std::to_string(pid) + "-" + std::to_string(counter++));
+    if (world_rank() == 0) {
+      fs::remove_all(path_);
+      fs::create_directories(path_);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+  }
+  ~SharedTempDir() {
+    MPI_Barrier(MPI_COMM_WORLD);
+    std::error_code ec;
+    if (world_rank() == 0) fs::remove_all(path_, ec);
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  fs::path path_;
+};
+
+struct Layout {
+  int tp = 1, pp = 1;
+  std::string name() const { return "tp" + std::to_string(tp) + "_pp" + std::to_string(pp); }
+};
+
+const NeuronKinds kKinds = NeuronKinds::parse("all", /*ffn_gate=*/true);
+
+// Neurons of every kind, more of them in the first half of each kind's units than in the
+// second, so the TP ranks hold different counts (and the gathers pad).
+std::vector<NeuronId> selection(const NeuronSpace& space) {
+  std::vector<NeuronId> ids;
+  for (NeuronId id : space.owned(0, 0)) {
+    const int64_t i = id_index(id), half = space.units(id_kind(id)) / 2;
+    if (i < half ? i % 3 == 1 : i % 7 == 2 + id_layer(id)) ids.push_back(id);
+  }
+  return ids;
+}
+
+std::vector<data::Batch> batches(const model::LlamaConfig& c, int step) {
+  std::mt19937 rng(uint32_t(50 + step));
+  std::vector<data::Batch> out;
+  for (int m = 0; m < 2; ++m) {
+    data::Batch b = data::Batch::padded(2, 7);
+    for (size_t j = 0; j < b.tokens.size(); ++j) {
+      b.tokens[j] = int32_t(rng() % uint32_t(c.vocab));
+      b.targets[j] = j % 5 == 0 ? data::kIgnoreIndex : int32_t(rng() % uint32_t(c.vocab));
+      b.positions[j] = int32_t(j % 7);
+    }
+    out.push_back(b);
+  }
+  return out;
+}
+
+// A model trained on the selection: at `layout` over `groups`, or on one rank (null groups).
+struct TrainedRun {
+  std::unique_ptr<model::LlamaModel> model;
+  std::unique_ptr<optim::AdamW> optimizer;
+};
+
+TrainedRun make_run(const model::LlamaConfig& c, const std::vector<NeuronId>& ids,
+                    parallel::ProcessGroups* groups, int steps) {
+  model::ModelOptions o;
+  int tp = 1, pp = 1;
+  if (groups) {
+    tp = groups->layout.tp;
+    pp = groups->layout.pp;
+    o.tp = {groups->tp.get(), groups->tp->rank(), groups->tp->size()};
+    o.pp_stage = groups->coords.pp;
+    o.pp_stages = pp;
+  }
+  TrainedRun r;
+  r.model = std::make_unique<model::LlamaModel>(c, o);
+  r.model->init_random(kSeed, 0.1f);
+  train_only(*r.model, NeuronSpace(c, kKinds, tp, pp), ids);
+  r.optimizer = std::make_unique<optim::AdamW>(r.model->parameters(), optim::AdamWConfig{});
+  // Each data-parallel replica trains on the same batches by itself.
+  for (int s = 0; s < steps; ++s)
+    launch::train_step(*r.model, *r.optimizer, batches(c, s), 1e-2f, 1.0f,
+                       {nullptr, groups ? groups->pp.get() : nullptr});
+  return r;
+}
+
+// The run's optimizer state, whole, on world rank 0 (every rank calls it).
+model::NamedTensors whole_state(TrainedRun& r, parallel::ProcessGroups* groups) {
+  return launch::collect_stages(launch::gather_optimizer_state(*r.model, *r.optimizer),
+                                groups ? groups->pp.get() : nullptr);
+}
+
+void expect_bitwise(const model::NamedTensors& got, const model::NamedTensors& want,
+                    const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(got[i].first, want[i].first) << what;
+    EXPECT_EQ(got[i].second.shape(), want[i].second.shape()) << what << ": " << want[i].first;
+    if (want[i].second.dtype() == DType::I32)
+      EXPECT_EQ(got[i].second.to_ints(), want[i].second.to_ints()) << what << ": " << want[i].first;
+    else
+      EXPECT_EQ(got[i].second.to_floats(), want[i].second.to_floats())
+          << what << ": " << want[i].first;
+  }
+}
+
+// Within a small share of each tensor's largest element (as in test_train_layouts.cpp); the
+// neuron indices exactly.
+void expect_close(const model::NamedTensors& got, const model::NamedTensors& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_EQ(got[i].first, want[i].first);
+    if (want[i].second.dtype() == DType::I32) {
+      EXPECT_EQ(got[i].second.to_ints(), want[i].second.to_ints()) << want[i].first;
+      continue;
+    }
+    const auto g = got[i].second.to_floats(), w = want[i].second.to_floats();
+    ASSERT_EQ(g.size(), w.size()) << want[i].first;
+    double diff = 0, scale = 0;
+    for (size_t e = 0; e < w.size(); ++e) {
+      diff = std::max(diff, double(std::abs(g[e] - w[e])));
+      scale = std::max(scale, double(std::abs(w[e])));
+    }
+    EXPECT_LE(diff, 1e-3 * scale) << want[i].first;
+  }
+}
+
+model::NamedTensors read_all(const std::string& path) {
+  const model::SafetensorsFile file(path);
+  model::NamedTensors all;
+  for (const std::string& name : file.names())
+    all.emplace_back(name, file.read(name, file.info(name).dtype));
+  return all;
+}
+
+class NeuronCheckpoint : public ::testing::TestWithParam<Layout> {};
+
+TEST_P(NeuronCheckpoint, StateAndDeltaMoveBetweenLayouts) {
+  const Layout layout = GetParam();
+  if (world_size() < 2 || world_size() % (layout.tp * layout.pp) != 0)
+    GTEST_SKIP() << layout.name() << " on " << world_size() << " ranks is not tested here";
+  auto groups = parallel::make_process_groups(layout.tp, layout.pp, parallel::Backend::MPI, 60.0);
+  const model::LlamaConfig c = testing::small_llama_config(false);
+  const std::vector<NeuronId> ids = selection(NeuronSpace(c, kKinds));
+  const bool rank0 = world_rank() == 0;
+  SharedTempDir dir;
+
+  TrainedRun sharded = make_run(c, ids, &groups, 3);
+  const model::NamedTensors state = whole_state(sharded, &groups);
+  const std::string saved_at_layout = dir.file("state-layout.safetensors");
+  if (rank0) {
+    // The same run on one rank: the same neurons in the same order, the same state up to the
+    // rounding of the tensor-parallel sums.
+    TrainedRun single = make_run(c, ids, nullptr, 3);
+    const model::NamedTensors want = whole_state(single, nullptr);
+    expect_close(state, want);
+    model::save_safetensors(saved_at_layout, state);
+    model::save_safetensors(dir.file("state-tp1.safetensors"), want);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+
+  // Saved at the layout, loaded at tp 1 (on every rank, each by itself): every neuron gets
+  // its own rows.
+  {
+    TrainedRun one = make_run(c, ids, nullptr, 0);
+    launch::load_optimizer_state(*one.model, *one.optimizer, saved_at_layout, 3);
+    expect_bitwise(whole_state(one, nullptr), read_all(saved_at_layout), "layout -> tp1");
+  }
+  // Saved at tp 1, loaded at the layout: each rank takes its neurons' rows.
+  {
+    TrainedRun fresh = make_run(c, ids, &groups, 0);
+    const std::string path = dir.file("state-tp1.safetensors");
+    launch::load_optimizer_state(*fresh.model, *fresh.optimizer, path, 3);
+    const model::NamedTensors loaded = whole_state(fresh, &groups);
+    if (rank0) expect_bitwise(loaded, read_all(path), "tp1 -> layout");
+  }
+  // A run that trains one more ffn neuron in every layer on every TP rank refuses the state.
+  {
+    std::vector<NeuronId> more = ids;
+    const NeuronSpace space(c, kKinds, layout.tp, layout.pp);
+    std::set<std::pair<int64_t, int>> added;  // (layer, tp rank)
+    for (NeuronId id : NeuronSpace(c, kKinds).owned(0, 0)) {
+      const auto key = std::pair{id_layer(id), space.owner(id).tp_rank};
+      if (id_kind(id) == NeuronKind::Ffn && !added.count(key) &&
+          !std::binary_search(ids.begin(), ids.end(), id)) {
+        more.push_back(id);
+        added.insert(key);
+      }
+    }
+    TrainedRun other = make_run(c, more, &groups, 0);
+    const std::string message = error_of(
+        [&] { launch::load_optimizer_state(*other.model, *other.optimizer, saved_at_layout, 3); });
+    EXPECT_EQ(message.rfind(saved_at_layout + ": parameter 'model.layers.", 0), 0u) << message;
+    EXPECT_NE(message.find("mlp.gate_proj.weight': the saved neurons are not the ones"),
+              std::string::npos)
+        << message;
+  }
+
+  // The delta at the layout is the delta at tp 1 of the same weights.
+  const std::string delta_at_layout = dir.file("delta-layout.safetensors");
+  const std::string delta_tp1 = dir.file("delta-tp1.safetensors");
+  launch::save_delta(*sharded.model, delta_at_layout, rank0, groups.pp.get());
+  const model::NamedTensors weights =
+      launch::collect_stages(launch::gather_weights(*sharded.model), groups.pp.get());
+  if (rank0) {
+    model::LlamaModel one(c);
+    for (const auto& [name, w] : weights) one.parameter(name).value.copy_from(w);
+    train_only(one, NeuronSpace(c, kKinds), ids);
+    launch::save_delta(one, delta_tp1, true);
+    const model::SafetensorsFile a(delta_at_layout), b(delta_tp1);
+    EXPECT_EQ(a.metadata(), b.metadata());
+    expect_bitwise(read_all(delta_at_layout), read_all(delta_tp1), "delta");
+    EXPECT_EQ(a.names().size(), 2u * 2u * 7u);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+
+  // Applied at the layout to the base, it gives every trained shard bit for bit.
+  {
+    TrainedRun base = make_run(c, ids, &groups, 0);
+    apply_delta(*base.model, delta_at_layout);
+    for (Parameter* p : base.model->parameters())
+      EXPECT_EQ(p->value.to_floats(), sharded.model->parameter(p->name).value.to_floats())
+          << p->name << " on rank " << world_rank();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, NeuronCheckpoint,
+                         ::testing::Values(Layout{2, 1}, Layout{1, 2}, Layout{2, 2}),
+                         [](const auto& info) { return info.param.name(); });
+
+}  // namespace
+}  // namespace neft::neuron

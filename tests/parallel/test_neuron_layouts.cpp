@@ -1,0 +1,191 @@
+// `neft train --neurons` under mpirun: at tp 2, pp 2 and dp = world (and their products on
+// four ranks) neuron-level training gives the losses and the updated rows of single-rank
+// neuron-level training; every weight outside the selected rows is bit-identical to the base
+// on every layout; each rank's training state is exactly its own selected rows (master,
+// moments, gradient: 16 bytes a value); and a run checkpointed at tp 2 resumes at tp 1 with
+// the losses of the uninterrupted run.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <set>
+
+#include "data/batch_source.h"
+#include "helpers.h"
+#include "launch/model_setup.h"
+#include "launch/train_step.h"
+#include "model/safetensors.h"
+#include "neuron/neuron_set.h"
+#include "neuron/trainable.h"
+#include "optim/adamw.h"
+#include "optim/schedule.h"
+#include "train_run_helpers.h"
+
+namespace neft::launch {
+namespace {
+
+using namespace testing;
+using neuron::NeuronId;
+
+constexpr int kGlobalMicroBatches = 4;
+constexpr int kSteps = 6;
+
+struct Layout {
+  int tp = 1, pp = 1;
+  int model_ranks() const { return tp * pp; }
+  bool fits() const {
+    return world_size() % model_ranks() == 0 &&
+           kGlobalMicroBatches % (world_size() / model_ranks()) == 0;
+  }
+  std::string name() const { return "tp" + std::to_string(tp) + "_pp" + std::to_string(pp); }
+};
+
+std::vector<std::string> train_args(const std::string& out, const std::string& neurons,
+                                    Layout layout) {
+  const int dp = world_size() / layout.model_ranks();
+  return {"train",      "--out",          out,
+          "--neurons",  neurons,          "--tp",
+          std::to_string(layout.tp),      "--pp",
+          std::to_string(layout.pp),      "--grad-accum",
+          std::to_string(kGlobalMicroBatches / dp), "--micro-batch",
+          "2",          "--steps",        std::to_string(kSteps),
+          "--seq-len",  "32",             "--warmup",
+          "1",          "--lr",           "1e-2",
+          "--save-every", "3",            "--eval-every",
+          "0",          "--log-every",    "100"};
+}
+
+// Every 7th neuron of every kind (gate joining the ffn neurons): both layers, both halves of
+// every tensor-parallel split, rows and columns.
+neuron::NeuronSpace test_space(const model::LlamaConfig& c, int tp = 1, int pp = 1) {
+  return neuron::NeuronSpace(c, neuron::NeuronKinds::parse("all", /*ffn_gate=*/true), tp, pp);
+}
+std::vector<NeuronId> test_selection(const neuron::NeuronSpace& space) {
+  std::vector<NeuronId> ids;
+  const std::vector<NeuronId> all = space.owned(0, 0);
+  for (size_t i = 0; i < all.size(); i += 7) ids.push_back(all[i]);
+  return ids;
+}
+
+std::string write_neuron_file(const SharedTempDir& dir, const model::LlamaConfig& c) {
+  const std::string path = dir.file("neurons.safetensors");
+  if (world_rank() == 0) {
+    const neuron::NeuronSpace space = test_space(c);
+    std::vector<NeuronId> ids = test_selection(space);
+    std::vector<float> scores(ids.size(), 1.0f);
+    neuron::save_neuron_set(path, neuron::make_neuron_set(space, ids, scores, "test", "test", ""));
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  return path;
+}
+
+// Single-rank neuron-level training on the whole global batch.
+struct Reference {
+  std::unique_ptr<model::LlamaModel> model;
+  std::map<int64_t, double> losses;
+};
+Reference train_reference(const TrainOptions& o) {
+  Reference ref;
+  ref.model = build_model({o.model, o.init}, {}, o.seed);
+  const neuron::NeuronSpace space = test_space(ref.model->config());
+  neuron::train_only(*ref.model, space, test_selection(space));
+  optim::AdamW opt(ref.model->parameters(), {float(o.beta1), float(o.beta2), float(o.eps),
+                                            float(o.weight_decay)});
+  const optim::LrSchedule schedule{o.lr_schedule, float(o.lr), float(o.min_lr), o.warmup, o.steps};
+  auto source = data::make_batch_source(o.data, o.micro_batch, o.seq_len, o.seed,
+                                        {int32_t(ref.model->config().vocab), true});
+  for (int64_t step = 0; step < o.steps; ++step) {
+    std::vector<data::Batch> micro;
+    for (int i = 0; i < kGlobalMicroBatches; ++i) micro.push_back(source->next());
+    ref.losses[step + 1] = train_step(*ref.model, opt, micro, schedule.at(step), float(o.clip)).loss;
+  }
+  return ref;
+}
+
+class NeuronLayouts : public ::testing::TestWithParam<Layout> {};
+
+TEST_P(NeuronLayouts, MatchTheSingleRankRunAndLeaveEveryOtherWeightBitIdentical) {
+  const Layout layout = GetParam();
+  if (world_size() < 2 || !layout.fits())
+    GTEST_SKIP() << layout.name() << " on " << world_size() << " ranks is not a layout tested here";
+  SharedTempDir dir;
+  const model::LlamaConfig config = model::resolve_config("tiny");
+  const std::string neurons = write_neuron_file(dir, config);
+  const std::string out = dir.file("run");
+  const std::vector<std::string> args = train_args(out, neurons, layout);
+  neft(args);
+  if (world_rank() != 0) return;
+
+  const TrainOptions o = options_of(args);
+  const Reference ref = train_reference(o);
+  expect_same_losses(losses(out), ref.losses, layout.name());
+
+  // Selected rows match the reference; everything else is the base, bit for bit.
+  const auto base = build_model({o.model, ""}, {}, o.seed);
+  const model::Checkpoint saved(out + "/model");
+  const neuron::NeuronSpace space = test_space(config);
+  std::set<std::pair<std::string, int64_t>> trained;  // (parameter, row * 2 + axis)
+  for (NeuronId id : test_selection(space))
+    for (const neuron::NeuronMatrix& m : space.matrices(neuron::id_kind(id)))
+      trained.insert({"model.layers." + std::to_string(neuron::id_layer(id)) + "." + m.name,
+                      neuron::id_index(id) * 2 + m.axis});
+  for (Parameter* p : base->parameters()) {
+    const std::vector<float> got = saved.read(p->name, DType::F32).to_floats();
+    const std::vector<float> before = p->value.to_floats();
+    const std::vector<float> want = ref.model->parameter(p->name).value.to_floats();
+    const int64_t cols = p->value.dim() == 2 ? p->value.size(1) : p->value.numel();
+    for (size_t i = 0; i < got.size(); ++i) {
+      const int64_t row = int64_t(i) / cols, col = int64_t(i) % cols;
+      if (trained.count({p->name, row * 2}) || trained.count({p->name, col * 2 + 1}))
+        ASSERT_NEAR(got[i], want[i], 2e-2 * o.lr) << p->name << "[" << i << "]";
+      else
+        ASSERT_EQ(got[i], before[i]) << p->name << "[" << i << "] is not a selected entry";
+    }
+  }
+
+  // Each rank's training state: its selected neurons' values x (master, exp_avg, exp_avg_sq,
+  // gradient) x 4 bytes, nothing else.
+  const neuron::NeuronSpace at_layout = test_space(config, layout.tp, layout.pp);
+  const std::vector<NeuronId> selected = test_selection(space);
+  bool found = false;
+  for (const nlohmann::json& r : records(out)) {
+    if (!r.contains("ranks")) continue;
+    found = true;
+    for (const nlohmann::json& s : r["ranks"]) {
+      int64_t owned = 0;
+      for (NeuronId id : selected) {
+        const neuron::NeuronOwner w = at_layout.owner(id);
+        if (w.tp_rank == s["tp"].get<int>() && w.pp_stage == s["pp"].get<int>())
+          owned += at_layout.params_of(id);
+      }
+      EXPECT_EQ(s["trained_parameters"].get<int64_t>(), owned) << s.dump();
+      EXPECT_EQ(s["state_bytes"].get<int64_t>(), owned * 16) << s.dump();
+    }
+  }
+  EXPECT_TRUE(found) << "metrics.jsonl has no per-rank record";
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, NeuronLayouts,
+                         ::testing::Values(Layout{1, 1}, Layout{2, 1}, Layout{1, 2}, Layout{2, 2}),
+                         [](const auto& info) { return info.param.name(); });
+
+// Stopped after 3 of 6 steps at tp 2, resumed at tp 1 (and the reverse): the optimizer state
+// of the selected rows is keyed by neuron, so the losses are those of the uninterrupted run.
+TEST(NeuronLayouts, ANeuronLevelRunResumesAtAnotherTensorParallelSize) {
+  const Layout tp2{2, 1}, tp1{1, 1};
+  if (world_size() < 2 || !tp2.fits()) GTEST_SKIP() << "needs tp 2";
+  SharedTempDir dir;
+  const std::string neurons = write_neuron_file(dir, model::resolve_config("tiny"));
+  const std::string whole = dir.file("whole");
+  neft(train_args(whole, neurons, tp2));
+  for (const auto& [first, second] : {std::pair{tp2, tp1}, std::pair{tp1, tp2}}) {
+    const std::string out = dir.file("from-" + first.name() + "-to-" + second.name());
+    neft(with(train_args(out, neurons, first), {"--stop-after", "3"}));
+    neft(with(train_args(out, neurons, second), {"--resume"}));
+    if (world_rank() == 0)
+      expect_same_losses(losses(out), losses(whole), first.name() + " then " + second.name());
+  }
+}
+
+}  // namespace
+}  // namespace neft::launch
