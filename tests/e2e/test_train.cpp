@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "launch/cli.h"
+#include "tests/e2e/cli_run.h"
 #include "model/safetensors.h"
 #include "tests/unit/temp_dir.h"
 
@@ -19,18 +20,8 @@ namespace {
 
 using ::neft::testing::TempDir;
 using ::testing::HasSubstr;
+using namespace ::neft::launch::testing;
 namespace fs = std::filesystem;
-
-struct Result {
-  int status;
-  std::string out, err;
-};
-
-Result neft(std::vector<std::string> args) {
-  std::ostringstream out, err;
-  const int status = run_neft(args, out, err);
-  return {status, out.str(), err.str()};
-}
 
 // A small, quick run: the tiny preset on short synthetic sequences, two micro-batches a step.
 std::vector<std::string> train_args(const std::string& out, int steps = 12) {
@@ -53,11 +44,6 @@ std::vector<std::string> train_args(const std::string& out, int steps = 12) {
           "4",
           "--log-every",
           "100"};
-}
-
-std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
-  args.insert(args.end(), more.begin(), more.end());
-  return args;
 }
 
 // step -> loss as written to metrics.jsonl (JSON numbers read back exactly).
@@ -118,13 +104,6 @@ TEST(TrainE2E, AnHfModelTrainsAndItsSavedModelEvaluates) {
 }
 
 // Bad input: exit status 1 and one line naming the file and what is wrong with it.
-void expect_one_line_error(const Result& r, const std::vector<std::string>& parts) {
-  EXPECT_EQ(r.status, 1);
-  ASSERT_FALSE(r.err.empty());
-  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
-  for (const std::string& p : parts) EXPECT_THAT(r.err, HasSubstr(p));
-}
-
 void copy_fixture(const std::string& to) {
   fs::create_directories(to);
   for (const char* f : {"config.json", "model.safetensors"})

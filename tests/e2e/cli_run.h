@@ -1,0 +1,40 @@
+// Running `neft` in process as a user would from a shell, for the end-to-end tests: its exit
+// status and what it printed, and the check that a mistake ends in one line naming it.
+#pragma once
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "launch/cli.h"
+
+namespace neft::launch::testing {
+
+struct Result {
+  int status;
+  std::string out, err;
+};
+
+inline Result neft(std::vector<std::string> args) {
+  std::ostringstream out, err;
+  const int status = run_neft(args, out, err);
+  return {status, out.str(), err.str()};
+}
+
+inline std::vector<std::string> with(std::vector<std::string> args,
+                                     const std::vector<std::string>& more) {
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+// Exit status 1 and exactly one line on stderr that contains every one of `parts`.
+inline void expect_one_line_error(const Result& r, const std::vector<std::string>& parts) {
+  EXPECT_EQ(r.status, 1);
+  ASSERT_FALSE(r.err.empty());
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
+  for (const std::string& p : parts) EXPECT_THAT(r.err, ::testing::HasSubstr(p));
+}
+
+}  // namespace neft::launch::testing
