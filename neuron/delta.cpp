@@ -103,6 +103,46 @@ void write_neurons(Parameter& p, int axis, const std::vector<int64_t>& local,
   p.value.copy_from(Tensor::from_floats(w, p.value.shape(), p.value.dtype(), p.value.device()));
 }
 
+// One matrix of a delta, checked: its neuron axis and whole-tensor indices (ascending).
+struct DeltaMatrix {
+  std::string name;
+  int axis = 0;
+  std::vector<int32_t> index;
+};
+
+// Every matrix of the delta, after checking the whole file against a model of `config`.
+std::vector<DeltaMatrix> read_delta(const model::SafetensorsFile& file,
+                                    const model::LlamaConfig& config) {
+  const std::string& path = file.path();
+  check_metadata(file, config);
+  std::vector<DeltaMatrix> delta;
+  for (const std::string& key : file.names()) {
+    if (ends_with(key, kNeuronsSuffix)) {
+      const std::string name = key.substr(0, key.size() - std::string(kNeuronsSuffix).size());
+      if (!file.has(name + kRowsSuffix))
+        fail(path, ": '", key, "' without '", name, kRowsSuffix, "'");
+      continue;
+    }
+    if (!ends_with(key, kRowsSuffix))
+      fail(path, ": tensor '", key, "' is neither '<parameter>.neurons' nor '<parameter>.rows'");
+    const std::string name = key.substr(0, key.size() - std::string(kRowsSuffix).size());
+    const auto [layer, matrix] = split_layer_name(name);
+    const NeuronMatrixShape shape = matrix_shape(matrix, config);
+    if (layer < 0 || layer >= config.layers || shape.axis < 0)
+      fail(path, ": unknown parameter '", name, "' (not a neuron matrix of ", config.name, ")");
+    DeltaMatrix m{name, shape.axis, read_neurons(file, name, shape.units)};
+    const model::TensorInfo& info = file.info(key);
+    const Shape want{int64_t(m.index.size()), config.hidden};
+    if (info.shape != want)
+      fail(path, ": '", key, "' is ", shape_str(info.shape), ", expected ", shape_str(want),
+           " (one row of ", config.hidden, " per neuron)");
+    if (!is_floating(info.dtype))
+      fail(path, ": '", key, "' is ", dtype_name(info.dtype), ", expected a float dtype");
+    delta.push_back(std::move(m));
+  }
+  return delta;
+}
+
 }  // namespace
 
 model::Metadata delta_metadata(const model::LlamaConfig& config, const std::string& kinds,
@@ -134,54 +174,33 @@ int neuron_axis_of(const std::string& name) {
   return layer < 0 ? -1 : matrix_shape(matrix, model::LlamaConfig{}).axis;
 }
 
+void check_delta(const std::string& path, const model::LlamaConfig& config) {
+  read_delta(model::SafetensorsFile(path), config);
+}
+
 void apply_delta(model::LlamaModel& model, const std::string& path) {
   const model::SafetensorsFile file(path);
-  const model::LlamaConfig& config = model.config();
-  check_metadata(file, config);
+  // Every tensor is checked, on every rank, before any weight changes: a bad delta fails the
+  // same way everywhere and leaves the model as it was.
+  const std::vector<DeltaMatrix> delta = read_delta(file, model.config());
   std::map<std::string, Parameter*> here;  // this rank's parameters (its stage's)
   for (Parameter* p : model.parameters()) here[p->name] = p;
-
-  // Every tensor is checked on every rank, so a bad delta fails the same way everywhere.
-  for (const std::string& key : file.names()) {
-    if (ends_with(key, kNeuronsSuffix)) {
-      const std::string name = key.substr(0, key.size() - std::string(kNeuronsSuffix).size());
-      if (!file.has(name + kRowsSuffix))
-        fail(path, ": '", key, "' without '", name, kRowsSuffix, "'");
-      continue;
-    }
-    if (!ends_with(key, kRowsSuffix))
-      fail(path, ": tensor '", key, "' is neither '<parameter>.neurons' nor '<parameter>.rows'");
-    const std::string name = key.substr(0, key.size() - std::string(kRowsSuffix).size());
-    const auto [layer, matrix] = split_layer_name(name);
-    const NeuronMatrixShape shape = matrix_shape(matrix, config);
-    if (layer < 0 || layer >= config.layers || shape.axis < 0)
-      fail(path, ": unknown parameter '", name, "' (not a neuron matrix of ", config.name, ")");
-    const int axis = shape.axis;
-    const int64_t units = shape.units;
-    const std::vector<int32_t> index = read_neurons(file, name, units);
-    const model::TensorInfo& info = file.info(key);
-    const Shape want{int64_t(index.size()), config.hidden};
-    if (info.shape != want)
-      fail(path, ": '", key, "' is ", shape_str(info.shape), ", expected ", shape_str(want),
-           " (one row of ", config.hidden, " per neuron)");
-    if (!is_floating(info.dtype))
-      fail(path, ": '", key, "' is ", dtype_name(info.dtype), ", expected a float dtype");
-
-    const auto it = here.find(name);
+  for (const DeltaMatrix& m : delta) {
+    const auto it = here.find(m.name);
     if (it == here.end()) continue;  // another pipeline stage's
     Parameter& p = *it->second;
     // This rank's neurons: a contiguous range of the ascending indices.
-    NEFT_CHECK(p.shard_dim < 0 || p.shard_dim == axis, p.name, ": split across its neurons");
-    const int64_t offset = p.shard_dim == axis ? p.shard_offset : 0;
-    const int64_t count = p.value.size(axis);
-    const auto lo = std::lower_bound(index.begin(), index.end(), offset);
-    const auto hi = std::lower_bound(lo, index.end(), offset + count);
+    NEFT_CHECK(p.shard_dim < 0 || p.shard_dim == m.axis, p.name, ": split across its neurons");
+    const int64_t offset = p.shard_dim == m.axis ? p.shard_offset : 0;
+    const int64_t count = p.value.size(m.axis);
+    const auto lo = std::lower_bound(m.index.begin(), m.index.end(), offset);
+    const auto hi = std::lower_bound(lo, m.index.end(), offset + count);
     if (lo == hi) continue;
     std::vector<int64_t> local;
     for (auto i = lo; i != hi; ++i) local.push_back(*i - offset);
     const std::vector<float> rows =
-        file.read_rows(key, lo - index.begin(), hi - lo, DType::F32).to_floats();
-    write_neurons(p, axis, local, rows);
+        file.read_rows(m.name + kRowsSuffix, lo - m.index.begin(), hi - lo, DType::F32).to_floats();
+    write_neurons(p, m.axis, local, rows);
   }
 }
 

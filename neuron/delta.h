@@ -31,10 +31,15 @@ std::string neuron_level_kinds(model::LlamaModel& model, bool* ffn_gate);
 // 1 for o/down (columns); -1 for any other name.
 int neuron_axis_of(const std::string& name);
 
+// Checks the delta at `path` against a model of `config` (everything apply_delta checks),
+// without a model: a bad delta fails before a large base is loaded.
+void check_delta(const std::string& path, const model::LlamaConfig& config);
+
 // Writes the delta's rows into the model's weights (cast to the weight dtype): each rank
 // those of the neurons in its own shard and stage. Every user mistake is a one-line error
 // naming the file: not a delta, a delta of another model shape, an unknown parameter, an
-// index out of range or out of order, rows of the wrong width.
+// index out of range or out of order, rows of the wrong width; the whole file is checked
+// before any weight changes.
 void apply_delta(model::LlamaModel& model, const std::string& path);
 
 }  // namespace neft::neuron

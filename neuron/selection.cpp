@@ -237,6 +237,11 @@ Allowance allowance(const NeuronSpace& space, const Budget& budget) {
       check_params(int64_t(std::floor(budget.value * double(space.config().parameter_count()))));
       break;
     case Budget::Unit::LoraRank:
+      // LoRA trains at least `rank` parameters: a larger rank is above the space before its
+      // parameter count could overflow.
+      if (budget.value > double(space.total_params()))
+        fail("budget ", text, ": the model's ", space.kinds().str(), " neurons hold ",
+             space.total_params(), " parameters");
       check_params(space.lora_params(int64_t(budget.value)));
       break;
   }

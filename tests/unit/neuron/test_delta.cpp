@@ -235,6 +235,18 @@ TEST(NeuronDelta, ABadDeltaIsAOneLineErrorNamingTheFile) {
   const std::string lonely = write_delta(dir, "lonely.safetensors", {{up + ".rows", rows}}, c);
   expect_error(error_of([&] { apply_delta(m, lonely); }), lonely, "without '" + up + ".neurons'");
 
+  // A good matrix before a bad one.
+  const std::string down = "model.layers.1.mlp.down_proj.weight";
+  const std::string half_bad = write_delta(
+      dir, "half-bad.safetensors",
+      {{up + ".neurons", neurons},
+       {up + ".rows",
+        Tensor::from_floats(std::vector<float>(size_t(2 * c.hidden), 1.0f), {2, c.hidden})},
+       {down + ".neurons", neurons},
+       {down + ".rows", Tensor::zeros({2, c.hidden - 1}, DType::F32)}},
+      c);
+  expect_error(error_of([&] { apply_delta(m, half_bad); }), half_bad, "expected [2, 32]");
+
   // Nothing was written by any of them.
   LlamaModel base(c);
   base.init_random(kSeed, 0.1f);
@@ -284,6 +296,23 @@ TEST(NeuronCheckpoint, OptimizerStateReadsBackExactly) {
     EXPECT_EQ(got[i].first, want[i].first);
     EXPECT_EQ(got[i].second.to_floats(), want[i].second.to_floats()) << want[i].first;
   }
+}
+
+// Matrices with no selected neuron still have (empty) state, saved and loaded like the rest.
+TEST(NeuronCheckpoint, AnEmptySelectionSavesAndLoads) {
+  TempDir dir;
+  const LlamaConfig c = testing::small_llama_config(false);
+  Trained t({});
+  const std::string path = dir.file("optimizer.safetensors");
+  const model::NamedTensors state = launch::gather_optimizer_state(t.model, *t.optimizer);
+  ASSERT_EQ(state.size(), 2u * 7u * 4u);
+  EXPECT_EQ(state.front().second.shape(), Shape{0});
+  model::save_safetensors(path, state);
+  LlamaModel m(c);
+  train_only(m, t.space, {});
+  optim::AdamW optimizer(m.parameters(), {});
+  launch::load_optimizer_state(m, optimizer, path, 3);
+  EXPECT_EQ(optimizer.steps_taken(), 3);
 }
 
 TEST(NeuronCheckpoint, OptimizerStateOfOtherNeuronsIsAnErrorNamingTheFileAndParameter) {

@@ -232,9 +232,11 @@ TEST(NeuronSet, LocalScoresAreTheOwnedNeuronsScores) {
                   float(id_index(mine.ids[i])) + 0.5f * float(id_layer(mine.ids[i])));
     }
   // A selection is not a scores file.
-  NeuronSet part = all;
-  part.ids.erase(part.ids.begin() + 10);
-  part.scores.erase(part.scores.begin() + 10);
+  std::vector<NeuronId> fewer = ids;
+  std::vector<float> fewer_scores = scores;
+  fewer.erase(fewer.begin() + 10);
+  fewer_scores.erase(fewer_scores.begin() + 10);
+  const NeuronSet part = make_neuron_set(whole, fewer, fewer_scores, "magnitude", "10%", "global");
   const NeuronSpace s = space_of(part, config(), 1, 1, "top.safetensors");
   EXPECT_EQ(error_of([&] { local_scores(part, s, 0, 0, "top.safetensors"); }),
             "top.safetensors: no score for " + id_str(all.ids[10]) +

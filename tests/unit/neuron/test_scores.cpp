@@ -229,7 +229,9 @@ TEST(Scores, AbsTotalAttributionIsTheDerivativeOfTheLossUnderScaling) {
   double largest = 0;
   for (float v : s.values) largest = std::max(largest, double(v));
   ASSERT_GT(largest, 1e-4);
-  const double tol = 2e-3 * largest;
+  // Central differences at eps 1e-2 are good to ~6e-5 of the largest value here; using the
+  // post-RoPE k for kv units errs by over 1e-3 of it.
+  const double tol = 2e-4 * largest;
   for (int64_t layer : {0, 1}) {
     for (int64_t j : {0, 13, 47}) {
       const double d =

@@ -279,6 +279,9 @@ TEST(Selection, BudgetsAboveTheSpaceAndBudgetsThatSelectNothingAreOneLineErrors)
             "budget lora:100 (" + std::to_string(ffn.lora_params(100)) +
                 " parameters): the model's ffn neurons hold " + std::to_string(ffn.total_params()) +
                 " parameters");
+  EXPECT_EQ(error_of([&] { select(ffn, fs, "lora:99999999999999999999"); }),
+            "budget lora:1e+20: the model's ffn neurons hold " +
+                std::to_string(ffn.total_params()) + " parameters");
   for (Scope scope : {Scope::Global, Scope::PerLayer, Scope::Balanced}) {
     EXPECT_EQ(error_of([&] { select(ffn, fs, "0", scope); }),
               "budget 0 selects no neuron: the model has 144 ffn neurons");
