@@ -36,6 +36,14 @@ int parse_and_run(std::optional<Options> (*parse)(const std::vector<std::string>
 }
 
 const Subcommand kSubcommands[] = {
+    {"train", "train a model on a data set (every weight, or --neurons only; AdamW)",
+     [](const std::vector<std::string>& args, std::ostream& out) {
+       return parse_and_run<TrainOptions>(&parse_train_options, &run_train, args, out);
+     }},
+    {"eval", "evaluate a model on held-out examples of the synthetic tasks",
+     [](const std::vector<std::string>& args, std::ostream& out) {
+       return parse_and_run<EvalOptions>(&parse_eval_options, &run_eval, args, out);
+     }},
     {"finetune", "neuron-level fine-tuning end to end: score, select, train the selected neurons",
      [](const std::vector<std::string>& args, std::ostream& out) {
        return parse_and_run<FinetuneOptions>(&parse_finetune_options, &run_finetune, args, out);
@@ -47,14 +55,6 @@ const Subcommand kSubcommands[] = {
     {"select", "select a budget of neurons from a scores file",
      [](const std::vector<std::string>& args, std::ostream& out) {
        return parse_and_run<SelectOptions>(&parse_select_options, &run_select, args, out);
-     }},
-    {"train", "train a model on a data set (every weight, or --neurons only; AdamW)",
-     [](const std::vector<std::string>& args, std::ostream& out) {
-       return parse_and_run<TrainOptions>(&parse_train_options, &run_train, args, out);
-     }},
-    {"eval", "evaluate a model on held-out examples of the synthetic tasks",
-     [](const std::vector<std::string>& args, std::ostream& out) {
-       return parse_and_run<EvalOptions>(&parse_eval_options, &run_eval, args, out);
      }},
     {"merge", "apply a neuron-level run's sparse delta to its base model, as an HF directory",
      [](const std::vector<std::string>& args, std::ostream& out) {

@@ -67,6 +67,10 @@ bool split_along_neurons(const Parameter& p) {
   return p.shard_dim >= 0;
 }
 
+// The first whole-tensor index of this rank's neurons: its shard's offset when the parameter
+// is split along the neuron axis, else 0.
+int64_t neuron_offset(const Parameter& p) { return split_along_neurons(p) ? p.shard_offset : 0; }
+
 // Rows [begin, begin + count) of the whole tensor's neuron axis live on this rank.
 struct NeuronRange {
   int64_t begin = 0, count = 0;
@@ -120,7 +124,7 @@ Tensor read_neuron_rows(const model::Checkpoint& file, const std::string& name, 
     std::set_symmetric_difference(have.begin(), have.end(), wanted.begin(), wanted.end(),
                                   std::back_inserter(either));
     fail(file.path(), ": parameter '", p.name, "': the saved neurons are not the ones this run ",
-         "trains (", have.size(), " saved and ", wanted.size(), " trained in its rows [",
+         "trains (", have.size(), " saved and ", wanted.size(), " trained in this rank's range [",
          range.begin, ", ", range.begin + range.count, "); neuron ", either.front() + range.begin,
          " is in one set only)");
   }
@@ -155,8 +159,6 @@ Tensor gather_whole(const Tensor& shard, const Parameter& layout, const model::T
     parallel::gather_from_tp(shard, whole, *tp.comm);
   return whole;
 }
-
-int64_t neuron_offset(const Parameter& p) { return split_along_neurons(p) ? p.shard_offset : 0; }
 
 NeuronRows gather_neuron_rows(const Tensor& rows, const Parameter& layout,
                               const model::TensorParallel& tp) {

@@ -17,7 +17,6 @@
 #pragma once
 #include <cstdint>
 #include <string>
-#include <vector>
 
 #include "model/llama.h"
 #include "model/safetensors.h"
@@ -30,9 +29,6 @@ namespace neft::launch {
 // describes: the shard itself when the parameter is not split.
 Tensor gather_whole(const Tensor& shard, const Parameter& layout, const model::TensorParallel& tp);
 
-// The first whole-tensor index of this rank's neurons of a neuron-level parameter: its
-// shard's offset when the parameter is split along the neuron axis, else 0.
-int64_t neuron_offset(const Parameter& p);
 // Every TP rank's compact rows of the neuron-level parameter `layout` (`rows` [K, C] on this
 // rank, row k belonging to local neuron layout.neuron_index[k]), on the host: the whole-tensor
 // indices, i32 [K_total] ascending, and the rows [K_total, C] in that order, in rows' dtype.

@@ -4,6 +4,7 @@
 
 #include "launch/distributed_checkpoint.h"
 #include "launch/model_setup.h"
+#include "model/config.h"
 #include "neuron/delta.h"
 
 namespace neft::launch {
@@ -11,6 +12,7 @@ namespace neft::launch {
 int run_merge(const MergeOptions& o) {
   // One CPU process in f32: the merge is a copy of a few rows, and f32 holds the rows of a
   // delta of any dtype exactly.
+  neuron::check_delta(o.delta, model::resolve_config(o.base));  // before loading the weights
   const auto model = build_model({o.base, ""}, {Device::CPU, DType::F32}, o.seed);
   neuron::apply_delta(*model, o.delta);
   save_model(*model, o.out, /*write=*/true);

@@ -1,5 +1,5 @@
-// The options of `neft train` and `neft eval`: the structs the subcommands run from, their
-// declarations (names, defaults, help, value checks) and the checks that involve several
+// The options of `neft train`, `neft eval` and `neft merge`: the structs the subcommands run from,
+// their declarations (names, defaults, help, value checks) and the checks that involve several
 // options. Parsing and the --help page come from launch/command_options.h.
 #pragma once
 #include <cstdint>

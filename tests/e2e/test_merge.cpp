@@ -18,6 +18,7 @@
 #include "launch/model_setup.h"
 #include "launch/train_step.h"
 #include "model/safetensors.h"
+#include "neuron/neuron_set.h"
 #include "neuron/neuron_space.h"
 #include "neuron/trainable.h"
 #include "optim/adamw.h"
@@ -124,6 +125,30 @@ TEST(MergeE2E, TheMergedModelHoldsTheTrainedWeights) {
   auto tasks = [](const Result& e) { return nlohmann::json::parse(e.out)["tasks"]; };
   EXPECT_EQ(tasks(applied), tasks(merged));
   EXPECT_NE(tasks(plain), tasks(merged));
+}
+
+// The flow a user runs: `neft train --neurons` writes the delta beside its model, and the
+// delta merged into the base it started from is that model.
+TEST(MergeE2E, ADeltaFromNeftTrainMergesIntoItsModel) {
+  TempDir dir;
+  const model::LlamaConfig c = model::preset("tiny");
+  const neuron::NeuronSpace space(c, neuron::NeuronKinds::parse("ffn,kv"));
+  std::vector<neuron::NeuronId> ids;
+  for (neuron::NeuronId id : space.owned(0, 0))
+    if (neuron::id_index(id) % 16 == 5) ids.push_back(id);
+  const std::string set = dir.file("set.safetensors");
+  neuron::save_neuron_set(
+      set, neuron::make_neuron_set(space, ids, std::vector<float>(ids.size(), 1), "random", "test",
+                                   "global"));
+  const std::string run = dir.file("run");
+  const Result t = neft({"train", "--neurons", set, "--out", run, "--steps", "3", "--seed", "9",
+                         "--seq-len", "24", "--micro-batch", "2", "--warmup", "0", "--tasks",
+                         "copy", "--eval-examples", "2"});
+  ASSERT_EQ(t.status, 0) << t.err;
+  const Result m = neft({"merge", "--base", "tiny", "--seed", "9", "--delta",
+                         run + "/delta.safetensors", "--out", dir.file("merged")});
+  ASSERT_EQ(m.status, 0) << m.err;
+  EXPECT_EQ(weights(dir.file("merged")), weights(run + "/model"));
 }
 
 TEST(MergeE2E, ABadDeltaIsAOneLineError) {

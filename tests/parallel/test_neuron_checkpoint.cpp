@@ -73,12 +73,14 @@ struct Layout {
 const NeuronKinds kKinds = NeuronKinds::parse("all", /*ffn_gate=*/true);
 
 // Neurons of every kind, more of them in the first half of each kind's units than in the
-// second, so the TP ranks hold different counts (and the gathers pad).
+// second, so the TP ranks hold different counts (and the gathers pad); kv neurons in the
+// first half only, so at tp 2 one rank holds none of them.
 std::vector<NeuronId> selection(const NeuronSpace& space) {
   std::vector<NeuronId> ids;
   for (NeuronId id : space.owned(0, 0)) {
     const int64_t i = id_index(id), half = space.units(id_kind(id)) / 2;
-    if (i < half ? i % 3 == 1 : i % 7 == 2 + id_layer(id)) ids.push_back(id);
+    const bool second_half = i >= half && id_kind(id) != NeuronKind::KV;
+    if (i < half ? i % 3 == 1 : second_half && i % 7 == 2 + id_layer(id)) ids.push_back(id);
   }
   return ids;
 }
