@@ -18,7 +18,8 @@ int run_finetune(const FinetuneOptions& o) {
   const bool resuming = t.resume && find_latest_checkpoint(t.out) && fs::exists(neurons);
   if (!resuming) {
     if (find_latest_checkpoint(t.out))
-      fail("--out ", t.out, " already holds a run: pass --resume to continue it, or choose "
+      fail("--out ", t.out,
+           " already holds a run: pass --resume to continue it, or choose "
            "another --out");
     fs::create_directories(out);
     ScoreOptions so;

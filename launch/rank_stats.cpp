@@ -23,10 +23,14 @@ std::string bytes_text(double b) {
 }  // namespace
 
 std::vector<RankStats> gather_rank_stats(const ParallelJob& job, const RankStats& mine) {
-  const int64_t mine_fields[kFields] = {mine.rank,        mine.tp,
-                                        mine.pp,          mine.dp,
-                                        mine.trained_parameters, mine.state_bytes,
-                                        mine.dp_bytes_per_step,  mine.tp_bytes_per_step};
+  const int64_t mine_fields[kFields] = {mine.rank,
+                                        mine.tp,
+                                        mine.pp,
+                                        mine.dp,
+                                        mine.trained_parameters,
+                                        mine.state_bytes,
+                                        mine.dp_bytes_per_step,
+                                        mine.tp_bytes_per_step};
   Tensor in = Tensor::empty({kFields}, DType::I64);
   for (int i = 0; i < kFields; ++i) in.data<int64_t>()[i] = mine_fields[i];
   if (!job.world()) return {mine};

@@ -63,8 +63,10 @@ neuron::LocalScores score_neurons(model::LlamaModel& model, const neuron::Neuron
       const std::vector<data::Batch> batches = micro_batches();
       return neuron::score_wgrad(space, model, [&] { forward_backward(model, batches, groups); });
     }
-    case neuron::Scorer::Magnitude: return neuron::score_magnitude(space, model);
-    case neuron::Scorer::Random: return neuron::score_random(space, model, o.seed);
+    case neuron::Scorer::Magnitude:
+      return neuron::score_magnitude(space, model);
+    case neuron::Scorer::Random:
+      return neuron::score_random(space, model, o.seed);
   }
   fail("unknown scorer ", spec.scorer);
 }
@@ -79,7 +81,8 @@ int run_score(const ScoreOptions& o) {
   mopts.pp_stage = job.pp_stage();
   mopts.pp_stages = job.pp_size();
   auto model = build_model({o.model, o.init}, mopts, o.seed);
-  const neuron::NeuronSpace space(model->config(), neuron::NeuronKinds::parse(o.score.kinds, o.score.gate),
+  const neuron::NeuronSpace space(model->config(),
+                                  neuron::NeuronKinds::parse(o.score.kinds, o.score.gate),
                                   job.tensor_parallel().size, job.pp_size());
   auto source = data::make_batch_source(data_spec(o.data, o.tasks), o.micro_batch, o.seq_len,
                                         o.seed, {int32_t(model->config().vocab), true});
@@ -110,9 +113,9 @@ int run_select(const SelectOptions& o) {
                              neuron::scope_from_name(o.select.scope), {job.tp(), job.pp()});
   auto [ids, values] = neuron::gather_to_first(s.ids, s.scores, {job.tp(), job.pp()});
   if (job.writes_output()) {
-    neuron::save_neuron_set(o.out, neuron::make_neuron_set(space, std::move(ids), std::move(values),
-                                                           scores.scorer, o.select.budget,
-                                                           o.select.scope));
+    neuron::save_neuron_set(
+        o.out, neuron::make_neuron_set(space, std::move(ids), std::move(values), scores.scorer,
+                                       o.select.budget, o.select.scope));
     const double model_params = double(config.parameter_count());
     std::printf(
         "selected %lld of %lld %s neurons (%lld parameters, %.2f%% of the model) by %s, %s "

@@ -143,9 +143,10 @@ int run_train(const TrainOptions& o) {
       neuron::save_neuron_set(kept.string(), set);
     }
     if (rank0)
-      std::printf("training %lld neurons (%s, %lld parameters) of %s; every other weight is frozen\n",
-                  (long long)set.ids.size(), space.kinds().str().c_str(), (long long)set.params,
-                  o.neurons.c_str());
+      std::printf(
+          "training %lld neurons (%s, %lld parameters) of %s; every other weight is frozen\n",
+          (long long)set.ids.size(), space.kinds().str().c_str(), (long long)set.params,
+          o.neurons.c_str());
   }
   optim::AdamW opt(model->parameters(),
                    {float(o.beta1), float(o.beta2), float(o.eps), float(o.weight_decay)});
@@ -209,8 +210,8 @@ int run_train(const TrainOptions& o) {
     const StepResult r = train_step(*model, opt, micro, lr, float(o.clip), {job.dp(), job.pp()});
     if (step == start) {
       // What each rank trains, holds and sends, measured on the first step of the run.
-      RankStats mine{job.rank(), job.tensor_parallel().rank, job.pp_stage(), job.dp_rank(),
-                     opt.trained_parameters(), int64_t(opt.state_bytes())};
+      RankStats mine{job.rank(),    job.tensor_parallel().rank, job.pp_stage(),
+                     job.dp_rank(), opt.trained_parameters(),   int64_t(opt.state_bytes())};
       mine.dp_bytes_per_step = int64_t((job.dp() ? job.dp()->bytes_sent() : 0) - dp_sent);
       mine.tp_bytes_per_step = int64_t((job.tp() ? job.tp()->bytes_sent() : 0) - tp_sent);
       const std::vector<RankStats> ranks = gather_rank_stats(job, mine);

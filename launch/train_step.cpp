@@ -65,8 +65,7 @@ double pipelined_forward_backward(model::LlamaModel& model,
 }
 }  // namespace
 
-StepResult forward_backward(model::LlamaModel& model,
-                            const std::vector<data::Batch>& micro_batches,
+StepResult forward_backward(model::LlamaModel& model, const std::vector<data::Batch>& micro_batches,
                             const StepGroups& groups) {
   parallel::Communicator* dp = groups.dp && groups.dp->size() > 1 ? groups.dp : nullptr;
   parallel::Communicator* pp = groups.pp && groups.pp->size() > 1 ? groups.pp : nullptr;

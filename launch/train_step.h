@@ -27,8 +27,7 @@ struct StepGroups {
 // The gradients of one step without the update: zero_grad, forward and backward of every
 // micro-batch (1F1B over `pp`), and the data-parallel sum. The scorers' passes over task data
 // use it too. grad_norm is left 0.
-StepResult forward_backward(model::LlamaModel& model,
-                            const std::vector<data::Batch>& micro_batches,
+StepResult forward_backward(model::LlamaModel& model, const std::vector<data::Batch>& micro_batches,
                             const StepGroups& groups = {});
 
 // With a data-parallel group each rank passes its own micro-batches (the reported loss is

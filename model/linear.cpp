@@ -23,7 +23,8 @@ void linear_backward(const Tensor& dy, const Tensor& x, Parameter& w, Tensor* dx
   if (K == 0) return;
   const bool rows = w.neuron_axis == 0;
   const Tensor& selected_of = rows ? dy : x;
-  Tensor picked = Tensor::empty({selected_of.size(0), K}, selected_of.dtype(), selected_of.device());
+  Tensor picked =
+      Tensor::empty({selected_of.size(0), K}, selected_of.dtype(), selected_of.device());
   ops::gather_cols(selected_of, w.neuron_index, picked);
   ops::gemm(picked, true, rows ? x : dy, false, w.grad, 1.0f, 1.0f);
 }

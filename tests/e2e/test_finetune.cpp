@@ -20,15 +20,15 @@ using ::neft::testing::TempDir;
 using namespace ::neft::launch::testing;
 namespace fs = std::filesystem;
 
-const std::vector<std::string> kData = {"--tasks", "copy,shift", "--seq-len", "32",
-                                        "--micro-batch", "4", "--seed", "7"};
+const std::vector<std::string> kData = {"--tasks",       "copy,shift", "--seq-len", "32",
+                                        "--micro-batch", "4",          "--seed",    "7"};
 
 // A base model to fine-tune: the tiny preset after two steps of training.
 std::string make_base(const TempDir& dir) {
   const std::string out = dir.file("base");
-  const Result r = neft(with({"train", "--out", out, "--steps", "2", "--log-every", "100",
-                              "--eval-examples", "2"},
-                             kData));
+  const Result r = neft(
+      with({"train", "--out", out, "--steps", "2", "--log-every", "100", "--eval-examples", "2"},
+           kData));
   EXPECT_EQ(r.status, 0) << r.err;
   return out + "/model";
 }
@@ -64,13 +64,13 @@ TEST(FinetuneE2E, FinetuneThenMergeGivesTheRunsModelAndScoreSelectAloneGiveItsNe
   EXPECT_EQ(weights(dir.file("merged")), weights(run + "/model"));
 
   // The same two steps alone make the same neuron file.
-  ASSERT_EQ(neft(with(with({"score", "--init", base, "--out", dir.file("scores.safetensors")},
-                           kData),
-                      {"--scorer", "attribution", "--score-batches", "2", "--kinds", "ffn,qo"}))
-                .status,
-            0);
-  ASSERT_EQ(neft({"select", "--scores", dir.file("scores.safetensors"), "--model", base,
-                  "--budget", "5%params", "--out", dir.file("neurons.safetensors")})
+  ASSERT_EQ(
+      neft(with(with({"score", "--init", base, "--out", dir.file("scores.safetensors")}, kData),
+                {"--scorer", "attribution", "--score-batches", "2", "--kinds", "ffn,qo"}))
+          .status,
+      0);
+  ASSERT_EQ(neft({"select", "--scores", dir.file("scores.safetensors"), "--model", base, "--budget",
+                  "5%params", "--out", dir.file("neurons.safetensors")})
                 .status,
             0);
   const neuron::NeuronSet alone = neuron::load_neuron_set(dir.file("neurons.safetensors"));
@@ -89,8 +89,8 @@ TEST(FinetuneE2E, BadNeuronInputIsAOneLineError) {
                   "--out", other})
                 .status,
             0);
-  ASSERT_EQ(neft({"select", "--scores", other, "--model", "tiny-tied", "--budget", "10%",
-                  "--out", dir.file("other-neurons.safetensors")})
+  ASSERT_EQ(neft({"select", "--scores", other, "--model", "tiny-tied", "--budget", "10%", "--out",
+                  dir.file("other-neurons.safetensors")})
                 .status,
             0);
   // tiny-tied has tiny's shape: a file for small-20m is another model.
@@ -117,8 +117,7 @@ TEST(FinetuneE2E, BadNeuronInputIsAOneLineError) {
                               "--out", dir.file("x.safetensors")}),
                         {"120%"});
   expect_one_line_error(neft({"select", "--scores", other, "--model", "tiny", "--budget", "0",
-                              "--scope", "balanced", "--out",
-                              dir.file("x.safetensors")}),
+                              "--scope", "balanced", "--out", dir.file("x.safetensors")}),
                         {"no neuron"});
   // An empty neuron file.
   neuron::NeuronSet empty = bad;

@@ -82,33 +82,31 @@ void make_neuron_run(const fs::path& dir) {
   std::vector<neuron::NeuronId> ids;
   for (int i = 0; i < 4; ++i) ids.push_back(neuron::make_id(0, neuron::NeuronKind::Ffn, i));
   for (int i = 0; i < 96; ++i) ids.push_back(neuron::make_id(2, neuron::NeuronKind::Ffn, i));
-  neuron::save_neuron_set(
-      (dir / "neurons.safetensors").string(),
-      neuron::make_neuron_set(space, ids, std::vector<float>(ids.size(), 1.0f), "cosine",
-                              "5%params", "global"));
+  neuron::save_neuron_set((dir / "neurons.safetensors").string(),
+                          neuron::make_neuron_set(space, ids, std::vector<float>(ids.size(), 1.0f),
+                                                  "cosine", "5%params", "global"));
   fs::create_directories(dir / "model");
   model::save_hf_config(tiny, (dir / "model" / "config.json").string());
 }
 
 // A full fine-tuning run on one rank, evaluated on two tasks, without a saved model.
 void make_full_run(const fs::path& dir) {
-  write_text(dir / "metrics.jsonl",
-             R"({"step":1,"ranks":[{"rank":0,"tp":0,"pp":0,"dp":0,)"
-             R"("trained_parameters":812000,"state_bytes":9744000}]})"
-             "\n"
-             R"({"step":1,"loss":3.0,"elapsed_s":1.0})"
-             "\n"
-             R"({"step":1,"eval":{"copy":{"loss":0.1,"accuracy":1.0},)"
-             R"("shift":{"loss":0.2,"accuracy":0.5}}})"
-             "\n");
+  write_text(dir / "metrics.jsonl", R"({"step":1,"ranks":[{"rank":0,"tp":0,"pp":0,"dp":0,)"
+                                    R"("trained_parameters":812000,"state_bytes":9744000}]})"
+                                    "\n"
+                                    R"({"step":1,"loss":3.0,"elapsed_s":1.0})"
+                                    "\n"
+                                    R"({"step":1,"eval":{"copy":{"loss":0.1,"accuracy":1.0},)"
+                                    R"("shift":{"loss":0.2,"accuracy":0.5}}})"
+                                    "\n");
 }
 
 TEST(Report, TableRowsFromRunDirectories) {
   TempDir dir;
   make_neuron_run(dir.path() / "neft");
   make_full_run(dir.path() / "full");
-  const Result r = neft({"report", "NeFT=" + dir.file("neft"), dir.file("full"), "--markdown",
-                         dir.file("table.md")});
+  const Result r = neft(
+      {"report", "NeFT=" + dir.file("neft"), dir.file("full"), "--markdown", dir.file("table.md")});
   ASSERT_EQ(r.status, 0) << r.err;
   const std::string table = read_text(dir.file("table.md"));
 
@@ -122,8 +120,8 @@ TEST(Report, TableRowsFromRunDirectories) {
   // No saved model: no share of it; one step: no step time.
   EXPECT_THAT(table, HasSubstr("| full | full | 50.0% | 100.0% | 812.0k | 9.3 MiB | – |\n"));
 
-  const Result only = neft({"report", dir.file("neft"), "--tasks", "copy", "--markdown",
-                            dir.file("copy.md")});
+  const Result only =
+      neft({"report", dir.file("neft"), "--tasks", "copy", "--markdown", dir.file("copy.md")});
   ASSERT_EQ(only.status, 0) << only.err;
   EXPECT_THAT(read_text(dir.file("copy.md")), HasSubstr("| neft | cosine 5%params global | – |"));
   EXPECT_THAT(read_text(dir.file("copy.md")), Not(HasSubstr("shift")));
@@ -134,8 +132,8 @@ TEST(Report, NeuronMapData) {
   make_neuron_run(dir.path() / "neft");
   make_full_run(dir.path() / "full");
   // Whether gnuplot draws the PNG depends on the machine; the data are written either way.
-  const Result r = neft({"report", "NeFT=" + dir.file("neft"), "full=" + dir.file("full"),
-                         "--png", dir.file("map.png")});
+  const Result r = neft({"report", "NeFT=" + dir.file("neft"), "full=" + dir.file("full"), "--png",
+                         dir.file("map.png")});
   ASSERT_EQ(r.status, 0) << r.err;
   const std::string tsv = read_text(dir.file("map.tsv"));
   EXPECT_THAT(tsv, HasSubstr("NeFT\t0\tffn\t0\t4\t384\t0.0104167\n"));

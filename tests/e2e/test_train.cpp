@@ -11,8 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "launch/cli.h"
-#include "tests/e2e/cli_run.h"
 #include "model/safetensors.h"
+#include "tests/e2e/cli_run.h"
 #include "tests/unit/temp_dir.h"
 
 namespace neft::launch {

@@ -7,6 +7,7 @@
 
 #include "parallel/environment.h"
 #include "runtime/error.h"
+#include "tests/unit/error_of.h"
 
 namespace neft::parallel::testing {
 
@@ -21,15 +22,6 @@ inline std::vector<float> rank_values(int rank, int64_t n) {
   return v;
 }
 
-// The message of the neft::Error that f throws ("" when it throws none).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using ::neft::testing::error_of;
 
 }  // namespace neft::parallel::testing

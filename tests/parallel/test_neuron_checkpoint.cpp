@@ -27,7 +27,9 @@
 #include "neuron/trainable.h"
 #include "optim/adamw.h"
 #include "parallel/process_groups.h"
+#include "tests/unit/model/random_batches.h"
 #include "tests/unit/model/small_config.h"
+#include "train_run_helpers.h"
 
 namespace neft::neuron {
 namespace {
@@ -39,31 +41,7 @@ using parallel::testing::world_size;
 
 constexpr uint64_t kSeed = 21;
 
-// A directory all ranks share: named after rank 0's pid, made and removed by rank 0.
-class SharedTempDir {
- public:
-  SharedTempDir() {
-    int pid = int(::getpid());
-    MPI_Bcast(&pid, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    static int counter = 0;
-    path_ = fs::temp_directory_path() /
-            ("neft-neuron-ckpt-" + std::to_string(pid) + "-" + std::to_string(counter++));
-    if (world_rank() == 0) {
-      fs::remove_all(path_);
-      fs::create_directories(path_);
-    }
-    MPI_Barrier(MPI_COMM_WORLD);
-  }
-  ~SharedTempDir() {
-    MPI_Barrier(MPI_COMM_WORLD);
-    std::error_code ec;
-    if (world_rank() == 0) fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
+using ::neft::launch::testing::SharedTempDir;
 
 struct Layout {
   int tp = 1, pp = 1;
@@ -86,18 +64,7 @@ std::vector<NeuronId> selection(const NeuronSpace& space) {
 }
 
 std::vector<data::Batch> batches(const model::LlamaConfig& c, int step) {
-  std::mt19937 rng(uint32_t(50 + step));
-  std::vector<data::Batch> out;
-  for (int m = 0; m < 2; ++m) {
-    data::Batch b = data::Batch::padded(2, 7);
-    for (size_t j = 0; j < b.tokens.size(); ++j) {
-      b.tokens[j] = int32_t(rng() % uint32_t(c.vocab));
-      b.targets[j] = j % 5 == 0 ? data::kIgnoreIndex : int32_t(rng() % uint32_t(c.vocab));
-      b.positions[j] = int32_t(j % 7);
-    }
-    out.push_back(b);
-  }
-  return out;
+  return ::neft::testing::random_batches(c, 2, uint32_t(50 + step));
 }
 
 // A model trained on the selection: at `layout` over `groups`, or on one rank (null groups).

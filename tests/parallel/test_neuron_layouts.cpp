@@ -43,16 +43,33 @@ struct Layout {
 std::vector<std::string> train_args(const std::string& out, const std::string& neurons,
                                     Layout layout) {
   const int dp = world_size() / layout.model_ranks();
-  return {"train",      "--out",          out,
-          "--neurons",  neurons,          "--tp",
-          std::to_string(layout.tp),      "--pp",
-          std::to_string(layout.pp),      "--grad-accum",
-          std::to_string(kGlobalMicroBatches / dp), "--micro-batch",
-          "2",          "--steps",        std::to_string(kSteps),
-          "--seq-len",  "32",             "--warmup",
-          "1",          "--lr",           "1e-2",
-          "--save-every", "3",            "--eval-every",
-          "0",          "--log-every",    "100"};
+  return {"train",
+          "--out",
+          out,
+          "--neurons",
+          neurons,
+          "--tp",
+          std::to_string(layout.tp),
+          "--pp",
+          std::to_string(layout.pp),
+          "--grad-accum",
+          std::to_string(kGlobalMicroBatches / dp),
+          "--micro-batch",
+          "2",
+          "--steps",
+          std::to_string(kSteps),
+          "--seq-len",
+          "32",
+          "--warmup",
+          "1",
+          "--lr",
+          "1e-2",
+          "--save-every",
+          "3",
+          "--eval-every",
+          "0",
+          "--log-every",
+          "100"};
 }
 
 // Every 7th neuron of every kind (gate joining the ffn neurons): both layers, both halves of
@@ -89,15 +106,16 @@ Reference train_reference(const TrainOptions& o) {
   ref.model = build_model({o.model, o.init}, {}, o.seed);
   const neuron::NeuronSpace space = test_space(ref.model->config());
   neuron::train_only(*ref.model, space, test_selection(space));
-  optim::AdamW opt(ref.model->parameters(), {float(o.beta1), float(o.beta2), float(o.eps),
-                                            float(o.weight_decay)});
+  optim::AdamW opt(ref.model->parameters(),
+                   {float(o.beta1), float(o.beta2), float(o.eps), float(o.weight_decay)});
   const optim::LrSchedule schedule{o.lr_schedule, float(o.lr), float(o.min_lr), o.warmup, o.steps};
   auto source = data::make_batch_source(o.data, o.micro_batch, o.seq_len, o.seed,
                                         {int32_t(ref.model->config().vocab), true});
   for (int64_t step = 0; step < o.steps; ++step) {
     std::vector<data::Batch> micro;
     for (int i = 0; i < kGlobalMicroBatches; ++i) micro.push_back(source->next());
-    ref.losses[step + 1] = train_step(*ref.model, opt, micro, schedule.at(step), float(o.clip)).loss;
+    ref.losses[step + 1] =
+        train_step(*ref.model, opt, micro, schedule.at(step), float(o.clip)).loss;
   }
   return ref;
 }

@@ -17,6 +17,7 @@
 #include "neuron/neuron_space.h"
 #include "neuron/scores.h"
 #include "parallel/process_groups.h"
+#include "tests/unit/model/random_batches.h"
 #include "tests/unit/model/small_config.h"
 
 namespace neft::neuron {
@@ -25,18 +26,7 @@ namespace {
 constexpr int kGlobalMicroBatches = 4;  // split over dp 1, 2 or 4
 
 std::vector<data::Batch> global_batches(const model::LlamaConfig& c) {
-  std::mt19937 rng(17);
-  std::vector<data::Batch> out;
-  for (int i = 0; i < kGlobalMicroBatches; ++i) {
-    data::Batch b = data::Batch::padded(2, 7);
-    for (size_t j = 0; j < b.tokens.size(); ++j) {
-      b.tokens[j] = int32_t(rng() % uint32_t(c.vocab));
-      b.targets[j] = j % 5 == 0 ? data::kIgnoreIndex : int32_t(rng() % uint32_t(c.vocab));
-      b.positions[j] = int32_t(j % 7);
-    }
-    out.push_back(b);
-  }
-  return out;
+  return ::neft::testing::random_batches(c, kGlobalMicroBatches, 17);
 }
 
 struct Case {

@@ -24,7 +24,6 @@
 #include "data/batch_source.h"
 #include "data/synthetic.h"
 #include "helpers.h"
-#include "train_run_helpers.h"
 #include "launch/cli.h"
 #include "launch/distributed_checkpoint.h"
 #include "launch/evaluate.h"
@@ -36,6 +35,7 @@
 #include "model/safetensors.h"
 #include "optim/adamw.h"
 #include "optim/schedule.h"
+#include "train_run_helpers.h"
 
 namespace neft::launch {
 namespace {

@@ -53,7 +53,8 @@ class SharedTempDir {
   fs::path path_;
 };
 
-inline std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
+inline std::vector<std::string> with(std::vector<std::string> args,
+                                     const std::vector<std::string>& more) {
   args.insert(args.end(), more.begin(), more.end());
   return args;
 }
@@ -83,8 +84,8 @@ inline std::map<int64_t, double> losses(const std::string& out) {
   return by_step;
 }
 
-inline void expect_same_losses(const std::map<int64_t, double>& got, const std::map<int64_t, double>& want,
-                        const std::string& what) {
+inline void expect_same_losses(const std::map<int64_t, double>& got,
+                               const std::map<int64_t, double>& want, const std::string& what) {
   ASSERT_EQ(got.size(), want.size()) << what;
   for (const auto& [step, loss] : want) {
     ASSERT_TRUE(got.count(step)) << what << ": step " << step;

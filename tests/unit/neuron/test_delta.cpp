@@ -24,6 +24,8 @@
 #include "neuron/neuron_space.h"
 #include "neuron/trainable.h"
 #include "optim/adamw.h"
+#include "tests/unit/error_of.h"
+#include "tests/unit/model/random_batches.h"
 
 namespace neft::neuron {
 namespace {
@@ -35,18 +37,7 @@ using ::neft::testing::TempDir;
 constexpr uint64_t kSeed = 5;
 
 std::vector<data::Batch> random_batches(const LlamaConfig& c, int count, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<data::Batch> out;
-  for (int i = 0; i < count; ++i) {
-    data::Batch b = data::Batch::padded(2, 6);
-    for (size_t j = 0; j < b.tokens.size(); ++j) {
-      b.tokens[j] = int32_t(rng() % uint32_t(c.vocab));
-      b.targets[j] = j % 4 == 0 ? data::kIgnoreIndex : int32_t(rng() % uint32_t(c.vocab));
-      b.positions[j] = int32_t(j % 6);
-    }
-    out.push_back(b);
-  }
-  return out;
+  return ::neft::testing::random_batches(c, count, seed, 2, 6, 4);
 }
 
 // Every kind (and the gate) with a tenth or so of each kind's neurons, unevenly spread.
@@ -75,13 +66,9 @@ struct Trained {
 };
 
 std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no error";
-  return "";
+  const std::string message = ::neft::testing::error_of(f);
+  if (message.empty()) ADD_FAILURE() << "no error";
+  return message;
 }
 
 // One line that starts with the file's name and says `what`.

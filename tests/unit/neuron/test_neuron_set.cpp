@@ -10,19 +10,12 @@
 #include "model/safetensors.h"
 #include "neuron/neuron_set.h"
 #include "runtime/error.h"
+#include "tests/unit/error_of.h"
 
 namespace neft::neuron {
 namespace {
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using ::neft::testing::error_of;
 
 // hidden 32, intermediate 48, 2 layers, 4 heads, 2 kv heads, head_dim 8.
 model::LlamaConfig config() { return testing::small_llama_config(false); }

@@ -15,6 +15,7 @@
 #include "neuron/neuron_space.h"
 #include "neuron/trainable.h"
 #include "optim/adamw.h"
+#include "tests/unit/model/random_batches.h"
 
 namespace neft::neuron {
 namespace {
@@ -23,18 +24,7 @@ using model::LlamaConfig;
 using model::LlamaModel;
 
 std::vector<data::Batch> random_batches(const LlamaConfig& c, int count, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<data::Batch> out;
-  for (int i = 0; i < count; ++i) {
-    data::Batch b = data::Batch::padded(2, 6);
-    for (size_t j = 0; j < b.tokens.size(); ++j) {
-      b.tokens[j] = int32_t(rng() % uint32_t(c.vocab));
-      b.targets[j] = j % 4 == 0 ? data::kIgnoreIndex : int32_t(rng() % uint32_t(c.vocab));
-      b.positions[j] = int32_t(j % 6);
-    }
-    out.push_back(b);
-  }
-  return out;
+  return ::neft::testing::random_batches(c, count, seed, 2, 6, 4);
 }
 
 // Losses of `steps` AdamW steps (weight decay on, clipping on) over fixed micro-batches.
@@ -90,10 +80,9 @@ TEST(NeuronTraining, OnlySelectedRowsMoveAndEveryOtherWeightStaysBitIdentical) {
   m.init_random(5);
   const auto before = weights_of(m);
   const NeuronSpace space(c, NeuronKinds::parse("all", /*ffn_gate=*/true));
-  const std::vector<NeuronId> selected = {make_id(0, NeuronKind::Ffn, 3),
-                                          make_id(0, NeuronKind::QO, 9),
-                                          make_id(1, NeuronKind::KV, 0),
-                                          make_id(1, NeuronKind::Ffn, 47)};
+  const std::vector<NeuronId> selected = {
+      make_id(0, NeuronKind::Ffn, 3), make_id(0, NeuronKind::QO, 9), make_id(1, NeuronKind::KV, 0),
+      make_id(1, NeuronKind::Ffn, 47)};
   train_only(m, space, selected);
   std::vector<NeuronId> sorted = selected;
   std::sort(sorted.begin(), sorted.end());

@@ -18,6 +18,7 @@
 #include "neuron/scores.h"
 #include "neuron/trainable.h"
 #include "runtime/ops/elementwise.h"
+#include "tests/unit/model/random_batches.h"
 
 namespace neft::neuron {
 namespace {
@@ -25,20 +26,7 @@ namespace {
 using model::LlamaConfig;
 using model::LlamaModel;
 
-std::vector<data::Batch> random_batches(const LlamaConfig& c, int count, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<data::Batch> out;
-  for (int i = 0; i < count; ++i) {
-    data::Batch b = data::Batch::padded(2, 7);
-    for (size_t j = 0; j < b.tokens.size(); ++j) {
-      b.tokens[j] = int32_t(rng() % uint32_t(c.vocab));
-      b.targets[j] = j % 5 == 0 ? data::kIgnoreIndex : int32_t(rng() % uint32_t(c.vocab));
-      b.positions[j] = int32_t(j % 7);
-    }
-    out.push_back(b);
-  }
-  return out;
-}
+using ::neft::testing::random_batches;
 
 std::string layer_matrix(int64_t layer, const char* name) {
   return "model.layers." + std::to_string(layer) + "." + name;

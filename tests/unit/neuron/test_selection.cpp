@@ -13,19 +13,12 @@
 #include "../model/small_config.h"
 #include "neuron/selection.h"
 #include "runtime/error.h"
+#include "tests/unit/error_of.h"
 
 namespace neft::neuron {
 namespace {
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using ::neft::testing::error_of;
 
 // hidden 32, intermediate 48, 3 layers, q_dim 32: ffn 48 x 96 parameters, qo 32 x 64 a layer.
 model::LlamaConfig config() {
