@@ -32,6 +32,11 @@ void add_score_spec(CommandOptions& t, ScoreSpec& s) {
       .value_name("DIR");
   t.add(G::training, "probe-steps", &s.probe_steps, "cosine: full fine-tuning steps of the probe")
       .at_least(1);
+  t.add(G::training, "probe-optimizer", &s.probe_optimizer,
+        "cosine: the probe's optimizer. sgd moves each weight in proportion to its gradient; "
+        "adamw (the paper's fine-tuning) moves every weight by about the learning rate, so the "
+        "vectors it turns most are the shortest ones, whatever the task")
+      .one_of({"sgd", "adamw"});
   t.add(G::training, "probe-lr", &s.probe_lr, "cosine: the probe's constant learning rate")
       .above(0);
   t.add(G::training, "score-batches", &s.score_batches,

@@ -15,14 +15,15 @@ namespace neft::launch {
 
 // How neurons are scored (neuron/scores.h).
 struct ScoreSpec {
-  std::string scorer = "cosine";   // cosine | attribution | wgrad | magnitude | random
-  std::string kinds = "ffn";       // ffn, qo, kv (comma-separated) or all
-  bool gate = false;               // gate_proj's row joins each ffn neuron
-  std::string probe;               // cosine: a fine-tuned copy of the model; "" = probe here
-  int64_t probe_steps = 50;        // cosine: full fine-tuning steps of the probe
-  double probe_lr = 1e-3;          // cosine: the probe's (constant) learning rate
-  int64_t score_batches = 16;      // attribution, wgrad: micro-batches of task data
-  std::string rule = "token-abs";  // attribution: token-abs | abs-total
+  std::string scorer = "cosine";        // cosine | attribution | wgrad | magnitude | random
+  std::string kinds = "ffn";            // ffn, qo, kv (comma-separated) or all
+  bool gate = false;                    // gate_proj's row joins each ffn neuron
+  std::string probe;                    // cosine: a fine-tuned copy of the model; "" = probe here
+  int64_t probe_steps = 50;             // cosine: full fine-tuning steps of the probe
+  std::string probe_optimizer = "sgd";  // cosine: sgd | adamw
+  double probe_lr = 0.1;                // cosine: the probe's (constant) learning rate
+  int64_t score_batches = 16;           // attribution, wgrad: micro-batches of task data
+  std::string rule = "token-abs";       // attribution: token-abs | abs-total
 };
 
 // How many and which (neuron/selection.h).

@@ -7,7 +7,7 @@
 namespace neft::launch {
 
 namespace {
-constexpr int kFields = 8;
+constexpr int kFields = 9;
 
 std::string bytes_text(double b) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -30,7 +30,8 @@ std::vector<RankStats> gather_rank_stats(const ParallelJob& job, const RankStats
                                         mine.trained_parameters,
                                         mine.state_bytes,
                                         mine.dp_bytes_per_step,
-                                        mine.tp_bytes_per_step};
+                                        mine.tp_bytes_per_step,
+                                        mine.replicated_parameters};
   Tensor in = Tensor::empty({kFields}, DType::I64);
   for (int i = 0; i < kFields; ++i) in.data<int64_t>()[i] = mine_fields[i];
   if (!job.world()) return {mine};
@@ -39,7 +40,7 @@ std::vector<RankStats> gather_rank_stats(const ParallelJob& job, const RankStats
   std::vector<RankStats> out;
   for (int r = 0; r < job.world_size(); ++r) {
     const int64_t* f = all.data<int64_t>() + r * kFields;
-    out.push_back({f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]});
+    out.push_back({f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8]});
   }
   return out;
 }
@@ -52,6 +53,7 @@ nlohmann::json to_json(const std::vector<RankStats>& stats) {
                      {"pp", s.pp},
                      {"dp", s.dp},
                      {"trained_parameters", s.trained_parameters},
+                     {"replicated_parameters", s.replicated_parameters},
                      {"state_bytes", s.state_bytes},
                      {"dp_bytes_per_step", s.dp_bytes_per_step},
                      {"tp_bytes_per_step", s.tp_bytes_per_step}});

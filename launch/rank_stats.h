@@ -18,6 +18,8 @@ struct RankStats {
   int64_t trained_parameters = 0;
   int64_t state_bytes = 0;
   int64_t dp_bytes_per_step = 0, tp_bytes_per_step = 0;
+  // Of the trained parameters, those in weights every TP rank holds whole (the norms).
+  int64_t replicated_parameters = 0;
 };
 
 // Every rank's stats on every rank, in world-rank order (a collective over the world).

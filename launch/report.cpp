@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -104,7 +105,10 @@ void read_metrics(const fs::path& path, RunSummary& s) {
       s.trained_parameters = s.state_bytes = 0;
       for (const json& r : j["ranks"])
         if (r.value("dp", int64_t(0)) == 0) {
+          // Weights every TP rank holds whole (the norms) count once, on TP rank 0.
           s.trained_parameters += r.value("trained_parameters", int64_t(0));
+          if (r.value("tp", int64_t(0)) != 0)
+            s.trained_parameters -= r.value("replicated_parameters", int64_t(0));
           s.state_bytes += r.value("state_bytes", int64_t(0));
         }
     }
@@ -209,17 +213,15 @@ using G = OptionGroup;
 std::unique_ptr<CommandOptions> report_command_options(ReportOptions& o) {
   auto table = std::make_unique<CommandOptions>(
       "report",
-      "Compares training runs, each given as RUN_DIR or LABEL=RUN_DIR (the --out of `neft train` "
-      "or `neft finetune`): one markdown row "
-      "per run, in the order given, with its method (full, or the neuron file's scorer, budget and "
-      "scope), the "
-      "accuracy of its last evaluation per task, the parameters it trained (over one "
-      "data-parallel replica, and as a share of the model), the training state it held (AdamW "
-      "moments and master copies), and its median step time past the first 5 steps.");
+      "Compares training runs, each given as RUN_DIR or LABEL=RUN_DIR (the --out of `neft "
+      "train` or `neft finetune`): one markdown row per run, in the order given, with its "
+      "method (full, or the neuron file's scorer, budget and scope), the accuracy of its last "
+      "evaluation per task, the parameters it trained (over one data-parallel replica, and as "
+      "a share of the model), the training state it held (AdamW moments and master copies), "
+      "and its median step time past the first 5 steps.");
   CommandOptions& t = *table;
   t.add(G::evaluation, "tasks", &o.tasks,
-        "the accuracy columns, comma-separated; empty: every "
-        "task the runs evaluated")
+        "the accuracy columns, comma-separated; empty: every task the runs evaluated")
       .value_name("LIST");
   t.add(G::output, "png", &o.png,
         "also draw where each neuron-level run's neurons sit (layers x kinds, the share of a "

@@ -13,6 +13,9 @@
 #include "neuron/scores.h"
 #include "neuron/trainable.h"
 #include "optim/adamw.h"
+#include "optim/clip.h"
+#include "runtime/ops/cast.h"
+#include "runtime/ops/elementwise.h"
 
 namespace neft::launch {
 
@@ -22,15 +25,43 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// One plain gradient-descent step, w -= lr * clip * g, on every parameter.
+void sgd_step(model::LlamaModel& model, float lr, float clip_scale) {
+  for (Parameter* p : model.parameters()) {
+    if (p->value.dtype() == DType::F32) {
+      ops::axpy(-lr * clip_scale, p->grad, p->value);
+      continue;
+    }
+    Tensor master = Tensor::empty(p->value.shape(), DType::F32, p->value.device());
+    ops::cast(p->value, master);
+    ops::axpy(-lr * clip_scale, p->grad, master);
+    ops::cast(master, p->value);
+  }
+}
+
 // The probe of the cosine scorer: full fine-tuning of every weight for `steps` steps at a
-// constant learning rate, clipping at 1, on the task data.
+// constant learning rate, clipping at 1, on the task data. AdamW moves every weight by about
+// the learning rate whatever its gradient, so the vectors it turns most are the shortest
+// ones; plain gradient descent moves each in proportion to its gradient.
 void run_probe(model::LlamaModel& model, data::BatchSource& source, const ParallelJob& job,
                const ScoreSpec& spec) {
   neuron::train_all(model);
+  const StepGroups groups{job.dp(), job.pp()};
   optim::AdamW opt(model.parameters(), {});
-  for (int64_t step = 0; step < spec.probe_steps; ++step)
-    train_step(model, opt, draw_micro_batches(source, 1, job.dp_rank(), job.dp_size()),
-               float(spec.probe_lr), 1.0f, {job.dp(), job.pp()});
+  for (int64_t step = 0; step < spec.probe_steps; ++step) {
+    const std::vector<data::Batch> micro =
+        draw_micro_batches(source, 1, job.dp_rank(), job.dp_size());
+    if (spec.probe_optimizer == "adamw") {
+      train_step(model, opt, micro, float(spec.probe_lr), 1.0f, groups);
+      continue;
+    }
+    forward_backward(model, micro, groups);
+    const model::TensorParallel& tp = model.options().tp;
+    parallel::Communicator* pp = job.pp() && job.pp()->size() > 1 ? job.pp() : nullptr;
+    const double norm =
+        optim::global_grad_norm(model.parameters(), tp.size > 1 ? tp.comm : nullptr, pp);
+    sgd_step(model, float(spec.probe_lr), optim::clip_factor(norm, 1.0f));
+  }
 }
 
 neuron::LocalScores score_neurons(model::LlamaModel& model, const neuron::NeuronSpace& space,

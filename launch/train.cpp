@@ -212,6 +212,9 @@ int run_train(const TrainOptions& o) {
       // What each rank trains, holds and sends, measured on the first step of the run.
       RankStats mine{job.rank(),    job.tensor_parallel().rank, job.pp_stage(),
                      job.dp_rank(), opt.trained_parameters(),   int64_t(opt.state_bytes())};
+      if (job.tensor_parallel().size > 1)
+        for (const Parameter* p : model->parameters())
+          if (p->trainable && p->shard_dim < 0) mine.replicated_parameters += p->value.numel();
       mine.dp_bytes_per_step = int64_t((job.dp() ? job.dp()->bytes_sent() : 0) - dp_sent);
       mine.tp_bytes_per_step = int64_t((job.tp() ? job.tp()->bytes_sent() : 0) - tp_sent);
       const std::vector<RankStats> ranks = gather_rank_stats(job, mine);

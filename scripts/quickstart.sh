@@ -4,7 +4,7 @@
 #   1. train a base model (examples/base.ini) on copy, reverse, sort and dedup;
 #   2. fine-tune it on a task it never saw, shift (examples/finetune-shift.ini), four ways:
 #      every weight (full), and 5% of the model's parameters as neurons chosen by NeFT's
-#      cosine probe, by gradient attribution, and at random;
+#      cosine probe, by gradient attribution, and at random (one ranking over all layers);
 #   3. `neft report`: one table row per run, and a map of where the chosen neurons sit.
 # Run it again and finished runs are skipped, an interrupted one resumes.
 # NEFT_SKIP_BUILD=1 skips installing and building; NEFT_BUILD_DIR (default build) is where
@@ -18,6 +18,7 @@ fi
 neft=${NEFT_BUILD_DIR:-build}/launch/neft
 out=runs/quickstart
 budget=5%params
+scope=global  # one ranking over all layers, as in the NeFT paper; per-layer: each layer its share
 
 mpi=(mpirun -np 2)
 # Open MPI refuses root without this, and counts hardware threads, not ranks, as slots.
@@ -42,9 +43,9 @@ echo "quickstart: the base model on the new task, before fine-tuning:"
 "${mpi[@]}" "$neft" eval --model "$out/base/model" --tasks shift --examples 128 --tp 2
 
 finetune=(--config examples/finetune-shift.ini --init "$out/base/model")
-run "$out/full" train "${finetune[@]}"
+run "$out/full" train "${finetune[@]}" --lr 0.002 --min-lr 0.0002
 for scorer in cosine attribution random; do
-  run "$out/$scorer" finetune "${finetune[@]}" --scorer "$scorer" --budget "$budget"
+  run "$out/$scorer" finetune "${finetune[@]}" --scorer "$scorer" --budget "$budget" --scope "$scope"
 done
 
 "$neft" report full="$out/full" NeFT="$out/cosine" attribution="$out/attribution" \
