@@ -128,8 +128,9 @@ struct Configuration {
   int64_t selected = 0;   // their parameters (the model's count for full)
   std::unique_ptr<optim::AdamW> opt;
   std::vector<ParameterSetup> setup;
-  std::vector<double> ms;                     // every timed step
-  std::vector<double> comm_before, comm_mib;  // bytes sent per group, MiB per step
+  std::vector<double> ms;        // every timed step
+  std::vector<double> round_ms;  // the median of each round's steps
+  std::vector<double> comm_mib;  // sent per group (tp, pp, dp) in the timed steps
 
   void save(model::LlamaModel& m) {
     setup.clear();
@@ -277,6 +278,7 @@ int run(int argc, char** argv) {
       const std::vector<double> after = bytes_sent(job);
       for (size_t g = 0; g < 3; ++g) c.comm_mib[g] += mib_of(after[g] - before[g]);
       c.ms.insert(c.ms.end(), ms.begin(), ms.end());
+      c.round_ms.push_back(median(ms));
       c.save(m);
       line += fmt(" %s %.0f ms", c.name.c_str(), median(ms));
       if (k + 1 < configs.size()) line += ",";
@@ -318,6 +320,19 @@ int run(int argc, char** argv) {
       say(log, "  %-12s %.3f / %.3f / %.3f\n", configs[i].name.c_str(), rows[i].comm[0],
           rows[i].comm[1], rows[i].comm[2]);
   }
+  // Each round's ratio to full from steps taken minutes apart at most: steadier than the
+  // ratio of the medians when the machine's load moves between rounds.
+  std::vector<double> round_ratio(configs.size(), 1.0);
+  for (size_t i = 1; i < configs.size(); ++i) {
+    std::vector<double> ratios;
+    for (size_t r = 0; r < configs[i].round_ms.size(); ++r)
+      ratios.push_back(configs[i].round_ms[r] / configs[0].round_ms[r]);
+    round_ratio[i] = median(ratios);
+    std::string line;
+    for (double x : ratios) line += fmt(" %.3f", x);
+    say(log, "%s step time / full per round:%s, median %.3f\n", configs[i].name.c_str(),
+        line.c_str(), round_ratio[i]);
+  }
   for (size_t i = 1; i < configs.size(); ++i)
     if (std::abs(configs[i].fraction - 0.05) < 1e-12)
       say(log,
@@ -348,6 +363,7 @@ int run(int argc, char** argv) {
           {"step_ms", step_ms},
           {"tokens_per_s", round_to(w.tokens_per_s, 1)},
           {"step_time_vs_full", round_to(w.ms / full.ms, 4)},
+          {"step_time_vs_full_round_median", round_to(round_ratio[i], 4)},
           {"state_bytes", int64_t(w.mem.state)},  // per rank, the most
           {"state_vs_full", round_to(w.mem.state / full.mem.state, 5)},
           {"dp_grad_bytes", int64_t(w.mem.dp_grads)},
