@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <iostream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -17,9 +18,13 @@ struct Result {
   std::string out, err;
 };
 
+// What the command prints to standard output itself (`neft eval --json` writes there) goes
+// to `out` too.
 inline Result neft(std::vector<std::string> args) {
   std::ostringstream out, err;
+  std::streambuf* const stdout_buffer = std::cout.rdbuf(out.rdbuf());
   const int status = run_neft(args, out, err);
+  std::cout.rdbuf(stdout_buffer);
   return {status, out.str(), err.str()};
 }
 

@@ -22,36 +22,16 @@
 #include "neuron/neuron_space.h"
 #include "neuron/trainable.h"
 #include "optim/adamw.h"
+#include "tests/e2e/cli_run.h"
 #include "tests/unit/temp_dir.h"
 
 namespace neft::launch {
 namespace {
 
 using ::neft::testing::TempDir;
+using namespace ::neft::launch::testing;
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
-
-struct Result {
-  int status;
-  std::string out, err;
-};
-
-// What the command prints to standard output (`neft eval --json` writes there) goes to `out`
-// too.
-Result neft(std::vector<std::string> args) {
-  std::ostringstream out, err;
-  std::streambuf* const stdout_buffer = std::cout.rdbuf(out.rdbuf());
-  const int status = run_neft(args, out, err);
-  std::cout.rdbuf(stdout_buffer);
-  return {status, out.str(), err.str()};
-}
-
-void expect_one_line_error(const Result& r, const std::vector<std::string>& parts) {
-  EXPECT_EQ(r.status, 1);
-  ASSERT_FALSE(r.err.empty());
-  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
-  for (const std::string& p : parts) EXPECT_THAT(r.err, HasSubstr(p));
-}
 
 std::map<std::string, std::vector<float>> weights(const std::string& model_dir) {
   const model::Checkpoint ckpt(model_dir);

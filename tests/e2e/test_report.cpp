@@ -13,26 +13,17 @@
 #include "launch/cli.h"
 #include "model/config.h"
 #include "neuron/neuron_set.h"
+#include "tests/e2e/cli_run.h"
 #include "tests/unit/temp_dir.h"
 
 namespace neft::launch {
 namespace {
 
 using ::neft::testing::TempDir;
+using namespace ::neft::launch::testing;
 using ::testing::HasSubstr;
 using ::testing::Not;
 namespace fs = std::filesystem;
-
-struct Result {
-  int status;
-  std::string out, err;
-};
-
-Result neft(std::vector<std::string> args) {
-  std::ostringstream out, err;
-  const int status = run_neft(args, out, err);
-  return {status, out.str(), err.str()};
-}
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path);

@@ -27,18 +27,7 @@ namespace {
 using namespace testing;
 using neuron::NeuronId;
 
-constexpr int kGlobalMicroBatches = 4;
 constexpr int kSteps = 6;
-
-struct Layout {
-  int tp = 1, pp = 1;
-  int model_ranks() const { return tp * pp; }
-  bool fits() const {
-    return world_size() % model_ranks() == 0 &&
-           kGlobalMicroBatches % (world_size() / model_ranks()) == 0;
-  }
-  std::string name() const { return "tp" + std::to_string(tp) + "_pp" + std::to_string(pp); }
-};
 
 std::vector<std::string> train_args(const std::string& out, const std::string& neurons,
                                     Layout layout) {

@@ -43,23 +43,8 @@ namespace {
 namespace fs = std::filesystem;
 using namespace testing;
 
-// Sequences per step over all ranks (micro-batches of kMicroBatch): every layout below
-// splits them as grad-accum x dp.
-constexpr int kGlobalMicroBatches = 4;
 constexpr int kMicroBatch = 2;
 constexpr int kSteps = 6;
-
-// A model-parallel layout: tp x pp ranks per replica, dp = the world / (tp x pp).
-struct Layout {
-  int tp = 1, pp = 1;
-  int model_ranks() const { return tp * pp; }
-  // Fits this world, and splits the global batch into whole micro-batches per dp rank.
-  bool fits() const {
-    return world_size() % model_ranks() == 0 &&
-           kGlobalMicroBatches % (world_size() / model_ranks()) == 0;
-  }
-  std::string name() const { return "tp" + std::to_string(tp) + "_pp" + std::to_string(pp); }
-};
 
 // `neft train` at `layout` on this world, with the grad-accum that keeps the global batch at
 // kGlobalMicroBatches.

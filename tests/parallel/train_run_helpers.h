@@ -107,4 +107,20 @@ inline double max_abs(const std::vector<float>& a) {
   return m;
 }
 
+// Sequences per step over all ranks (micro-batches of kMicroBatch): every layout the tests
+// run splits them as grad-accum x dp.
+constexpr int kGlobalMicroBatches = 4;
+
+// A model-parallel layout: tp x pp ranks per replica, dp = the world / (tp x pp).
+struct Layout {
+  int tp = 1, pp = 1;
+  int model_ranks() const { return tp * pp; }
+  // Fits this world, and splits the global batch into whole micro-batches per dp rank.
+  bool fits() const {
+    return world_size() % model_ranks() == 0 &&
+           kGlobalMicroBatches % (world_size() / model_ranks()) == 0;
+  }
+  std::string name() const { return "tp" + std::to_string(tp) + "_pp" + std::to_string(pp); }
+};
+
 }  // namespace neft::launch::testing
