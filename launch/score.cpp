@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <optional>
 
 #include "launch/model_setup.h"
 #include "launch/parallel_job.h"
@@ -47,20 +48,17 @@ void run_probe(model::LlamaModel& model, data::BatchSource& source, const Parall
                const ScoreSpec& spec) {
   neuron::train_all(model);
   const StepGroups groups{job.dp(), job.pp()};
-  optim::AdamW opt(model.parameters(), {});
+  std::optional<optim::AdamW> adamw;
+  if (spec.probe_optimizer == "adamw") adamw.emplace(model.parameters(), optim::AdamWConfig{});
   for (int64_t step = 0; step < spec.probe_steps; ++step) {
     const std::vector<data::Batch> micro =
         draw_micro_batches(source, 1, job.dp_rank(), job.dp_size());
-    if (spec.probe_optimizer == "adamw") {
-      train_step(model, opt, micro, float(spec.probe_lr), 1.0f, groups);
+    if (adamw) {
+      train_step(model, *adamw, micro, float(spec.probe_lr), 1.0f, groups);
       continue;
     }
     forward_backward(model, micro, groups);
-    const model::TensorParallel& tp = model.options().tp;
-    parallel::Communicator* pp = job.pp() && job.pp()->size() > 1 ? job.pp() : nullptr;
-    const double norm =
-        optim::global_grad_norm(model.parameters(), tp.size > 1 ? tp.comm : nullptr, pp);
-    sgd_step(model, float(spec.probe_lr), optim::clip_factor(norm, 1.0f));
+    sgd_step(model, float(spec.probe_lr), optim::clip_factor(gradient_norm(model, groups), 1.0f));
   }
 }
 

@@ -101,11 +101,15 @@ StepResult train_step(model::LlamaModel& model, optim::AdamW& optimizer,
                       const std::vector<data::Batch>& micro_batches, float lr, float clip,
                       const StepGroups& groups) {
   StepResult r = forward_backward(model, micro_batches, groups);
-  parallel::Communicator* pp = groups.pp && groups.pp->size() > 1 ? groups.pp : nullptr;
-  const model::TensorParallel& tp = model.options().tp;
-  r.grad_norm = optim::global_grad_norm(model.parameters(), tp.size > 1 ? tp.comm : nullptr, pp);
+  r.grad_norm = gradient_norm(model, groups);
   optimizer.step(lr, optim::clip_factor(r.grad_norm, clip));
   return r;
+}
+
+double gradient_norm(model::LlamaModel& model, const StepGroups& groups) {
+  parallel::Communicator* pp = groups.pp && groups.pp->size() > 1 ? groups.pp : nullptr;
+  const model::TensorParallel& tp = model.options().tp;
+  return optim::global_grad_norm(model.parameters(), tp.size > 1 ? tp.comm : nullptr, pp);
 }
 
 }  // namespace neft::launch

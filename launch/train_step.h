@@ -30,6 +30,11 @@ struct StepGroups {
 StepResult forward_backward(model::LlamaModel& model, const std::vector<data::Batch>& micro_batches,
                             const StepGroups& groups = {});
 
+// The global norm of the model's gradients, summed over its TP shards and `groups.pp`'s
+// stages (after forward_backward, which has summed them over data-parallel ranks): what
+// train_step clips.
+double gradient_norm(model::LlamaModel& model, const StepGroups& groups);
+
 // With a data-parallel group each rank passes its own micro-batches (the reported loss is
 // the global mean); every stage of a pipeline passes the same ones.
 StepResult train_step(model::LlamaModel& model, optim::AdamW& optimizer,

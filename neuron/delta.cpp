@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "neuron/neuron_space.h"
 #include "runtime/error.h"
 
 namespace neft::neuron {
@@ -34,13 +35,9 @@ struct NeuronMatrixShape {
   int64_t units = 0;
 };
 NeuronMatrixShape matrix_shape(const std::string& matrix, const model::LlamaConfig& c) {
-  if (matrix == "self_attn.q_proj.weight") return {0, c.q_dim()};
-  if (matrix == "self_attn.k_proj.weight" || matrix == "self_attn.v_proj.weight")
-    return {0, c.kv_dim()};
-  if (matrix == "self_attn.o_proj.weight") return {1, c.q_dim()};
-  if (matrix == "mlp.gate_proj.weight" || matrix == "mlp.up_proj.weight")
-    return {0, c.intermediate};
-  if (matrix == "mlp.down_proj.weight") return {1, c.intermediate};
+  for (NeuronKind k : NeuronKinds::parse("all").list())
+    for (const NeuronMatrix& m : neuron_matrices(k, /*ffn_gate=*/true))
+      if (matrix == m.name) return {m.axis, neuron_units(c, k)};
   return {};
 }
 

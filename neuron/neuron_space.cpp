@@ -88,22 +88,22 @@ NeuronSpace::NeuronSpace(const model::LlamaConfig& config, NeuronKinds kinds, in
   model::stage_layers(config.layers, pp, 0);  // fails when pp > layers
 }
 
-int64_t NeuronSpace::units(NeuronKind k) const {
+int64_t neuron_units(const model::LlamaConfig& config, NeuronKind k) {
   switch (k) {
     case NeuronKind::Ffn:
-      return config_.intermediate;
+      return config.intermediate;
     case NeuronKind::QO:
-      return config_.q_dim();
+      return config.q_dim();
     case NeuronKind::KV:
-      return config_.kv_dim();
+      return config.kv_dim();
   }
   return 0;
 }
 
-std::vector<NeuronMatrix> NeuronSpace::matrices(NeuronKind k) const {
+std::vector<NeuronMatrix> neuron_matrices(NeuronKind k, bool ffn_gate) {
   switch (k) {
     case NeuronKind::Ffn:
-      if (kinds_.ffn_gate)
+      if (ffn_gate)
         return {
             {"mlp.gate_proj.weight", 0}, {"mlp.up_proj.weight", 0}, {"mlp.down_proj.weight", 1}};
       return {{"mlp.up_proj.weight", 0}, {"mlp.down_proj.weight", 1}};
@@ -113,6 +113,16 @@ std::vector<NeuronMatrix> NeuronSpace::matrices(NeuronKind k) const {
       return {{"self_attn.k_proj.weight", 0}, {"self_attn.v_proj.weight", 0}};
   }
   return {};
+}
+
+std::string parameter_name(int64_t layer, const NeuronMatrix& m) {
+  return "model.layers." + std::to_string(layer) + "." + m.name;
+}
+
+int64_t NeuronSpace::units(NeuronKind k) const { return neuron_units(config_, k); }
+
+std::vector<NeuronMatrix> NeuronSpace::matrices(NeuronKind k) const {
+  return neuron_matrices(k, kinds_.ffn_gate);
 }
 
 int64_t NeuronSpace::params_per_neuron(NeuronKind k) const {

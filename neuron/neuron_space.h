@@ -53,6 +53,14 @@ struct NeuronMatrix {
   int axis;
 };
 
+// The matrices a neuron of kind k spans (gate_proj's row joins an ffn neuron with ffn_gate),
+// and how many neurons of the kind a layer of `config` has: every piece of code that maps
+// neurons to weights asks these two.
+std::vector<NeuronMatrix> neuron_matrices(NeuronKind k, bool ffn_gate);
+int64_t neuron_units(const model::LlamaConfig& config, NeuronKind k);
+// "model.layers.<layer>.<matrix>": the HF name of a neuron matrix of a layer.
+std::string parameter_name(int64_t layer, const NeuronMatrix& m);
+
 // Where a neuron lives.
 struct NeuronOwner {
   int tp_rank = 0, pp_stage = 0;

@@ -14,7 +14,7 @@ LocalScores score_cosine(const NeuronSpace& space, model::LlamaModel& model,
     const std::vector<NeuronMatrix> matrices = space.matrices(k);
     std::vector<double> cos_sum(size_t(units), 0.0);
     for (const NeuronMatrix& m : matrices) {
-      const std::string name = detail::matrix_name(layer, m);
+      const std::string name = parameter_name(layer, m);
       const detail::VectorSums s =
           detail::vector_sums(detail::find_matrix(base, name, "cosine scores (base)"),
                               detail::find_matrix(probe, name, "cosine scores (probe)"), m.axis);

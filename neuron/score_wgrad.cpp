@@ -12,13 +12,13 @@ LocalScores score_wgrad(const NeuronSpace& space, model::LlamaModel& model,
   freeze_all(model);
   detail::for_each_layer_kind(space, model, [&](int64_t layer, NeuronKind k, int64_t) {
     for (const NeuronMatrix& m : space.matrices(k))
-      model.parameter(detail::matrix_name(layer, m)).trainable = true;
+      model.parameter(parameter_name(layer, m)).trainable = true;
   });
   pass();
   WeightSnapshot grads;
   detail::for_each_layer_kind(space, model, [&](int64_t layer, NeuronKind k, int64_t) {
     for (const NeuronMatrix& m : space.matrices(k)) {
-      const std::string name = detail::matrix_name(layer, m);
+      const std::string name = parameter_name(layer, m);
       const Parameter& p = model.parameter(name);
       if (!p.grad.defined() || p.grad.shape() != p.value.shape())
         fail("wgrad scores: the pass left no dense gradient for '", name,

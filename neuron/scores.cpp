@@ -52,7 +52,7 @@ WeightSnapshot snapshot_weights(model::LlamaModel& model, const NeuronSpace& spa
   WeightSnapshot out;
   detail::for_each_layer_kind(space, model, [&](int64_t layer, NeuronKind k, int64_t) {
     for (const NeuronMatrix& m : space.matrices(k)) {
-      const std::string name = detail::matrix_name(layer, m);
+      const std::string name = parameter_name(layer, m);
       out[name] = detail::host_f32(model.parameter(name).value);
     }
   });
@@ -78,10 +78,6 @@ void check_layout(const NeuronSpace& space, const model::LlamaModel& model, cons
   if (space.tp() != o.tp.size || space.pp() != o.pp_stages)
     fail(scorer, ": the neuron space is for tp ", space.tp(), " pp ", space.pp(),
          " but the model runs at tp ", o.tp.size, " pp ", o.pp_stages);
-}
-
-std::string matrix_name(int64_t layer, const NeuronMatrix& m) {
-  return "model.layers." + std::to_string(layer) + "." + m.name;
 }
 
 const Tensor& find_matrix(const WeightSnapshot& matrices, const std::string& name,
@@ -122,9 +118,9 @@ std::vector<float> neuron_norms(const NeuronSpace& space, const model::LlamaMode
   for_each_layer_kind(space, model, [&](int64_t layer, NeuronKind k, int64_t units) {
     std::vector<double> squares(size_t(units), 0.0);
     for (const NeuronMatrix& m : space.matrices(k)) {
-      const Tensor& w = find_matrix(matrices, matrix_name(layer, m), what);
+      const Tensor& w = find_matrix(matrices, parameter_name(layer, m), what);
       const VectorSums s = vector_sums(w, w, m.axis);
-      NEFT_CHECK(int64_t(s.aa.size()) == units, what, ": ", matrix_name(layer, m), " has ",
+      NEFT_CHECK(int64_t(s.aa.size()) == units, what, ": ", parameter_name(layer, m), " has ",
                  s.aa.size(), " units, expected ", units);
       for (size_t i = 0; i < squares.size(); ++i) squares[i] += s.aa[i];
     }

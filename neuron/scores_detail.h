@@ -15,9 +15,6 @@ namespace neft::neuron::detail {
 // Fails (naming `scorer`) unless the space has the model's tp and pp.
 void check_layout(const NeuronSpace& space, const model::LlamaModel& model, const char* scorer);
 
-// "model.layers.<layer>.<matrix name>".
-std::string matrix_name(int64_t layer, const NeuronMatrix& m);
-
 // Calls f(layer, kind, local_units) for each layer on the model's stage and each enabled
 // kind, in the order of NeuronSpace::owned (whose local indices then run 0..local_units-1).
 template <class F>

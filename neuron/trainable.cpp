@@ -6,12 +6,6 @@
 
 namespace neft::neuron {
 
-namespace {
-std::string matrix_name(int64_t layer, const NeuronMatrix& m) {
-  return "model.layers." + std::to_string(layer) + "." + m.name;
-}
-}  // namespace
-
 void train_all(model::LlamaModel& model) {
   for (Parameter* p : model.parameters()) {
     p->trainable = true;
@@ -49,7 +43,7 @@ void train_only(model::LlamaModel& model, const NeuronSpace& space,
       if (std::adjacent_find(idx.begin(), idx.end()) != idx.end())
         fail("neuron set: a neuron of layer ", layer, " ", kind_name(k), " is listed twice");
       for (const NeuronMatrix& m : space.matrices(k)) {
-        Parameter& p = model.parameter(matrix_name(layer, m));
+        Parameter& p = model.parameter(parameter_name(layer, m));
         p.trainable = true;
         p.neuron_axis = m.axis;
         p.neuron_index = Tensor::from_ints(idx, {int64_t(idx.size())}, p.value.device());
@@ -64,7 +58,7 @@ std::vector<NeuronId> trained_neurons(model::LlamaModel& model, const NeuronSpac
   std::vector<NeuronId> out;
   for (int64_t layer = layers.first; layer < layers.last; ++layer)
     for (NeuronKind k : space.kinds().list()) {
-      const Parameter& p = model.parameter(matrix_name(layer, space.matrices(k).front()));
+      const Parameter& p = model.parameter(parameter_name(layer, space.matrices(k).front()));
       if (!p.neuron_level()) continue;
       const Tensor idx = p.neuron_index.to(Device::CPU);
       for (int64_t i = 0; i < idx.numel(); ++i)

@@ -12,17 +12,8 @@ namespace {
 // The f32 master rows of a neuron-level parameter: its selected rows (or columns, transposed)
 // as [K, C]. Read once, through the host.
 Tensor selected_master(const Parameter& p) {
-  const Shape shape = p.grad_shape();
-  const std::vector<float> value = p.value.to(Device::CPU).to_floats();
-  const Tensor index = p.neuron_index.to(Device::CPU);
-  const int32_t* idx = index.data<int32_t>();
-  const int64_t cols = p.value.size(1);
-  std::vector<float> rows(size_t(shape[0] * shape[1]));
-  for (int64_t k = 0; k < shape[0]; ++k)
-    for (int64_t c = 0; c < shape[1]; ++c)
-      rows[size_t(k * shape[1] + c)] =
-          p.neuron_axis == 0 ? value[size_t(idx[k] * cols + c)] : value[size_t(c * cols + idx[k])];
-  return Tensor::from_floats(rows, shape).to(p.value.device());
+  const Tensor rows = selected_rows(p);
+  return Tensor::from_floats(rows.to_floats(), rows.shape(), DType::F32, p.value.device());
 }
 }  // namespace
 

@@ -42,4 +42,9 @@ struct Parameter {
 
 using ParameterList = std::vector<Parameter*>;
 
+// The selected neurons' entries of a neuron-level parameter's value, one row per neuron in
+// neuron_index order (a column neuron transposed): grad_shape(), in the value's dtype, on the
+// host. What the optimizer's master rows start from and what a sparse delta holds.
+Tensor selected_rows(const Parameter& p);
+
 }  // namespace neft

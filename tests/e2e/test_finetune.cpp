@@ -81,6 +81,23 @@ TEST(FinetuneE2E, FinetuneThenMergeGivesTheRunsModelAndScoreSelectAloneGiveItsNe
   EXPECT_FALSE(alone.ids.empty());
 }
 
+// The cosine scorer's in-process probe moves the weights (every neuron scores above 0) with
+// either optimizer, and the two optimizers rank differently.
+TEST(FinetuneE2E, TheCosineProbeRunsWithEitherOptimizer) {
+  TempDir dir;
+  std::map<std::string, std::vector<float>> scores;
+  for (const char* optimizer : {"sgd", "adamw"}) {
+    const std::string out = dir.file(std::string(optimizer) + ".safetensors");
+    const Result r = neft(with({"score", "--scorer", "cosine", "--probe-steps", "2",
+                                "--probe-optimizer", optimizer, "--out", out},
+                               kData));
+    ASSERT_EQ(r.status, 0) << r.err;
+    scores[optimizer] = neuron::load_neuron_set(out).scores;
+    for (float v : scores[optimizer]) ASSERT_GT(v, 0.0f) << optimizer;
+  }
+  EXPECT_NE(scores["sgd"], scores["adamw"]);
+}
+
 TEST(FinetuneE2E, BadNeuronInputIsAOneLineError) {
   TempDir dir;
   // Scores of another model shape.

@@ -134,8 +134,8 @@ TEST_P(NeuronLayouts, MatchTheSingleRankRunAndLeaveEveryOtherWeightBitIdentical)
   std::set<std::pair<std::string, int64_t>> trained;  // (parameter, row * 2 + axis)
   for (NeuronId id : test_selection(space))
     for (const neuron::NeuronMatrix& m : space.matrices(neuron::id_kind(id)))
-      trained.insert({"model.layers." + std::to_string(neuron::id_layer(id)) + "." + m.name,
-                      neuron::id_index(id) * 2 + m.axis});
+      trained.insert(
+          {neuron::parameter_name(neuron::id_layer(id), m), neuron::id_index(id) * 2 + m.axis});
   for (Parameter* p : base->parameters()) {
     const std::vector<float> got = saved.read(p->name, DType::F32).to_floats();
     const std::vector<float> before = p->value.to_floats();

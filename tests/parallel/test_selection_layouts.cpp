@@ -164,7 +164,9 @@ TEST(SelectionLayouts, EveryScopeSelectsTheSingleRankNeuronsAtEveryLayout) {
         EXPECT_EQ(sel.score_retained, retained) << what;
         EXPECT_EQ(sel.score_global, global.score_retained) << what;
         EXPECT_GE(sel.score_global, sel.score_retained) << what;
-        if (scope != Scope::Balanced) EXPECT_EQ(sel.score_retained, single.score_retained) << what;
+        if (scope != Scope::Balanced) {
+          EXPECT_EQ(sel.score_retained, single.score_retained) << what;
+        }
       }
   }
   if (layouts == 0) GTEST_SKIP() << "no tp 2 or pp 2 layout fits a world of " << world_size();
@@ -188,8 +190,10 @@ TEST(SelectionLayouts, BalancedCellsTakeTheirOwnTopWhereGlobalWouldNot) {
   EXPECT_EQ(sel.score_global, global.score_retained);
   EXPECT_EQ(sel.total_params <= space.lora_params(2), true);
   EXPECT_EQ(global.total_params <= space.lora_params(2), true);
-  if (g.coords.pp == 0) EXPECT_FALSE(sel.ids.empty());
-  if (g.coords.pp == 0) EXPECT_TRUE(global.ids.empty());
+  if (g.coords.pp == 0) {
+    EXPECT_FALSE(sel.ids.empty());
+    EXPECT_TRUE(global.ids.empty());
+  }
 }
 
 }  // namespace

@@ -93,8 +93,7 @@ TEST(NeuronTraining, OnlySelectedRowsMoveAndEveryOtherWeightStaysBitIdentical) {
   std::set<std::pair<std::string, int64_t>> moved;
   for (NeuronId id : selected)
     for (const NeuronMatrix& mat : space.matrices(id_kind(id)))
-      moved.insert({"model.layers." + std::to_string(id_layer(id)) + "." + mat.name,
-                    id_index(id) * 2 + mat.axis});
+      moved.insert({parameter_name(id_layer(id), mat), id_index(id) * 2 + mat.axis});
   const auto after = weights_of(m);
   const ParameterList params = m.parameters();
   int changed_vectors = 0;
