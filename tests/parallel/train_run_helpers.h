@@ -9,16 +9,24 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "data/batch_source.h"
 #include "helpers.h"
 #include "launch/cli.h"
 #include "launch/options.h"
+#include "model/llama.h"
+#include "optim/adamw.h"
+#include "optim/clip.h"
+#include "optim/schedule.h"
+#include "tests/adam_bound.h"
 
 namespace neft::launch::testing {
 
@@ -122,5 +130,45 @@ struct Layout {
   }
   std::string name() const { return "tp" + std::to_string(tp) + "_pp" + std::to_string(pp); }
 };
+
+// The single-rank run of a `neft train` run's options: the whole global batch of each step as
+// gradient accumulation on one model, through the same building blocks as `neft train`.
+// `setup` builds the model (and chooses what trains). With no `hook` it also makes the
+// shadow runs of tests/adam_bound.h, so that `bound` allows for another layout's rounding.
+struct SingleRankRun {
+  std::unique_ptr<model::LlamaModel> model;
+  std::unique_ptr<optim::AdamW> optimizer;
+  std::unique_ptr<neft::testing::AdamBound> bound;
+  std::map<int64_t, double> losses;
+};
+
+inline SingleRankRun train_single_rank(
+    const TrainOptions& o, const std::function<std::unique_ptr<model::LlamaModel>()>& setup,
+    const neft::testing::GradientHook& hook = {}) {
+  SingleRankRun run;
+  run.model = setup();
+  const optim::AdamWConfig adamw{float(o.beta1), float(o.beta2), float(o.eps),
+                                 float(o.weight_decay)};
+  run.optimizer = std::make_unique<optim::AdamW>(run.model->parameters(), adamw);
+  run.bound = std::make_unique<neft::testing::AdamBound>(adamw);
+  const optim::LrSchedule schedule{o.lr_schedule, float(o.lr), float(o.min_lr), o.warmup, o.steps};
+  auto source = data::make_batch_source(o.data, o.micro_batch, o.seq_len, o.seed,
+                                        {int32_t(run.model->config().vocab), true});
+  for (int64_t step = 0; step < o.steps; ++step) {
+    std::vector<data::Batch> micro;
+    for (int i = 0; i < kGlobalMicroBatches; ++i) micro.push_back(source->next());
+    const StepResult r = neft::testing::train_step_with(
+        *run.model, *run.optimizer, micro, schedule.at(step), float(o.clip), hook, step);
+    run.losses[step + 1] = r.loss;
+    run.bound->observe(run.model->parameters(), schedule.at(step),
+                       optim::clip_factor(r.grad_norm, float(o.clip)));
+  }
+  if (hook) return run;
+  for (int k = 0; k < neft::testing::kShadowRuns; ++k)
+    run.bound->add_shadow(run.model->parameters(),
+                          train_single_rank(o, setup, neft::testing::shadow_hook(uint64_t(k + 1)))
+                              .model->parameters());
+  return run;
+}
 
 }  // namespace neft::launch::testing
