@@ -8,7 +8,7 @@
 namespace neft::data {
 
 std::vector<Batch> synthetic_eval_batches(const SyntheticSuite& suite, int task, int64_t n_examples,
-                                          int64_t B, int64_t T) {
+                                          int64_t B, int64_t T, Split split) {
   suite.task_name(task);  // range check
   NEFT_CHECK(n_examples >= 0 && B > 0 && T > 0, "eval batches need n_examples >= 0, B > 0 and ",
              "T > 0, got ", n_examples, ", ", B, ", ", T);
@@ -19,8 +19,7 @@ std::vector<Batch> synthetic_eval_batches(const SyntheticSuite& suite, int task,
   uint64_t next = 0;
   while (int64_t(next) < n_examples) {
     Batch b = Batch::padded(std::min<int64_t>(B, n_examples - int64_t(next)), T);
-    fill_rows(b, /*packed=*/false, next,
-              [&](uint64_t k) { return suite.example(task, k, Split::Eval); });
+    fill_rows(b, /*packed=*/false, next, [&](uint64_t k) { return suite.example(task, k, split); });
     batches.push_back(std::move(b));
   }
   return batches;

@@ -174,10 +174,30 @@ int64_t SyntheticSuite::max_example_tokens() const {
   return longest;
 }
 
+const char* split_name(Split split) {
+  switch (split) {
+    case Split::Train:
+      return "train";
+    case Split::Eval:
+      return "eval";
+    case Split::Validation:
+      return "validation";
+  }
+  return "?";
+}
+
+Split parse_held_out_split(const std::string& name) {
+  if (name == "eval") return Split::Eval;
+  if (name == "validation") return Split::Validation;
+  fail("unknown held-out split '", name, "' (eval or validation)");
+}
+
 Split SyntheticSuite::split_of(const std::vector<int32_t>& prompt) {
   uint64_t h = 0x6E6566742D73706Cull;  // fixed: membership must not depend on any seed
   for (int32_t t : prompt) h = mix64(h ^ uint64_t(uint32_t(t)));
-  return h % kEvalOneIn == 0 ? Split::Eval : Split::Train;
+  // Train keeps exactly the inputs it had before validation was split off eval.
+  const uint64_t r = h % (2 * kHeldOutOneIn);
+  return r == 0 ? Split::Eval : r == kHeldOutOneIn ? Split::Validation : Split::Train;
 }
 
 Example SyntheticSuite::example(int task, uint64_t index, Split split) const {
@@ -196,8 +216,8 @@ Example SyntheticSuite::example(int task, uint64_t index, Split split) const {
     e.response.push_back(kEos);
     return e;
   }
-  fail("synthetic task '", tasks_[size_t(task)], "': no ", split == Split::Eval ? "eval" : "train",
-       " input found in ", kMaxAttempts,
+  fail("synthetic task '", tasks_[size_t(task)], "': no ", split_name(split), " input found in ",
+       kMaxAttempts,
        " draws (too few possible inputs to hold some out; raise max_len or max_digits)");
 }
 

@@ -19,10 +19,13 @@
 //
 // Determinism: example(task, index, split) is a pure function of (seed, task, index, split),
 // drawn from Philox counters, so any example is regenerated without its predecessors.
-// Train and eval are disjoint by content: an input belongs to the eval split when a fixed
-// hash of its prompt (independent of the seed) is 0 mod kEvalOneIn; each split draws from
-// its own counter stream and redraws inputs that belong to the other split. A model trained
-// on any seed's train split is therefore evaluated only on inputs it never saw.
+// Train, eval and validation are disjoint by content: a fixed hash of an input's prompt
+// (independent of the seed) puts one input in kHeldOutOneIn outside the training split, half
+// of those in eval (the held-out split results are reported on) and half in validation (the
+// split hyperparameters are chosen on); each split draws from its own counter stream and
+// redraws inputs that belong to another split. A model trained on any seed's train split is
+// therefore evaluated only on inputs it never saw, and a choice made on validation has never
+// seen eval.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -32,7 +35,10 @@
 
 namespace neft::data {
 
-enum class Split : uint32_t { Train = 0, Eval = 1 };
+enum class Split : uint32_t { Train = 0, Eval = 1, Validation = 2 };
+const char* split_name(Split split);  // "train", "eval", "validation"
+// "eval" or "validation" (the held-out splits); fails naming the value otherwise.
+Split parse_held_out_split(const std::string& name);
 
 struct SyntheticLengths {
   int min_len = 3, max_len = 8;  // symbols per input (all tasks but add)
@@ -46,7 +52,7 @@ class SyntheticSuite {
   static constexpr int32_t kFirstTag = 4, kMaxTasks = 12;
   static constexpr int32_t kFirstSymbol = 16, kNumSymbols = 48;
   static constexpr int32_t kFirstDigit = 16, kPlus = 26;
-  static constexpr uint64_t kEvalOneIn = 8;
+  static constexpr uint64_t kHeldOutOneIn = 8;
 
   // Tasks by name (see all_tasks()); fails listing the known tasks for an unknown name.
   SyntheticSuite(std::vector<std::string> tasks, uint64_t seed, SyntheticLengths lengths = {});

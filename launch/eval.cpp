@@ -57,8 +57,8 @@ int run_eval(const EvalOptions& o) {
   if (!o.delta.empty()) neuron::apply_delta(*model, o.delta);
   const data::SyntheticSuite suite(o.task_list(), o.seed);
   if (!o.dump_logits.empty()) dump_logits(*model, suite, o, job.writes_output());
-  const std::vector<TaskScore> scores =
-      evaluate_synthetic(*model, suite, o.examples, o.micro_batch, o.seq_len);
+  const std::vector<TaskScore> scores = evaluate_synthetic(
+      *model, suite, o.examples, o.micro_batch, o.seq_len, data::parse_held_out_split(o.split));
   if (!job.writes_output()) return 0;
 
   if (o.json) {

@@ -39,7 +39,7 @@ std::vector<int32_t> vocab_parallel_argmax(const Tensor& logits, int64_t vocab_s
 
 std::vector<TaskScore> evaluate_synthetic(model::LlamaModel& model,
                                           const data::SyntheticSuite& suite, int64_t examples,
-                                          int64_t micro_batch, int64_t seq_len) {
+                                          int64_t micro_batch, int64_t seq_len, data::Split split) {
   if (model.config().vocab < suite.vocab_size())
     fail("eval: the model's vocabulary (", model.config().vocab,
          ") is smaller than the synthetic suite's (", suite.vocab_size(), ")");
@@ -52,7 +52,7 @@ std::vector<TaskScore> evaluate_synthetic(model::LlamaModel& model,
     double loss_sum = 0.0;
     int64_t tokens = 0, correct = 0;
     for (const data::Batch& b :
-         data::synthetic_eval_batches(suite, task, examples, micro_batch, seq_len)) {
+         data::synthetic_eval_batches(suite, task, examples, micro_batch, seq_len, split)) {
       const data::BatchTensors t = data::to_tensors(b, device);
       const model::LossSums sums = model.forward(t.tokens, t.targets, t.positions);
       loss_sum += sums.loss_sum;

@@ -1,6 +1,6 @@
-// Evaluation on the synthetic suite's held-out split: per task, the mean loss over the
-// response tokens and the exact-match accuracy (a response is right only when every token
-// is; under teacher forcing that is exactly greedy decoding's success). The ranks of a
+// Evaluation on one of the synthetic suite's held-out splits (eval, or validation): per task, the
+// mean loss over the response tokens and the exact-match accuracy (a response is right only when
+// every token is; under teacher forcing that is exactly greedy decoding's success). The ranks of a
 // tensor-parallel model (each holding part of the vocabulary's logits) call it together and
 // get the same scores.
 #pragma once
@@ -29,6 +29,7 @@ std::vector<int32_t> vocab_parallel_argmax(const Tensor& logits, int64_t vocab_s
 
 std::vector<TaskScore> evaluate_synthetic(model::LlamaModel& model,
                                           const data::SyntheticSuite& suite, int64_t examples,
-                                          int64_t micro_batch, int64_t seq_len);
+                                          int64_t micro_batch, int64_t seq_len,
+                                          data::Split split = data::Split::Eval);
 
 }  // namespace neft::launch

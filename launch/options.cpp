@@ -224,6 +224,10 @@ void add_train_options(CommandOptions& t, TrainOptions& o) {
         "1)")
       .at_least(0);
   t.add(G::evaluation, "eval-examples", &o.eval_examples, "held-out examples per task").at_least(1);
+  t.add(G::evaluation, "eval-split", &o.eval_split,
+        "the held-out split to evaluate on: eval (what results report) or validation (disjoint "
+        "from both train and eval: choose settings on it)")
+      .one_of({"eval", "validation"});
 
   t.add(G::checkpointing, "save-every", &o.save_every,
         "write a checkpoint every this many steps; 0: only at the end")
@@ -267,6 +271,10 @@ std::unique_ptr<CommandOptions> eval_command_options(EvalOptions& o) {
       .value_name("LIST");
   t.add(G::data, "seq-len", &o.seq_len, "tokens per sequence").at_least(1);
   t.add(G::data, "examples", &o.examples, "held-out examples per task").at_least(1);
+  t.add(G::data, "split", &o.split,
+        "the held-out split: eval (what results report) or validation (disjoint from both "
+        "train and eval: choose settings on it)")
+      .one_of({"eval", "validation"});
   t.add(G::data, "seed", &o.seed, "seed of the held-out examples");
 
   t.add(G::evaluation, "micro-batch", &o.micro_batch, "sequences per forward pass").at_least(1);

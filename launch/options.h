@@ -62,6 +62,7 @@ struct TrainOptions {
   // evaluation
   int64_t eval_every = 0;  // 0 = off
   int64_t eval_examples = 256;
+  std::string eval_split = "eval";  // eval (reported) | validation (for choosing settings)
   // checkpointing
   int64_t save_every = 0;  // 0 = only at the end
   int64_t keep_checkpoints = 2;
@@ -88,7 +89,8 @@ struct EvalOptions {
   // data
   std::string tasks;  // "" = every task of the suite
   int64_t seq_len = 64;
-  int64_t examples = 256;  // per task
+  int64_t examples = 256;      // per task
+  std::string split = "eval";  // eval | validation
   uint64_t seed = 1234;
   // evaluation
   int64_t micro_batch = 32;

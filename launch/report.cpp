@@ -95,6 +95,8 @@ void read_metrics(const fs::path& path, RunSummary& s) {
     if (j.contains("eval") && j["eval"].is_object()) {
       s.accuracy.clear();
       s.tasks.clear();
+      s.eval_split =
+          j.contains("split") && j["split"].is_string() ? j["split"].get<std::string>() : "eval";
       for (const auto& [task, v] : j["eval"].items()) {
         if (!v.is_object() || !v.contains("accuracy") || !v["accuracy"].is_number()) continue;
         s.tasks.push_back(task);
@@ -214,11 +216,13 @@ std::unique_ptr<CommandOptions> report_command_options(ReportOptions& o) {
   auto table = std::make_unique<CommandOptions>(
       "report",
       "Compares training runs, each given as RUN_DIR or LABEL=RUN_DIR (the --out of `neft "
-      "train` or `neft finetune`): one markdown row per run, in the order given, with its "
+      "train` or `neft finetune`): one markdown row per label, in the order given, with its "
       "method (full, or the neuron file's scorer, budget and scope), the accuracy of its last "
       "evaluation per task, the parameters it trained (over one data-parallel replica, and as "
       "a share of the model), the training state it held (AdamW moments and master copies), "
-      "and its median step time past the first 5 steps.");
+      "and its median step time past the first 5 steps. Runs given under one label (the same "
+      "method over several seeds: NeFT=s1/cosine NeFT=s2/cosine ...) make one row, each "
+      "accuracy their mean ± sample standard deviation, with a column counting the runs.");
   CommandOptions& t = *table;
   t.add(G::evaluation, "tasks", &o.tasks,
         "the accuracy columns, comma-separated; empty: every task the runs evaluated")
@@ -244,33 +248,82 @@ RunSummary summarize_run(const std::string& label, const std::string& dir) {
   read_metrics(fs::path(dir) / "metrics.jsonl", s);
   const fs::path neurons = fs::path(dir) / "neurons.safetensors";
   s.method = fs::exists(neurons) ? method_of(neuron::load_neuron_set(neurons.string())) : "full";
+  // Accuracy on the validation split is not the held-out result: say so where it shows.
+  if (s.eval_split != "eval") s.method += " (" + s.eval_split + " split)";
   s.model_parameters = model_parameters(dir);
   return s;
 }
 
+std::vector<RunGroup> group_runs(const std::vector<RunSummary>& runs) {
+  std::vector<RunGroup> groups;
+  for (const RunSummary& r : runs) {
+    auto it = std::find_if(groups.begin(), groups.end(),
+                           [&](const RunGroup& g) { return g.label == r.label; });
+    if (it == groups.end()) {
+      groups.push_back({r.label, {r}});
+    } else {
+      if (it->runs.front().method != r.method)
+        fail("report: the runs labelled ", r.label, " differ in method: ", it->runs.front().dir,
+             " is ", it->runs.front().method, ", ", r.dir, " is ", r.method);
+      it->runs.push_back(r);
+    }
+  }
+  return groups;
+}
+
+MeanSd mean_sd(const std::vector<double>& v) {
+  MeanSd m;
+  m.n = int(v.size());
+  if (v.empty()) return m;
+  for (double x : v) m.mean += x;
+  m.mean /= double(v.size());
+  if (v.size() > 1) {
+    double ss = 0;
+    for (double x : v) ss += (x - m.mean) * (x - m.mean);
+    m.sd = std::sqrt(ss / double(v.size() - 1));
+  }
+  return m;
+}
+
 std::string report_table(const std::vector<RunSummary>& runs, const std::string& tasks) {
+  const std::vector<RunGroup> groups = group_runs(runs);
   std::vector<std::string> columns = split_list(tasks);
   if (columns.empty())
     for (const RunSummary& r : runs)
       for (const std::string& t : r.tasks)
         if (std::find(columns.begin(), columns.end(), t) == columns.end()) columns.push_back(t);
+  // Several runs under one label (seeds): their accuracy as mean ± sd, and a column counting them.
+  const bool repeated = std::any_of(groups.begin(), groups.end(),
+                                    [](const RunGroup& g) { return g.runs.size() > 1; });
 
-  std::string out = "| run | method |";
-  std::string rule = "|---|---|";
+  std::string out = repeated ? "| run | runs | method |" : "| run | method |";
+  std::string rule = repeated ? "|---|---:|---|" : "|---|---|";
   for (const std::string& t : columns) out += " " + t + " |", rule += "---:|";
   out += " trained parameters | training state | step (ms) |\n";
   out += rule + "---:|---:|---:|\n";
   char buf[64];
-  for (const RunSummary& r : runs) {
-    out += "| " + r.label + " | " + r.method + " |";
+  for (const RunGroup& g : groups) {
+    const RunSummary& r = g.runs.front();
+    out += "| " + g.label + " |";
+    if (repeated) out += " " + std::to_string(g.runs.size()) + " |";
+    out += " " + r.method + " |";
     for (const std::string& t : columns) {
-      const auto it = r.accuracy.find(t);
-      if (it == r.accuracy.end()) {
-        out += " – |";
-      } else {
-        std::snprintf(buf, sizeof buf, " %.1f%% |", 100.0 * it->second);
-        out += buf;
+      std::vector<double> acc;
+      for (const RunSummary& run : g.runs) {
+        const auto it = run.accuracy.find(t);
+        if (it != run.accuracy.end()) acc.push_back(100.0 * it->second);
       }
+      const MeanSd m = mean_sd(acc);
+      if (m.n == 0)
+        out += " – |";
+      else if (g.runs.size() == 1)
+        std::snprintf(buf, sizeof buf, " %.1f%% |", m.mean), out += buf;
+      else if (m.n < int(g.runs.size()))  // a run that did not evaluate the task
+        std::snprintf(buf, sizeof buf, " %.1f ± %.1f%% (%d of %zu) |", m.mean, m.sd, m.n,
+                      g.runs.size()),
+            out += buf;
+      else
+        std::snprintf(buf, sizeof buf, " %.1f ± %.1f%% |", m.mean, m.sd), out += buf;
     }
     std::string trained = "–";
     if (r.trained_parameters >= 0) {
@@ -282,8 +335,11 @@ std::string report_table(const std::vector<RunSummary>& runs, const std::string&
       }
     }
     out += " " + trained + " | " + (r.state_bytes >= 0 ? bytes_text(double(r.state_bytes)) : "–");
-    if (r.step_ms >= 0) {
-      std::snprintf(buf, sizeof buf, " | %.1f |\n", r.step_ms);
+    std::vector<double> step_ms;
+    for (const RunSummary& run : g.runs)
+      if (run.step_ms >= 0) step_ms.push_back(run.step_ms);
+    if (!step_ms.empty()) {
+      std::snprintf(buf, sizeof buf, " | %.1f |\n", median(step_ms));
       out += buf;
     } else {
       out += " | – |\n";
@@ -297,25 +353,32 @@ std::vector<std::string> write_neuron_map_tsv(const std::vector<RunSummary>& run
   std::ostringstream tsv;
   tsv << "# run\tlayer\tkind\tcolumn\tselected\tunits\tshare\n";
   std::vector<std::string> labels;
-  for (const RunSummary& r : runs) {
-    const fs::path file = fs::path(r.dir) / "neurons.safetensors";
-    if (!fs::exists(file)) continue;  // a full fine-tuning run has no map
-    const neuron::NeuronSet set = neuron::load_neuron_set(file.string());
-    std::vector<int64_t> selected(size_t(set.layers) * neuron::kNeuronKinds, 0);
-    for (const neuron::NeuronId id : set.ids)
-      ++selected[size_t(neuron::id_layer(id)) * neuron::kNeuronKinds + int(neuron::id_kind(id))];
+  for (const RunGroup& g : group_runs(runs)) {
+    // A full fine-tuning run has no map; runs under one label (seeds) give their mean count.
+    std::vector<neuron::NeuronSet> sets;
+    for (const RunSummary& r : g.runs) {
+      const fs::path file = fs::path(r.dir) / "neurons.safetensors";
+      if (fs::exists(file)) sets.push_back(neuron::load_neuron_set(file.string()));
+    }
+    if (sets.empty()) continue;
+    const neuron::NeuronSet& set = sets.front();
+    std::vector<double> selected(size_t(set.layers) * neuron::kNeuronKinds, 0);
+    for (const neuron::NeuronSet& s : sets)
+      for (const neuron::NeuronId id : s.ids)
+        selected[size_t(neuron::id_layer(id)) * neuron::kNeuronKinds + int(neuron::id_kind(id))] +=
+            1.0 / double(sets.size());
     if (!labels.empty()) tsv << "\n\n";  // the next gnuplot data block
-    labels.push_back(r.label);
+    labels.push_back(g.label);
     for (int64_t layer = 0; layer < set.layers; ++layer)
       for (int k = 0; k < neuron::kNeuronKinds; ++k) {
         const auto kind = neuron::NeuronKind(k);
         const int64_t units = units_of(set, kind);
-        const int64_t n = selected[size_t(layer) * neuron::kNeuronKinds + k];
+        const double n = selected[size_t(layer) * neuron::kNeuronKinds + k];
         // A kind the run did not choose from is no cell at all (NaN leaves it blank).
-        tsv << r.label << '\t' << layer << '\t' << neuron::kind_name(kind) << '\t' << k << '\t' << n
+        tsv << g.label << '\t' << layer << '\t' << neuron::kind_name(kind) << '\t' << k << '\t' << n
             << '\t' << units << '\t';
         if (set.kinds.has(kind) && units > 0)
-          tsv << double(n) / double(units) << '\n';
+          tsv << n / double(units) << '\n';
         else
           tsv << "NaN\n";
       }

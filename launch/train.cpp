@@ -176,10 +176,13 @@ int run_train(const TrainOptions& o) {
       return;
     }
     const data::SyntheticSuite suite(o.task_list(), o.seed);
+    const data::Split split = data::parse_held_out_split(o.eval_split);
     json record = {{"step", step}, {"eval", json::object()}};
-    std::string line = "eval @" + std::to_string(step) + ":";
+    if (split != data::Split::Eval) record["split"] = data::split_name(split);
+    std::string line = std::string(split == data::Split::Eval ? "eval" : "validation") + " @" +
+                       std::to_string(step) + ":";
     for (const TaskScore& s :
-         evaluate_synthetic(*model, suite, o.eval_examples, o.micro_batch, o.seq_len)) {
+         evaluate_synthetic(*model, suite, o.eval_examples, o.micro_batch, o.seq_len, split)) {
       record["eval"][s.task] = {{"loss", s.loss}, {"accuracy", s.accuracy}};
       char buf[64];
       std::snprintf(buf, sizeof buf, " %s %.0f%%", s.task.c_str(), 100.0 * s.accuracy);

@@ -118,6 +118,38 @@ TEST(Report, TableRowsFromRunDirectories) {
   EXPECT_THAT(read_text(dir.file("copy.md")), Not(HasSubstr("shift")));
 }
 
+// A full fine-tuning run on one rank whose last evaluation got `accuracy` on shift.
+void make_seed_run(const fs::path& dir, double accuracy) {
+  write_text(dir / "metrics.jsonl", R"({"step":1,"loss":3.0,"elapsed_s":1.0})"
+                                    "\n"
+                                    R"({"step":1,"eval":{"shift":{"loss":0.2,"accuracy":)" +
+                                        std::to_string(accuracy) + "}}}\n");
+}
+
+// Runs under one label are seeds of one method: one row, mean ± sample sd, and how many.
+TEST(Report, RunsUnderOneLabelAreOneRowWithMeanAndSd) {
+  TempDir dir;
+  make_seed_run(dir.path() / "s1", 0.50);
+  make_seed_run(dir.path() / "s2", 0.60);
+  make_seed_run(dir.path() / "s3", 0.70);
+  make_neuron_run(dir.path() / "neft");
+  const Result r = neft({"report", "full=" + dir.file("s1"), "NeFT=" + dir.file("neft"),
+                         "full=" + dir.file("s2"), "full=" + dir.file("s3"), "--markdown",
+                         dir.file("table.md")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string table = read_text(dir.file("table.md"));
+  EXPECT_THAT(table, HasSubstr("| run | runs | method | shift |"));
+  // 50, 60, 70: mean 60, sample sd 10.
+  EXPECT_THAT(table, HasSubstr("| full | 3 | full | 60.0 ± 10.0% |"));
+  EXPECT_THAT(table, HasSubstr("| NeFT | 1 | cosine 5%params global | 75.0% |"));
+  EXPECT_LT(table.find("| full |"), table.find("| NeFT |"));  // in order of first appearance
+
+  // One label, two methods: refused, naming both.
+  const Result mixed = neft({"report", "x=" + dir.file("s1"), "x=" + dir.file("neft")});
+  EXPECT_NE(mixed.status, 0);
+  EXPECT_THAT(mixed.err, HasSubstr("the runs labelled x differ in method"));
+}
+
 TEST(Report, NeuronMapData) {
   TempDir dir;
   make_neuron_run(dir.path() / "neft");

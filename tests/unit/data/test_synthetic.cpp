@@ -60,7 +60,7 @@ TEST(DataSynthetic, EveryTaskAnswersCorrectly) {
   for (int task = 0; task < suite.num_tasks(); ++task) {
     const std::string& name = suite.task_name(task);
     for (uint64_t i = 0; i < 300; ++i) {
-      for (Split split : {Split::Train, Split::Eval}) {
+      for (Split split : {Split::Train, Split::Eval, Split::Validation}) {
         const Example e = suite.example(task, i, split);
         EXPECT_EQ(e.task, task);
         ASSERT_GE(e.prompt.size(), 4u);
@@ -128,11 +128,11 @@ TEST(DataSynthetic, AnExampleIsAPureFunctionOfSeedTaskIndexAndSplit) {
   EXPECT_EQ(S({"add", "copy"}, 0).tag(1), S::kFirstTag);
 }
 
-TEST(DataSynthetic, TrainAndEvalSplitsAreDisjoint) {
+TEST(DataSynthetic, TrainEvalAndValidationSplitsAreDisjoint) {
   for (uint64_t seed : {0, 1}) {
     const S suite(S::all_tasks(), seed);
     for (int task = 0; task < suite.num_tasks(); ++task) {
-      std::set<std::vector<int32_t>> train, eval;
+      std::set<std::vector<int32_t>> train, eval, validation;
       for (uint64_t i = 0; i < 2000; ++i) {
         const Example e = suite.example(task, i, Split::Train);
         EXPECT_EQ(S::split_of(e.prompt), Split::Train);
@@ -142,9 +142,15 @@ TEST(DataSynthetic, TrainAndEvalSplitsAreDisjoint) {
         const Example e = suite.example(task, i, Split::Eval);
         EXPECT_EQ(S::split_of(e.prompt), Split::Eval);
         eval.insert(e.prompt);
+        const Example v = suite.example(task, i, Split::Validation);
+        EXPECT_EQ(S::split_of(v.prompt), Split::Validation);
+        validation.insert(v.prompt);
       }
-      EXPECT_GT(eval.size(), 250u) << suite.task_name(task);  // mostly distinct held-out inputs
-      for (const auto& p : eval) EXPECT_EQ(train.count(p), 0u) << suite.task_name(task);
+      // Mostly distinct held-out inputs.
+      EXPECT_GT(eval.size(), 250u) << suite.task_name(task);
+      EXPECT_GT(validation.size(), 250u) << suite.task_name(task);
+      for (const auto& p : eval) EXPECT_EQ(train.count(p) + validation.count(p), 0u);
+      for (const auto& p : validation) EXPECT_EQ(train.count(p), 0u) << suite.task_name(task);
     }
   }
   // Membership is a property of the input, whatever the seed: another seed's eval examples
