@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 namespace neft::launch {
@@ -52,8 +53,17 @@ std::string format_rate(double per_second) {
   return printf_string("%.3g", per_second) + kSuffixes[i];
 }
 
+// Whether a person watches stdout. Open MPI hands each rank a pseudo-terminal whatever
+// mpirun's own output is (a SLURM log, a file), so under a launcher a terminal proves nothing:
+// plain lines there, as for any output that is not a terminal.
+static bool stdout_is_watched() {
+  for (const char* launcher : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "SLURM_PROCID"})
+    if (std::getenv(launcher)) return false;
+  return isatty(STDOUT_FILENO) != 0;
+}
+
 Progress::Progress(const ProgressConfig& config)
-    : Progress(config, std::cout, isatty(STDOUT_FILENO) != 0, &steady_seconds) {
+    : Progress(config, std::cout, stdout_is_watched(), &steady_seconds) {
   if (in_place_) width_ = terminal_columns();
 }
 
