@@ -1,6 +1,8 @@
 // Evaluation helpers: held-out synthetic batches and exact-match scoring.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "data/eval.h"
 #include "tests/unit/data/data_testing.h"
 
@@ -34,6 +36,22 @@ TEST(DataEval, SyntheticEvalBatchesHoldOneHeldOutExamplePerRow) {
   EXPECT_TRUE(synthetic_eval_batches(suite, 0, 0, 4, 24).empty());
   expect_error([&] { synthetic_eval_batches(suite, 0, 4, 4, 10); }, {"T=10"});
   expect_error([&] { synthetic_eval_batches(suite, 2, 4, 4, 24); }, {"task 2 out of range"});
+}
+
+// The validation split (for choosing settings) is another set of held-out inputs than eval.
+TEST(DataEval, ValidationBatchesHoldValidationExamples) {
+  const SyntheticSuite suite({"shift"}, 4);
+  const Batch eval = synthetic_eval_batches(suite, 0, 8, 8, 24, Split::Eval).at(0);
+  const Batch validation = synthetic_eval_batches(suite, 0, 8, 8, 24, Split::Validation).at(0);
+  for (int64_t row = 0; row < 8; ++row) {
+    const Example e = suite.example(0, uint64_t(row), Split::Validation);
+    EXPECT_EQ(SyntheticSuite::split_of(e.prompt), Split::Validation);
+    const auto at = validation.tokens.begin() + row * 24;
+    EXPECT_TRUE(std::equal(e.prompt.begin(), e.prompt.end(), at)) << "row " << row;
+  }
+  EXPECT_NE(eval.tokens, validation.tokens);
+  EXPECT_EQ(parse_held_out_split("validation"), Split::Validation);
+  expect_error([] { parse_held_out_split("train"); }, {"'train'", "eval or validation"});
 }
 
 TEST(DataEval, ExactMatchNeedsEveryCountedPositionRight) {
