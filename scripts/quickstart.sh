@@ -35,12 +35,10 @@ source scripts/lib/run_queue.sh
 # learning rate chosen for it on the validation split (scripts/tune_quickstart.sh); the neuron
 # runs take the config's (0.03, chosen there too).
 queue() {
-  for seed in "${seeds[@]}"; do
-    echo "$out/seed-$seed/base - train --config examples/base.ini --seed $seed"
-  done
+  queue_bases "$out" "${seeds[@]}"
   for seed in "${seeds[@]}"; do
     local base=$out/seed-$seed/base
-    local finetune="--config examples/finetune-shift.ini --init $base/model --seed $seed"
+    local finetune="$(finetune_args "$base" "$seed")"
     echo "$out/seed-$seed/full $base train $finetune --lr 0.002 --min-lr 0.0002"
     for scorer in cosine attribution random; do
       echo "$out/seed-$seed/$scorer $base finetune $finetune --scorer $scorer --budget $budget" \

@@ -22,12 +22,10 @@ source scripts/lib/run_queue.sh
 tenth() { awk "BEGIN { print $1 / 10 }"; }
 
 queue() {
-  for seed in "${seeds[@]}"; do
-    echo "$out/seed-$seed/base - train --config examples/base.ini --seed $seed"
-  done
+  queue_bases "$out" "${seeds[@]}"
   for seed in "${seeds[@]}"; do
     local base=$out/seed-$seed/base
-    local common="--config examples/finetune-shift.ini --init $base/model --seed $seed"
+    local common="$(finetune_args "$base" "$seed")"
     common+=" --eval-split validation"
     for lr in "${full_lrs[@]}"; do
       echo "$out/seed-$seed/full-lr$lr $base train $common --lr $lr --min-lr $(tenth "$lr")"

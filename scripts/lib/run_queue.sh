@@ -37,3 +37,17 @@ export -f run_queued
 run_queue() {
   NEFT=$neft xargs -P 2 -L 1 bash -c 'run_queued "$@"' _
 }
+
+# The quick start's queue lines for its bases, one per seed: queue_bases OUT SEED...
+queue_bases() {
+  local out=$1
+  shift
+  for seed in "$@"; do
+    echo "$out/seed-$seed/base - train --config examples/base.ini --seed $seed"
+  done
+}
+
+# The fine-tuning arguments every quick-start run shares: finetune_args BASE SEED.
+finetune_args() {
+  echo "--config examples/finetune-shift.ini --init $1/model --seed $2"
+}
