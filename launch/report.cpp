@@ -285,6 +285,23 @@ MeanSd mean_sd(const std::vector<double>& v) {
   return m;
 }
 
+namespace {
+// One accuracy cell: "75.0%" for a single run, "60.0 ± 10.0%" over several, and how many of
+// them evaluated the task when some did not; "–" when none did.
+std::string accuracy_cell(const MeanSd& m, size_t runs) {
+  if (m.n == 0) return "–";
+  char buf[64];
+  if (runs == 1) {
+    std::snprintf(buf, sizeof buf, "%.1f%%", m.mean);
+    return buf;
+  }
+  std::snprintf(buf, sizeof buf, "%.1f ± %.1f%%", m.mean, m.sd);
+  std::string cell = buf;
+  if (size_t(m.n) < runs) cell += " (" + std::to_string(m.n) + " of " + std::to_string(runs) + ")";
+  return cell;
+}
+}  // namespace
+
 std::string report_table(const std::vector<RunSummary>& runs, const std::string& tasks) {
   const std::vector<RunGroup> groups = group_runs(runs);
   std::vector<std::string> columns = split_list(tasks);
@@ -313,17 +330,7 @@ std::string report_table(const std::vector<RunSummary>& runs, const std::string&
         const auto it = run.accuracy.find(t);
         if (it != run.accuracy.end()) acc.push_back(100.0 * it->second);
       }
-      const MeanSd m = mean_sd(acc);
-      if (m.n == 0)
-        out += " – |";
-      else if (g.runs.size() == 1)
-        std::snprintf(buf, sizeof buf, " %.1f%% |", m.mean), out += buf;
-      else if (m.n < int(g.runs.size()))  // a run that did not evaluate the task
-        std::snprintf(buf, sizeof buf, " %.1f ± %.1f%% (%d of %zu) |", m.mean, m.sd, m.n,
-                      g.runs.size()),
-            out += buf;
-      else
-        std::snprintf(buf, sizeof buf, " %.1f ± %.1f%% |", m.mean, m.sd), out += buf;
+      out += " " + accuracy_cell(mean_sd(acc), g.runs.size()) + " |";
     }
     std::string trained = "–";
     if (r.trained_parameters >= 0) {

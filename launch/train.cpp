@@ -165,6 +165,7 @@ int run_train(const TrainOptions& o) {
                        : start > 0 ? MetricsLog::resume(o.metrics_path(), start)
                                    : MetricsLog(o.metrics_path());
   const bool synthetic = o.data.rfind("synthetic", 0) == 0;
+  const data::Split split = data::parse_held_out_split(o.eval_split);
   // Every rank evaluates (a TP group's ranks each hold part of the vocabulary); rank 0 logs.
   // A pipeline stage holds only its layers, so with pp > 1 the saved model is evaluated
   // instead (--eval-every is refused then: launch/options.cpp).
@@ -176,11 +177,9 @@ int run_train(const TrainOptions& o) {
       return;
     }
     const data::SyntheticSuite suite(o.task_list(), o.seed);
-    const data::Split split = data::parse_held_out_split(o.eval_split);
     json record = {{"step", step}, {"eval", json::object()}};
     if (split != data::Split::Eval) record["split"] = data::split_name(split);
-    std::string line = std::string(split == data::Split::Eval ? "eval" : "validation") + " @" +
-                       std::to_string(step) + ":";
+    std::string line = std::string(data::split_name(split)) + " @" + std::to_string(step) + ":";
     for (const TaskScore& s :
          evaluate_synthetic(*model, suite, o.eval_examples, o.micro_batch, o.seq_len, split)) {
       record["eval"][s.task] = {{"loss", s.loss}, {"accuracy", s.accuracy}};

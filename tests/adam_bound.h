@@ -103,14 +103,6 @@ class AdamBound {
     }
   }
 
-  // The bound for parameter `name`, one entry per element of its gradient (compact rows of a
-  // neuron-level parameter, in neuron_index order); empty if it never trained.
-  const std::vector<double>& bound(const std::string& name) const {
-    static const std::vector<double> none;
-    const auto it = state_.find(name);
-    return it == state_.end() ? none : it->second.bound;
-  }
-
   // A shadow run's final value of parameter `name` against the unperturbed run's: widens S.
   void add_shadow(const std::string& name, const std::vector<float>& nominal,
                   const std::vector<float>& shadow) {
@@ -134,26 +126,26 @@ class AdamBound {
     return a;
   }
 
-  // B alone, laid out like p's whole value.
+ private:
+  // B alone, laid out like p's whole value: B is kept per element of the gradient (compact
+  // rows of a neuron-level parameter, in neuron_index order).
   std::vector<double> bound_like_value(const Parameter& p) const {
-    const std::vector<double>& b = bound(p.name);
+    const auto it = state_.find(p.name);
+    static const std::vector<double> none;
+    const std::vector<double>& b = it == state_.end() ? none : it->second.bound;
     if (!p.neuron_level()) return b.empty() ? std::vector<double>(size_t(p.value.numel())) : b;
     std::vector<double> whole(size_t(p.value.numel()));
     if (b.empty()) return whole;
-    const std::vector<int32_t> rows = p.neuron_index.to_ints();
-    const int64_t R = p.value.size(0), C = p.value.size(1);
-    const int64_t n = p.neuron_axis == 0 ? C : R;  // entries per neuron
-    for (size_t k = 0; k < rows.size(); ++k)
-      for (int64_t j = 0; j < n; ++j) {
-        const int64_t at = p.neuron_axis == 0 ? rows[k] * C + j : j * C + rows[k];
-        whole[size_t(at)] = b[k * size_t(n) + size_t(j)];
-      }
+    // Where each compact entry sits in the value: selected_rows of the value's own positions.
+    Parameter where = p;
+    std::vector<int32_t> positions(whole.size());
+    for (size_t i = 0; i < positions.size(); ++i) positions[i] = int32_t(i);
+    where.value = Tensor::from_ints(positions, p.value.shape());
+    const std::vector<int32_t> at = selected_rows(where).to_ints();
+    for (size_t k = 0; k < at.size(); ++k) whole[size_t(at[k])] = b[k];
     return whole;
   }
 
-  int64_t steps() const { return t_; }
-
- private:
   struct State {
     std::vector<double> m, v, dm, dv, bound;
   };
@@ -220,6 +212,11 @@ struct BoundCheck {
   }
 };
 
+// check_within as an expectation on `what`: fails when an element is outside its allowance;
+// returns the largest ratio, for the tests to print the margin.
+inline double expect_within(const std::string& what, const std::vector<float>& got,
+                            const std::vector<float>& want, const std::vector<double>& bound);
+
 inline BoundCheck check_within(const std::vector<float>& got, const std::vector<float>& want,
                                const std::vector<double>& bound) {
   BoundCheck r;
@@ -233,6 +230,13 @@ inline BoundCheck check_within(const std::vector<float>& got, const std::vector<
     if (ratio > r.worst_ratio) r = {ratio, i, diff, allowed};
   }
   return r;
+}
+
+inline double expect_within(const std::string& what, const std::vector<float>& got,
+                            const std::vector<float>& want, const std::vector<double>& bound) {
+  const BoundCheck c = check_within(got, want, bound);
+  EXPECT_LE(c.worst_ratio, 1.0) << what << ": " << c.str();
+  return c.worst_ratio;
 }
 
 }  // namespace neft::testing
