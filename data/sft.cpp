@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/error.h"
+#include "runtime/json_file.h"
 
 namespace neft::data {
 
@@ -27,7 +28,7 @@ std::vector<int32_t> token_ids(const nlohmann::json& line, const char* key, int3
   for (size_t i = 0; i < it->size(); ++i) {
     const nlohmann::json& v = (*it)[i];
     if (!v.is_number_integer())
-      fail(where, "\"", key, "\"[", i, "] is ", v.is_number() ? v.dump() : v.type_name(),
+      fail(where, "\"", key, "\"[", i, "] is ", v.is_number() ? json_excerpt(v) : v.type_name(),
            ", not an integer token id");
     // Unsigned values above INT64_MAX are out of range whatever the vocab.
     const bool in_range = v.is_number_unsigned()
@@ -53,12 +54,7 @@ SftDataset load_sft_jsonl(const std::string& path, int32_t vocab) {
     if (!text.empty() && text.back() == '\r') text.pop_back();
     if (text.find_first_not_of(" \t") == std::string::npos) continue;
     const std::string where = path + ":" + std::to_string(line_no) + ": ";
-    nlohmann::json line;
-    try {
-      line = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
-      fail(where, "not valid JSON (syntax error at byte ", e.byte, ")");
-    }
+    const nlohmann::json line = parse_json(text, path, line_no);
     if (!line.is_object())
       fail(where, "expected a JSON object with \"prompt\" and \"response\", got ",
            line.type_name());
@@ -66,7 +62,7 @@ SftDataset load_sft_jsonl(const std::string& path, int32_t vocab) {
     e.prompt = token_ids(line, "prompt", vocab, where);
     e.response = token_ids(line, "response", vocab, where);
     if (const auto task = line.find("task"); task != line.end()) {
-      if (!task->is_string()) fail(where, "\"task\" must be a string, got ", task->dump());
+      if (!task->is_string()) fail(where, "\"task\" must be a string, got ", json_excerpt(*task));
       const std::string name = task->get<std::string>();
       auto& names = data.task_names;
       e.task = int(std::find(names.begin(), names.end(), name) - names.begin());

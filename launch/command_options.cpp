@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -120,6 +121,8 @@ std::vector<ConfigLine> scan_config_lines(const std::string& path) {
   std::vector<ConfigLine> lines;
   std::string line, prefix;
   for (int number = 1; std::getline(in, line); ++number) {
+    if (line.find('\0') != std::string::npos)
+      fail(path, ":", number, ": NUL byte (an options file is text)");
     std::string s = trim(line.substr(0, line.find('#')));
     if (s.empty()) continue;
     if (s.front() == '[' && s.back() == ']') {
@@ -446,6 +449,18 @@ bool CommandOptions::parse(const std::vector<std::string>& args, std::ostream& h
 
   // Values are assigned file first, then command line, so the command line wins.
   if (!config_path.empty()) {
+    // A directory opens as a stream that reads nothing, /dev/zero as one that never ends.
+    std::error_code ec;
+    const auto status = std::filesystem::status(config_path, ec);
+    if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status))
+      fail("config file '", config_path, "' is ",
+           std::filesystem::is_directory(status) ? "a directory" : "not a regular file", "; ",
+           hint);
+    constexpr uintmax_t kMaxConfigBytes = 1 << 20;
+    if (const uintmax_t bytes = std::filesystem::file_size(config_path, ec);
+        !ec && bytes > kMaxConfigBytes)
+      fail("config file '", config_path, "' is ", bytes, " bytes, more than the ", kMaxConfigBytes,
+           " an options file can need; ", hint);
     std::ifstream in(config_path);
     if (!in) fail("cannot read config file '", config_path, "'; ", hint);
     const std::vector<ConfigLine> lines = scan_config_lines(config_path);

@@ -5,6 +5,7 @@
 
 #include "runtime/atomic_file.h"
 #include "runtime/error.h"
+#include "runtime/json_file.h"
 
 namespace neft::launch {
 
@@ -29,10 +30,10 @@ MetricsLog MetricsLog::resume(const std::string& path, int64_t step) {
     while (std::getline(in, line)) {
       // The last line of a killed run may be cut short (no newline); it is not a record.
       if (in.eof()) break;
-      const nlohmann::json record = nlohmann::json::parse(line, nullptr, false);
-      if (record.is_discarded()) continue;
-      const auto it = record.is_object() ? record.find("step") : record.end();
-      if (it != record.end() && it->is_number() && it->get<double>() > double(step)) continue;
+      const std::optional<nlohmann::json> record = try_parse_json(line);
+      if (!record) continue;
+      const auto it = record->is_object() ? record->find("step") : record->end();
+      if (it != record->end() && it->is_number() && it->get<double>() > double(step)) continue;
       kept += line + "\n";
     }
   }

@@ -24,6 +24,7 @@
 #include "model/config.h"
 #include "neuron/neuron_set.h"
 #include "runtime/error.h"
+#include "runtime/json_file.h"
 
 extern char** environ;
 
@@ -85,11 +86,12 @@ void read_metrics(const fs::path& path, RunSummary& s) {
   for (std::string line; std::getline(in, line);)
     if (!line.empty()) lines.push_back(line);
   for (size_t i = 0; i < lines.size(); ++i) {
-    json j = json::parse(lines[i], nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) {
+    const std::optional<json> parsed = try_parse_json(lines[i]);
+    if (!parsed) {
       if (i + 1 == lines.size()) break;  // a line cut short by a killed run
-      fail(path.string(), ": line ", i + 1, " is not JSON");
+      fail(path.string(), ":", i + 1, ": not a JSON record");
     }
+    const json& j = *parsed;
     if (!j.is_object() || !j.contains("step") || !j["step"].is_number()) continue;
     const int64_t step = j["step"].get<int64_t>();
     if (j.contains("eval") && j["eval"].is_object()) {

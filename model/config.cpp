@@ -6,9 +6,9 @@
 #include <filesystem>
 #include <optional>
 
-#include "model/json_file.h"
 #include "runtime/atomic_file.h"
 #include "runtime/error.h"
+#include "runtime/json_file.h"
 
 namespace neft::model {
 

@@ -1,7 +1,11 @@
 #include "model/hf_checkpoint.h"
 
 #include <unistd.h>
+#include <charconv>
 #include <filesystem>
+#include <optional>
+#include <set>
+#include <vector>
 
 #include "model/config.h"
 #include "model/shard.h"
@@ -11,7 +15,55 @@ namespace fs = std::filesystem;
 
 namespace neft::model {
 
+namespace {
+
+// "model.layers.7.mlp.up_proj.weight" -> {7, "mlp.up_proj.weight"}; nullopt for other names.
+std::optional<std::pair<int64_t, std::string>> layer_and_suffix(const std::string& name) {
+  static const std::string prefix = "model.layers.";
+  if (!name.starts_with(prefix)) return std::nullopt;
+  const size_t dot = name.find('.', prefix.size());
+  if (dot == std::string::npos || dot == prefix.size()) return std::nullopt;
+  int64_t layer = 0;
+  const char* begin = name.data() + prefix.size();
+  const auto [end, ec] = std::from_chars(begin, name.data() + dot, layer);
+  if (ec != std::errc() || end != name.data() + dot) return std::nullopt;
+  return std::make_pair(layer, name.substr(dot + 1));
+}
+
+// A checkpoint tensor the model has no use for is an error: a file of another architecture
+// (or a corrupt one) would otherwise load "successfully" into whatever names matched. The
+// names a model of this config has are its own stage's parameters, the same per-layer
+// weights of every other layer (a pipeline stage holds only its own), the embedding, the
+// final norm and the head. What transformers itself skips is skipped: a tied model's stored
+// lm_head.weight and the rotary inv_freq buffers older versions saved.
+void refuse_unknown_tensors(LlamaModel& model, const Checkpoint& checkpoint) {
+  const LlamaConfig& c = model.config();
+  std::set<std::string> own, layer_suffixes;
+  for (const Parameter* p : model.parameters()) {
+    own.insert(p->name);
+    if (const auto ls = layer_and_suffix(p->name)) layer_suffixes.insert(ls->second);
+  }
+  const auto known = [&](const std::string& name) {
+    if (own.count(name) || name == "model.embed_tokens.weight" || name == "model.norm.weight" ||
+        name == "lm_head.weight" || name.ends_with("rotary_emb.inv_freq"))
+      return true;
+    const auto ls = layer_and_suffix(name);
+    return ls && ls->first >= 0 && ls->first < c.layers && layer_suffixes.count(ls->second) > 0;
+  };
+  std::vector<std::string> unknown;
+  for (const std::string& name : checkpoint.names())
+    if (!known(name)) unknown.push_back(name);
+  if (!unknown.empty())
+    fail(checkpoint.path(), ": tensor '", unknown.front(), "' is not a weight of ", c.name, " (",
+         c.layers, " layers)",
+         unknown.size() > 1 ? " (and " + std::to_string(unknown.size() - 1) + " more)" : "",
+         "; is this checkpoint of another model?");
+}
+
+}  // namespace
+
 void load_hf_weights(LlamaModel& model, const Checkpoint& checkpoint) {
+  refuse_unknown_tensors(model, checkpoint);
   for (Parameter* p : model.parameters()) {
     if (!checkpoint.has(p->name))
       fail(checkpoint.path(), ": no tensor '", p->name, "' (model ", model.config().name, ")");
@@ -21,8 +73,11 @@ void load_hf_weights(LlamaModel& model, const Checkpoint& checkpoint) {
 }
 
 bool has_hf_weights(const std::string& dir) {
-  return fs::exists(fs::path(dir) / kSafetensorsFile) ||
-         fs::exists(fs::path(dir) / kSafetensorsIndexFile);
+  // symlink_status: a dangling link still means weights were meant to be there, and opening
+  // them says where it points (rather than the model starting from random weights).
+  std::error_code ec;
+  return fs::exists(fs::symlink_status(fs::path(dir) / kSafetensorsFile, ec)) ||
+         fs::exists(fs::symlink_status(fs::path(dir) / kSafetensorsIndexFile, ec));
 }
 
 const char* torch_dtype_name(DType dtype) {

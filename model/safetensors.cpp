@@ -9,9 +9,9 @@
 #include <string_view>
 #include <unordered_set>
 
-#include "model/json_file.h"
 #include "runtime/atomic_file.h"
 #include "runtime/error.h"
+#include "runtime/json_file.h"
 #include "runtime/ops/cast.h"
 
 namespace neft::model {
@@ -201,6 +201,16 @@ Tensor SafetensorsFile::read_window(const std::string& name, const Window& w,
   const unsigned char* first = base + (size_t(w.r0) * size_t(w.cols) + size_t(w.c0)) * elem;
   const size_t window_bytes = size_t(w.rc) * size_t(w.cc) * elem;
   const bool contiguous = w.cc == w.cols || w.rc <= 1;
+  // A NaN or Inf in a weight would train on silently with a NaN loss: every read is checked
+  // (the scan costs less than the copy that follows it).
+  const int64_t checked_rows = contiguous ? 1 : w.rc;
+  const size_t row_count = contiguous ? size_t(w.rc) * size_t(w.cc) : size_t(w.cc);
+  for (int64_t r = 0; r < checked_rows; ++r) {
+    const size_t start = size_t(w.r0 + r) * size_t(w.cols) + size_t(w.c0);  // element index
+    if (const int64_t bad = first_non_finite(base + start * elem, row_count, stored); bad >= 0)
+      fail(path(), ": tensor '", name, "' holds a NaN or Inf (element ", start + size_t(bad),
+           " of ", shape_str(e.info.shape), ")");
+  }
 
   // Same dtype and contiguous: straight from the mapping to the destination.
   if (contiguous && stored == dtype) {
@@ -239,7 +249,9 @@ Checkpoint::Checkpoint(const std::string& path) : path_(path) {
   }
   const std::string single = (fs::path(path) / kSafetensorsFile).string();
   const std::string index = (fs::path(path) / kSafetensorsIndexFile).string();
-  const bool has_single = fs::exists(single, ec), has_index = fs::exists(index, ec);
+  // A dangling link counts as present: opening it then says where it points.
+  const bool has_single = fs::exists(fs::symlink_status(single, ec)),
+             has_index = fs::exists(fs::symlink_status(index, ec));
   if (has_single && has_index)
     fail(path, ": holds both ", kSafetensorsFile, " and ", kSafetensorsIndexFile,
          "; which one is current is ambiguous");
@@ -275,7 +287,7 @@ void Checkpoint::open_index(const std::string& index) {
   for (auto& [shard, file] : shards) {
     const std::string shard_path = (dir / shard).string();
     std::error_code ec;
-    if (!fs::exists(shard_path, ec))
+    if (!fs::exists(fs::symlink_status(shard_path, ec)))
       fail(index, ": shard ", shard, " not found (", shard_path, ")");
     files_.push_back(std::make_unique<SafetensorsFile>(shard_path));
     file = files_.back().get();

@@ -89,4 +89,38 @@ float f16_bits_to_f32(uint16_t h) {
   return f;
 }
 
+namespace {
+
+template <class U>
+int64_t first_with_exponent(const unsigned char* p, size_t count, U mask) {
+  const auto at = [&](size_t i) {
+    U v;
+    std::memcpy(&v, p + i * sizeof(U), sizeof(U));
+    return (v & mask) == mask;
+  };
+  // A branch-free pass that vectorises; the position is looked for only when one exists.
+  bool any = false;
+  for (size_t i = 0; i < count; ++i) any |= at(i);
+  if (!any) return -1;
+  for (size_t i = 0; i < count; ++i)
+    if (at(i)) return int64_t(i);
+  return -1;
+}
+
+}  // namespace
+
+int64_t first_non_finite(const void* bytes, size_t count, DType dtype) {
+  const auto* p = static_cast<const unsigned char*>(bytes);
+  switch (dtype) {
+    case DType::F32:
+      return first_with_exponent<uint32_t>(p, count, 0x7f800000u);
+    case DType::BF16:
+      return first_with_exponent<uint16_t>(p, count, 0x7f80u);
+    case DType::F16:
+      return first_with_exponent<uint16_t>(p, count, 0x7c00u);
+    default:
+      return -1;  // integers are always finite
+  }
+}
+
 }  // namespace neft

@@ -38,4 +38,10 @@ inline float bf16_bits_to_f32(uint16_t b) {
 uint16_t f32_to_f16_bits(float f);  // round to nearest even, with subnormals
 float f16_bits_to_f32(uint16_t h);
 
+// The index of the first NaN or Inf among `count` values of a floating dtype stored at
+// `bytes` (any alignment), or -1 when all are finite. NaN and Inf are the values whose
+// exponent field is all ones, so one masked compare per element decides it; the scan runs
+// at memory speed, which is what lets every weight read be checked.
+int64_t first_non_finite(const void* bytes, size_t count, DType dtype);
+
 }  // namespace neft

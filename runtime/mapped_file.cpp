@@ -7,14 +7,34 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "runtime/error.h"
 
 namespace neft {
 
+namespace {
+
+// Why `path` cannot be opened. A symbolic link whose target is gone (an HF cache's model
+// directory copied without its blobs) reads as "no such file" while `ls` lists it; say what
+// it points to and what that resolved to.
+std::string open_failure(const std::string& path, int err) {
+  std::error_code ec;
+  if (err == ENOENT && std::filesystem::is_symlink(path, ec)) {
+    const std::filesystem::path target = std::filesystem::read_symlink(path, ec);
+    const std::filesystem::path resolved =
+        (std::filesystem::absolute(path, ec).parent_path() / target).lexically_normal();
+    return "cannot open " + path + ": it is a symbolic link to '" + target.string() + "', and " +
+           resolved.string() + " does not exist";
+  }
+  return "cannot open " + path + ": " + std::strerror(err);
+}
+
+}  // namespace
+
 MappedFile::MappedFile(const std::string& path) : path_(path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail("cannot open ", path, ": ", std::strerror(errno));
+  if (fd < 0) fail(open_failure(path, errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     const int err = errno;

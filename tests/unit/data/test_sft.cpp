@@ -114,8 +114,13 @@ TEST_P(DataSftBadLine, NamesFileLineAndProblem) {
 INSTANTIATE_TEST_SUITE_P(
     Errors, DataSftBadLine,
     ::testing::Values(
-        BadLine{"{\"prompt\": [1], \"response\": [2]", "not valid JSON"},
-        BadLine{"prompt=[1]", "not valid JSON"}, BadLine{"[1, 2]", "expected a JSON object"},
+        BadLine{"{\"prompt\": [1], \"response\": [2]", "invalid JSON"},
+        BadLine{"prompt=[1]", "invalid JSON"},
+        BadLine{std::string(100000, '['), "nested deeper than 64 levels"},
+        BadLine{std::string("{\"prompt\": [1], \"response\": [2]}\0junk", 39), "NUL byte"},
+        BadLine{"{\"prompt\": [1], \"response\": [1e999]}",
+                "key 'response': number 1e999 is beyond the range of a double"},
+        BadLine{"[1, 2]", "expected a JSON object"},
         BadLine{"{\"response\": [2]}", "missing \"prompt\""},
         BadLine{"{\"prompt\": [1]}", "missing \"response\""},
         BadLine{"{\"prompt\": \"hello\", \"response\": [2]}",

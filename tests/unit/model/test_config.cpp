@@ -177,8 +177,8 @@ TEST(LlamaConfig, InvalidJsonNamesTheFileAndThePosition) {
   TempDir dir;
   write_text(dir.file("config.json"), "{\n  \"hidden_size\": 64,\n  \"vocab_size\" 50\n}");
   EXPECT_THAT([&] { load_hf_config(dir.file("config.json")); },
-              ThrowsMessage<Error>(AllOf(HasSubstr(dir.file("config.json") + ": invalid JSON"),
-                                         HasSubstr("line 3"))));
+              ThrowsMessage<Error>(AllOf(HasSubstr(dir.file("config.json") + ":3: "),
+                                         HasSubstr("invalid JSON: syntax error"))));
 }
 
 // A valid config with one change (a null removes the key), and what the error must say.
