@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "runtime/atomic_file.h"
+#include "runtime/crash_point.h"
 #include "runtime/error.h"
 
 namespace neft::launch {
@@ -17,20 +18,20 @@ namespace fs = std::filesystem;
 namespace {
 
 const char* const kLatestFile = "latest";
-const char* const kTempMarker = ".tmp-";
 
-// Best effort: a directory that cannot be removed costs disk space, not correctness.
-void remove_quietly(const fs::path& path) {
+// Deletes a complete checkpoint without a moment at which a partly deleted directory holds
+// its complete name: renamed to a temporary name first (one atomic step), then removed. A
+// kill during the removal leaves a temporary, which the next run removes. Best effort: a
+// checkpoint that cannot be renamed stays whole, costing disk space, not correctness.
+void retire(const fs::path& dir) {
+  const fs::path away =
+      dir.string() + kTempDirectoryMarker + std::to_string(::getpid()) + "-pruned";
   std::error_code ec;
-  fs::remove_all(path, ec);
-}
-
-// The step of a temporary directory "step-<digits>.tmp-<pid>[...]", nullopt for other names.
-std::optional<int64_t> temp_checkpoint_step(const fs::path& dir) {
-  const std::string name = dir.filename().string();
-  const auto marker = name.find(kTempMarker);
-  if (marker == std::string::npos) return std::nullopt;
-  return checkpoint_step(name.substr(0, marker));
+  fs::rename(dir, away, ec);
+  if (ec) return;
+  crash_point("checkpoint renamed away for pruning");
+  fs::remove_all(away, ec);
+  crash_point("pruned checkpoint removed");
 }
 
 }  // namespace
@@ -83,22 +84,23 @@ fs::path save_checkpoint(const fs::path& out_dir, int64_t step, const Checkpoint
   const fs::path final_dir = dir / name;
   write_directory_atomic(
       final_dir.string(), [&](const std::string& temp) { write_files(temp); },
-      kTempMarker + std::to_string(::getpid()));
+      kTempDirectoryMarker + std::to_string(::getpid()));
   write_file_atomic((dir / kLatestFile).string(), name + "\n");
 
-  // Prune: the `keep` newest up to `step`, nothing after it, and the leftovers of saves that
-  // crashed before this one (a save of a later step cannot be in progress).
+  // Prune: the `keep` newest up to `step` and nothing after it. (The temporaries of saves
+  // killed before this run are removed at its start: remove_run_leftovers.)
   const std::vector<CheckpointEntry> entries = list_checkpoints(out_dir);
   int64_t kept = 0;
   for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
-    if (it->step > step || (it->step < step && keep > 0 && kept >= keep)) remove_quietly(it->dir);
+    if (it->step > step || (it->step < step && keep > 0 && kept >= keep)) retire(it->dir);
     if (it->step <= step) ++kept;
   }
-  for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
-    const auto temp_step = temp_checkpoint_step(entry.path());
-    if (temp_step && *temp_step < step) remove_quietly(entry.path());
-  }
   return final_dir;
+}
+
+void remove_run_leftovers(const fs::path& out_dir) {
+  remove_temp_leftovers(out_dir.string());
+  remove_temp_leftovers(checkpoints_dir(out_dir).string());
 }
 
 std::optional<fs::path> find_latest_checkpoint(const fs::path& out_dir) {

@@ -7,8 +7,9 @@
 //
 // A checkpoint is written under a temporary name, flushed to disk, and renamed into place;
 // only then does `latest` (replaced atomically) name it. So a save interrupted at any point
-// leaves the previous checkpoint in force. What a checkpoint holds is the caller's business:
-// it passes a function that writes files into a directory.
+// leaves the previous checkpoint in force. Pruning renames a checkpoint away before deleting
+// it: a directory under a complete name is whole at every instant. What a checkpoint holds is the
+// caller's business: it passes a function that writes files into a directory.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -41,6 +42,11 @@ std::optional<int64_t> checkpoint_step(const std::filesystem::path& dir);
 // removed, the exception propagates and `latest` is unchanged.
 std::filesystem::path save_checkpoint(const std::filesystem::path& out_dir, int64_t step,
                                       const CheckpointWriter& write_files, int64_t keep);
+
+// Removes what killed runs left in <out> and <out>/checkpoints: temporary files and
+// directories of saves, prunings and model links. For the start of a run, which alone
+// writes there.
+void remove_run_leftovers(const std::filesystem::path& out_dir);
 
 // The checkpoint to resume from: the one `latest` names, or, when `latest` is missing or
 // names a directory that does not exist, the complete checkpoint of the highest step.

@@ -53,6 +53,7 @@ int run_eval(const EvalOptions& o) {
   model::ModelOptions mopts{o.compute_device(), o.compute_dtype(), false};
   mopts.tp = job.tensor_parallel();
   auto model = build_model(source, mopts, o.seed);
+  check_sequence_length(model->config(), o.seq_len);
   // Each rank writes the delta's rows of its own shard.
   if (!o.delta.empty()) neuron::apply_delta(*model, o.delta);
   const data::SyntheticSuite suite(o.task_list(), o.seed);

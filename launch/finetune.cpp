@@ -3,25 +3,36 @@
 #include <filesystem>
 
 #include "launch/checkpoint_dir.h"
+#include "launch/model_setup.h"
 #include "launch/score.h"
 #include "launch/train.h"
+#include "model/config.h"
+#include "neuron/neuron_space.h"
+#include "neuron/selection.h"
 
 namespace fs = std::filesystem;
 
 namespace neft::launch {
 
-int run_finetune(const FinetuneOptions& o) {
+namespace {
+
+// Scores and selects (unless resuming), then trains the selection.
+int score_select_train(const FinetuneOptions& o, bool resuming, const std::string& scores,
+                       const std::string& neurons) {
   const TrainOptions& t = o.train;
-  const fs::path out(t.out);
-  const std::string scores = (out / "scores.safetensors").string();
-  const std::string neurons = (out / "neurons.safetensors").string();
-  const bool resuming = t.resume && find_latest_checkpoint(t.out) && fs::exists(neurons);
   if (!resuming) {
     if (find_latest_checkpoint(t.out))
       fail("--out ", t.out,
            " already holds a run: pass --resume to continue it, or choose "
            "another --out");
-    fs::create_directories(out);
+    // What can be refused without scoring is refused before the probe runs or a file is
+    // written: the sequence length and a budget too small for one neuron.
+    const model::LlamaConfig config = model::resolve_config(t.model);
+    check_sequence_length(config, t.seq_len);
+    neuron::check_budget(
+        neuron::NeuronSpace(config, neuron::NeuronKinds::parse(o.score.kinds, o.score.gate),
+                            int(t.parallelism.tp), int(t.parallelism.pp)),
+        neuron::Budget::parse(o.select.budget));
     ScoreOptions so;
     so.model = t.model;
     so.init = t.init;
@@ -41,6 +52,28 @@ int run_finetune(const FinetuneOptions& o) {
   TrainOptions train = t;
   train.neurons = neurons;
   return run_train(train);
+}
+
+}  // namespace
+
+int run_finetune(const FinetuneOptions& o) {
+  const fs::path out(o.train.out);
+  const std::string scores = (out / "scores.safetensors").string();
+  const std::string neurons = (out / "neurons.safetensors").string();
+  const bool resuming =
+      o.train.resume && find_latest_checkpoint(o.train.out) && fs::exists(neurons);
+  // Scores and the selection are written before training starts. If training then fails
+  // before its first step (which writes nothing: launch/run_output.h), the --out this run
+  // created is removed again, by whichever rank fails (the others may be ended before they
+  // could), so that a refused run leaves nothing behind.
+  const bool creates_out = !fs::exists(out);
+  try {
+    return score_select_train(o, resuming, scores, neurons);
+  } catch (...) {
+    std::error_code ec;
+    if (creates_out && !fs::exists(o.train.metrics_path(), ec)) fs::remove_all(out, ec);
+    throw;
+  }
 }
 
 }  // namespace neft::launch

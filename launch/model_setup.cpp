@@ -30,4 +30,10 @@ std::unique_ptr<model::LlamaModel> build_model(const ModelSource& source,
   return m;
 }
 
+void check_sequence_length(const model::LlamaConfig& config, int64_t seq_len) {
+  if (seq_len > config.max_positions)
+    fail("--seq-len ", seq_len, " exceeds max_position_embeddings ", config.max_positions, " of ",
+         config.name);
+}
+
 }  // namespace neft::launch

@@ -110,6 +110,7 @@ int run_score(const ScoreOptions& o) {
   mopts.pp_stage = job.pp_stage();
   mopts.pp_stages = job.pp_size();
   auto model = build_model({o.model, o.init}, mopts, o.seed);
+  check_sequence_length(model->config(), o.seq_len);
   const neuron::NeuronSpace space(model->config(),
                                   neuron::NeuronKinds::parse(o.score.kinds, o.score.gate),
                                   job.tensor_parallel().size, job.pp_size());

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -19,6 +20,7 @@
 #include "launch/parallel_job.h"
 #include "launch/progress.h"
 #include "launch/rank_stats.h"
+#include "launch/run_output.h"
 #include "launch/step_data.h"
 #include "launch/train_step.h"
 #include "model/config.h"
@@ -29,6 +31,8 @@
 #include "optim/adamw.h"
 #include "optim/schedule.h"
 #include "runtime/atomic_file.h"
+#include "runtime/crash_point.h"
+#include "runtime/json_file.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -92,27 +96,40 @@ void publish_model(const fs::path& checkpoint, const fs::path& model_dir) {
           if (ec) fs::copy_file(checkpoint / file, fs::path(dir) / file);
         }
       },
-      ".tmp-" + std::to_string(::getpid()));
+      kTempDirectoryMarker + std::to_string(::getpid()));
 }
 
 // Restores a checkpoint written by save_training_checkpoint, at this run's layout (every
-// rank reads its own shards); returns its step.
+// rank reads its own shards); returns its step. Its trainer_state.json is checked before
+// anything is restored: a step that is negative, disagrees with the directory's name, or lies
+// beyond --steps is refused, and the run directory is left as it was.
 int64_t read_checkpoint(const fs::path& dir, model::LlamaModel& m, optim::AdamW& opt,
-                        data::BatchSource& source) {
+                        data::BatchSource& source, int64_t steps) {
+  const std::string state_path = (dir / kTrainerStateFile).string();
+  const json s = read_json_file(state_path);
+  const auto integer = [&](const char* key) {
+    if (!s.is_object() || !s.contains(key) || !s[key].is_number_integer())
+      fail(state_path, ": key '", key, "' must be an integer (got ",
+           s.is_object() && s.contains(key) ? json_excerpt(s[key]) : "nothing", ")");
+    return s[key].get<int64_t>();
+  };
+  const int64_t step = integer("step"), optimizer_steps = integer("optimizer_steps");
+  if (step < 0 || optimizer_steps < 0)
+    fail(state_path, ": key '", step < 0 ? "step" : "optimizer_steps", "' is negative");
+  if (const auto named = checkpoint_step(dir); named && *named != step)
+    fail(state_path, ": key 'step' is ", step, " but the directory is ", dir.filename().string());
+  if (step > steps)
+    fail(state_path, ": the checkpoint is at step ", step, ", beyond --steps ", steps,
+         "; pass a larger --steps to train on from it");
+  if (!s.contains("data")) fail(state_path, ": no key 'data'");
   model::load_hf_weights(m, model::Checkpoint(dir.string()));
-  const fs::path state_path = dir / kTrainerStateFile;
-  std::ifstream in(state_path);
-  if (!in) fail(state_path.string(), ": cannot be read");
-  json s;
   try {
-    s = json::parse(in);
-    load_optimizer_state(m, opt, (dir / kOptimizerFile).string(),
-                         s.at("optimizer_steps").get<int64_t>());
+    load_optimizer_state(m, opt, (dir / kOptimizerFile).string(), optimizer_steps);
     source.restore(s.at("data"));
-    return s.at("step").get<int64_t>();
   } catch (const json::exception& e) {
-    fail(state_path.string(), ": ", e.what());
+    fail(state_path, ": ", e.what());
   }
+  return step;
 }
 
 }  // namespace
@@ -127,43 +144,43 @@ int run_train(const TrainOptions& o) {
   mopts.pp_stage = job.pp_stage();
   mopts.pp_stages = job.pp_size();
   auto model = build_model({o.model, o.init}, mopts, o.seed);
+  check_sequence_length(model->config(), o.seq_len);
   const Device device = mopts.device;
   auto source = data::make_batch_source(data_spec(o), o.micro_batch, o.seq_len, o.seed,
                                         {int32_t(model->config().vocab), true});
-  // Neuron-level training: only the file's neurons train (it is kept with the run so that
-  // the run says what it trained).
-  if (!o.neurons.empty()) {
-    const neuron::NeuronSet set = neuron::load_neuron_set(o.neurons);
-    const neuron::NeuronSpace space =
-        neuron::space_of(set, model->config(), mopts.tp.size, job.pp_size(), o.neurons);
-    neuron::train_only(*model, space, set.ids);
-    const fs::path kept = fs::path(o.out) / kNeuronsFile;
-    if (rank0 && !(fs::exists(kept) && fs::equivalent(kept, o.neurons))) {
-      fs::create_directories(o.out);
-      neuron::save_neuron_set(kept.string(), set);
-    }
-    if (rank0)
-      std::printf(
-          "training %lld neurons (%s, %lld parameters) of %s; every other weight is frozen\n",
-          (long long)set.ids.size(), space.kinds().str().c_str(), (long long)set.params,
-          o.neurons.c_str());
-  }
-  optim::AdamW opt(model->parameters(),
-                   {float(o.beta1), float(o.beta2), float(o.eps), float(o.weight_decay)});
-
   int64_t start = 0;
   const auto latest = find_latest_checkpoint(o.out);
   if (latest && !o.resume)
     fail("--out ", o.out, " already holds a run (", latest->string(),
          "): pass --resume to continue it, or choose another --out");
+  // Nothing is written before the first step has completed (launch/run_output.h).
+  std::optional<neuron::NeuronSet> neurons;
+  // Neuron-level training: only the file's neurons train (it is kept with the run so that
+  // the run says what it trained).
+  if (!o.neurons.empty()) {
+    neurons = neuron::load_neuron_set(o.neurons);
+    const neuron::NeuronSpace space =
+        neuron::space_of(*neurons, model->config(), mopts.tp.size, job.pp_size(), o.neurons);
+    neuron::train_only(*model, space, neurons->ids);
+    if (rank0)
+      std::printf(
+          "training %lld neurons (%s, %lld parameters) of %s; every other weight is frozen\n",
+          (long long)neurons->ids.size(), space.kinds().str().c_str(), (long long)neurons->params,
+          o.neurons.c_str());
+  }
+  optim::AdamW opt(model->parameters(),
+                   {float(o.beta1), float(o.beta2), float(o.eps), float(o.weight_decay)});
   if (latest) {
-    start = read_checkpoint(*latest, *model, opt, *source);
+    start = read_checkpoint(*latest, *model, opt, *source, o.steps);
     if (rank0) std::printf("resuming from %s (step %lld)\n", latest->c_str(), (long long)start);
   }
-  // Rank 0 alone logs; the other ranks' logs write nothing.
-  MetricsLog metrics = !rank0      ? MetricsLog()
-                       : start > 0 ? MetricsLog::resume(o.metrics_path(), start)
-                                   : MetricsLog(o.metrics_path());
+  RunOutput output(o.out, o.metrics_path(), start, rank0);
+  if (neurons)
+    output.on_open([&] {
+      const fs::path kept = fs::path(o.out) / kNeuronsFile;
+      if (!(fs::exists(kept) && fs::equivalent(kept, o.neurons)))
+        neuron::save_neuron_set(kept.string(), *neurons);
+    });
   const bool synthetic = o.data.rfind("synthetic", 0) == 0;
   const data::Split split = data::parse_held_out_split(o.eval_split);
   // Every rank evaluates (a TP group's ranks each hold part of the vocabulary); rank 0 logs.
@@ -187,7 +204,7 @@ int run_train(const TrainOptions& o) {
       std::snprintf(buf, sizeof buf, " %s %.0f%%", s.task.c_str(), 100.0 * s.accuracy);
       line += buf;
     }
-    metrics.write(record);
+    output.log(record);
     progress.message(line);
   };
 
@@ -210,6 +227,8 @@ int run_train(const TrainOptions& o) {
     const uint64_t dp_sent = job.dp() ? job.dp()->bytes_sent() : 0;
     const uint64_t tp_sent = job.tp() ? job.tp()->bytes_sent() : 0;
     const StepResult r = train_step(*model, opt, micro, lr, float(o.clip), {job.dp(), job.pp()});
+    output.open();  // the first step has completed on every rank
+    crash_point("step done");
     if (step == start) {
       // What each rank trains, holds and sends, measured on the first step of the run.
       RankStats mine{job.rank(),    job.tensor_parallel().rank, job.pp_stage(),
@@ -220,18 +239,18 @@ int run_train(const TrainOptions& o) {
       mine.dp_bytes_per_step = int64_t((job.dp() ? job.dp()->bytes_sent() : 0) - dp_sent);
       mine.tp_bytes_per_step = int64_t((job.tp() ? job.tp()->bytes_sent() : 0) - tp_sent);
       const std::vector<RankStats> ranks = gather_rank_stats(job, mine);
-      metrics.write({{"step", step + 1}, {"ranks", to_json(ranks)}});
+      output.log({{"step", step + 1}, {"ranks", to_json(ranks)}});
       for (const RankStats& s : ranks) progress.message(describe(s));
     }
     const int64_t tokens = o.grad_accum * dp * o.micro_batch * o.seq_len;
     progress.step({step + 1, r.loss, lr, r.grad_norm, tokens});
-    metrics.write({{"step", step + 1},
-                   {"loss", r.loss},
-                   {"lr", lr},
-                   {"grad_norm", r.grad_norm},
-                   {"tokens", tokens},
-                   {"loss_tokens", r.counted},
-                   {"elapsed_s", seconds_since(t0)}});
+    output.log({{"step", step + 1},
+                {"loss", r.loss},
+                {"lr", lr},
+                {"grad_norm", r.grad_norm},
+                {"tokens", tokens},
+                {"loss_tokens", r.counted},
+                {"elapsed_s", seconds_since(t0)}});
     if (o.eval_every > 0 && (step + 1) % o.eval_every == 0) evaluate(step + 1, progress);
     if (o.save_every > 0 && (step + 1) % o.save_every == 0) {
       save_training_checkpoint(job, *model, opt, step + 1, *source, o);
@@ -243,6 +262,7 @@ int run_train(const TrainOptions& o) {
       return 0;
     }
   }
+  output.open();  // a run resumed at its last step takes no step
   if (saved_step != o.steps) save_training_checkpoint(job, *model, opt, o.steps, *source, o);
   if (o.eval_every == 0 || o.steps % o.eval_every != 0) evaluate(o.steps, progress);
   progress.finish();

@@ -93,7 +93,7 @@ void save_hf_directory(const LlamaConfig& config, const NamedTensors& weights,
         save_safetensors_sharded(temp, weights, max_shard_bytes);
         save_hf_config(config, (fs::path(temp) / "config.json").string(), torch_dtype);
       },
-      ".tmp-" + std::to_string(getpid()));
+      kTempDirectoryMarker + std::to_string(getpid()));
 }
 
 }  // namespace neft::model

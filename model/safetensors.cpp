@@ -383,6 +383,11 @@ void remove_stale_layout(const fs::path& dir, const std::set<std::string>& keep)
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const Metadata& metadata) {
   check_names(tensors, path);
+  if (const fs::path parent = fs::path(path).parent_path(); !parent.empty()) {
+    std::error_code ec;
+    fs::create_directories(parent, ec);
+    if (ec) fail("cannot create directory ", parent.string(), ": ", ec.message());
+  }
   write_file(path, tensors, metadata);
 }
 

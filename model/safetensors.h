@@ -120,8 +120,9 @@ inline constexpr const char* kSafetensorsFile = "model.safetensors";
 inline constexpr const char* kSafetensorsIndexFile = "model.safetensors.index.json";
 
 // Writes the tensors (any dtype, any device; copied to the host one at a time) in the given
-// order to `path`, atomically. The header is padded with spaces to a multiple of 8 bytes, as
-// HF pads it, and its metadata gets "format": "pt" unless given (transformers requires it).
+// order to `path` (creating its directory), atomically. The header is padded with spaces to a
+// multiple of 8 bytes, as HF pads it, and its metadata gets "format": "pt" unless given
+// (transformers requires it).
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const Metadata& metadata = {});
 // Writes `dir`/model-0000i-of-0000N.safetensors shards of at most max_shard_bytes each (a

@@ -258,6 +258,18 @@ Allowance allowance(const NeuronSpace& space, const Budget& budget) {
   fail("budget ", budget.str(), " selects no neuron: ", sizes);
 }
 
+}  // namespace
+
+void check_budget(const NeuronSpace& space, const Budget& budget) {
+  const Allowance a = allowance(space, budget);
+  int64_t cheapest = kNoLimit;
+  for (NeuronKind k : space.kinds().list())
+    cheapest = std::min(cheapest, space.params_per_neuron(k));
+  if (a.neurons == 0 || a.params < cheapest) fail_empty(space, budget);
+}
+
+namespace {
+
 // ---- scopes ---------------------------------------------------------------------------
 
 std::vector<size_t> all_indices(size_t n) {

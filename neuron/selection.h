@@ -64,6 +64,11 @@ struct Selection {
   double score_global = 0;    // what a global selection of the same budget retains
 };
 
+// Fails as select_neurons would for a budget above what the space holds or one too small
+// for even the cheapest neuron: a check to make before any scoring is spent or any file
+// written. (A per-layer or balanced scope can still end with nothing; select_neurons says so.)
+void check_budget(const NeuronSpace& space, const Budget& budget);
+
 // Collective over groups.tp and groups.pp. `mine` must be this rank's owned neurons
 // (space.owned(tp rank, pp stage)). One-line errors: a budget above what the space holds, a
 // budget that selects no neuron, a NaN score.

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "runtime/crash_point.h"
 #include "runtime/error.h"
 
 namespace neft {
@@ -74,9 +75,11 @@ void AtomicFile::commit() {
   const int rc = ::close(fd_);
   fd_ = -1;
   if (rc != 0) fail("cannot close ", path_, ": ", std::strerror(errno));
+  crash_point("file written, not yet renamed");
   if (std::rename(temp_path_.c_str(), path_.c_str()) != 0)
     fail("cannot rename ", temp_path_, " to ", path_, ": ", std::strerror(errno));
   committed_ = true;
+  crash_point("file renamed into place");
   fsync_directory_of(path_);
 }
 
@@ -125,6 +128,25 @@ void remove_quietly(const fs::path& path) {
 }
 }  // namespace
 
+bool is_temp_leftover(const std::string& name) {
+  if (name.find(kTempDirectoryMarker) != std::string::npos) return true;
+  // AtomicFile's "<target>.tmp.<pid>.<n>".
+  const size_t at = name.rfind(".tmp.");
+  if (at == std::string::npos) return false;
+  const std::string tail = name.substr(at + 5);
+  const size_t dot = tail.find('.');
+  const auto digits = [](const std::string& s) {
+    return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+  };
+  return dot != std::string::npos && digits(tail.substr(0, dot)) && digits(tail.substr(dot + 1));
+}
+
+void remove_temp_leftovers(const std::string& dir) {
+  std::error_code ec;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec))
+    if (is_temp_leftover(entry.path().filename().string())) remove_quietly(entry.path());
+}
+
 void write_directory_atomic(const std::string& target_path,
                             const std::function<void(const std::string& dir)>& write_files,
                             const std::string& temp_suffix) {
@@ -133,6 +155,8 @@ void write_directory_atomic(const std::string& target_path,
   std::error_code ec;
   fs::create_directories(parent, ec);
   if (ec) fail("cannot create directory ", parent.string(), ": ", ec.message());
+  NEFT_CHECK(temp_suffix.starts_with(kTempDirectoryMarker), "temporary directory suffix '",
+             temp_suffix, "' must start with ", kTempDirectoryMarker);
   const fs::path temp = parent / (target.filename().string() + temp_suffix);
   remove_quietly(temp);  // left by a crashed process that had the same suffix
   fs::create_directory(temp, ec);
@@ -144,12 +168,17 @@ void write_directory_atomic(const std::string& target_path,
     remove_quietly(temp);
     throw;
   }
+  crash_point("directory written, not yet renamed");
   // Moved aside under a temporary name, so a crash now leaves nothing that looks complete.
   const fs::path replaced = parent / (target.filename().string() + temp_suffix + "-replaced");
   const bool replacing = fs::exists(target);
-  if (replacing) rename_or_fail(target, replaced);
+  if (replacing) {
+    rename_or_fail(target, replaced);
+    crash_point("directory replaced: the old one moved aside");
+  }
   rename_or_fail(temp, target);
   fsync_path(parent, true);
+  crash_point("directory renamed into place");
   if (replacing) remove_quietly(replaced);
 }
 

@@ -42,11 +42,23 @@ class AtomicFile {
 // The whole file in one atomic write.
 void write_file_atomic(const std::string& path, std::string_view contents);
 
+// What every temporary directory's suffix starts with: ".tmp-<pid>" and the like.
+inline constexpr const char* kTempDirectoryMarker = ".tmp-";
+
+// A name this file's writers give their temporary files and directories: "x.tmp.<pid>.<n>"
+// or anything with ".tmp-" in it.
+bool is_temp_leftover(const std::string& name);
+// Removes the temporaries that killed writers left in `dir` (not below it). Only for a
+// directory no other process is writing into, such as a run's --out at its start.
+void remove_temp_leftovers(const std::string& dir);
+
 // A whole directory in one atomic step: `write_files` fills the empty temporary sibling
 // "<target><temp_suffix>", whose files and directories are then flushed to disk, and it is
-// renamed into place (an existing target is moved aside first and removed afterwards). If
+// renamed into place (an existing target is moved aside first and removed afterwards), so
+// that at every instant the target is either absent or whole. If
 // write_files throws, the temporary directory is removed and the target left as it was.
-// Callers choose the suffix so that they can recognise (and ignore) a crashed save's leftover.
+// Callers choose the suffix, which starts with kTempDirectoryMarker, so that a crashed save's
+// leftover is recognised, ignored and later removed.
 void write_directory_atomic(const std::string& target,
                             const std::function<void(const std::string& dir)>& write_files,
                             const std::string& temp_suffix);

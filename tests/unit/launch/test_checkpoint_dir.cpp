@@ -3,7 +3,9 @@
 // the newest, and `latest` falls back to the highest complete step.
 #include <gtest/gtest.h>
 
+#include <set>
 #include <stdexcept>
+#include <vector>
 
 #include "launch/checkpoint_dir.h"
 #include "runtime/error.h"
@@ -143,13 +145,39 @@ TEST(LaunchCheckpointDir, ResavingAnEarlierStepDropsTheAbandonedLaterOnes) {
   EXPECT_FALSE(fs::exists(again / "only-old.txt"));  // replaced, not merged
 }
 
-TEST(LaunchCheckpointDir, SaveRemovesLeftoversOfEarlierCrashedSaves) {
+// What killed saves, prunings and model links leave is removed at the next run's start, and
+// nothing else is.
+TEST(LaunchCheckpointDir, RunLeftoversAreRemovedAndNothingElse) {
   TempDir tmp;
-  const fs::path out = tmp.path();
-  const fs::path leftover = out / "checkpoints" / "step-00000050.tmp-99999";
-  fs::create_directories(leftover);
+  const fs::path out = tmp.path(), dir = out / "checkpoints";
+  const std::vector<fs::path> leftovers{dir / "step-00000050.tmp-99999",
+                                        dir / "step-00000040.tmp-99999-pruned",
+                                        dir / "step-00000030.tmp-7-replaced",
+                                        out / "model.tmp-99999", out / "model.tmp-99999-replaced"};
+  for (const fs::path& p : leftovers) fs::create_directories(p / "sub");
+  write_text((dir / "latest.tmp.99999.0").string(), "step-0000");
+  write_text((out / "metrics.jsonl.tmp.4242.3").string(), "{");
   save_checkpoint(out, 100, writes("x"), 2);
-  EXPECT_FALSE(fs::exists(leftover));
+  write_text((out / "metrics.jsonl").string(), "{}\n");
+  write_text((out / "notes.tmp.txt").string(), "mine");  // not a writer's temporary
+  fs::create_directories(out / "model");
+  remove_run_leftovers(out);
+  for (const fs::path& p : leftovers) EXPECT_FALSE(fs::exists(p)) << p;
+  EXPECT_FALSE(fs::exists(dir / "latest.tmp.99999.0"));
+  EXPECT_FALSE(fs::exists(out / "metrics.jsonl.tmp.4242.3"));
+  for (const char* kept : {"checkpoints/step-00000100", "checkpoints/latest", "metrics.jsonl",
+                           "notes.tmp.txt", "model"})
+    EXPECT_TRUE(fs::exists(out / kept)) << kept;
+}
+
+// Pruning renames a checkpoint away before deleting it, and leaves no temporary behind.
+TEST(LaunchCheckpointDir, PruningLeavesOnlyCompleteCheckpoints) {
+  TempDir tmp;
+  for (int64_t step : {10, 20, 30}) save_checkpoint(tmp.path(), step, writes("x"), 1);
+  std::set<std::string> names;
+  for (const auto& e : fs::directory_iterator(tmp.path() / "checkpoints"))
+    names.insert(e.path().filename().string());
+  EXPECT_EQ(names, (std::set<std::string>{"latest", "step-00000030"}));
 }
 
 TEST(LaunchCheckpointDir, UnwritableOutputNamesThePath) {
