@@ -1,0 +1,146 @@
+// A training run killed with SIGKILL at every moment its saves and prunings change the disk
+// (runtime/crash_point.h): afterwards every checkpoint under a complete name loads, and
+// --resume continues to the same losses and the same final weights, bit for bit, as the run
+// that was never interrupted. The uninterrupted run's output, written to a file as in a SLURM
+// log, holds no carriage return or terminal escape.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <filesystem>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "launch/checkpoint_dir.h"
+#include "model/safetensors.h"
+#include "runtime/atomic_file.h"
+#include "runtime/dtype.h"
+#include "runtime/json_file.h"
+#include "tests/process/run_process.h"
+#include "tests/unit/temp_dir.h"
+
+namespace neft::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct KillCase {
+  const char* name;
+  int64_t save_every, keep;
+};
+
+std::vector<std::string> train_args(const KillCase& c, const fs::path& out) {
+  return {"train",
+          "--model",
+          "tiny",
+          "--steps",
+          "6",
+          "--save-every",
+          std::to_string(c.save_every),
+          "--keep-checkpoints",
+          std::to_string(c.keep),
+          "--micro-batch",
+          "2",
+          "--seq-len",
+          "32",
+          "--tasks",
+          "copy",
+          "--eval-examples",
+          "4",
+          "--log-every",
+          "1",
+          "--out",
+          out.string()};
+}
+
+// step -> the loss as the log wrote it; a step logged twice fails the test.
+std::map<int64_t, std::string> logged_losses(const fs::path& metrics) {
+  std::map<int64_t, std::string> losses;
+  std::istringstream lines(slurp(metrics.string()));
+  for (std::string line; std::getline(lines, line);) {
+    const auto record = try_parse_json(line);
+    if (!record || !record->contains("loss")) continue;
+    const int64_t step = (*record)["step"].get<int64_t>();
+    EXPECT_TRUE(losses.emplace(step, (*record)["loss"].dump()).second)
+        << "step " << step << " logged twice";
+  }
+  return losses;
+}
+
+// Every tensor of every file reads (the reader checks sizes, offsets and finiteness), and the
+// trainer state names the directory's step.
+void expect_loadable(const fs::path& dir) {
+  try {
+    for (const char* file : {"model.safetensors", "optimizer.safetensors"}) {
+      const model::SafetensorsFile f((dir / file).string());
+      for (const std::string& name : f.names())
+        if (is_floating(f.info(name).dtype)) f.read(name, DType::F32);
+    }
+    const nlohmann::json state = read_json_file((dir / "trainer_state.json").string());
+    EXPECT_EQ(state["step"].get<int64_t>(), *launch::checkpoint_step(dir)) << dir;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << dir << " is under a complete name but does not load: " << e.what();
+  }
+}
+
+class KillResume : public ::testing::TestWithParam<KillCase> {};
+
+TEST_P(KillResume, EveryMomentLeavesLoadableCheckpointsAndResumesBitwise) {
+  TempDir tmp;
+  const KillCase& c = GetParam();
+  const fs::path reference = tmp.path() / "reference";
+  const ProcessResult ref =
+      run_neft_process(train_args(c, reference), tmp.path().string(), {{"NEFT_CRASH_TRACE", "1"}});
+  ASSERT_TRUE(ref.exited && ref.status == 0) << ref.err;
+  // Off a terminal: plain lines, one per --log-every steps.
+  EXPECT_EQ(ref.out.find('\r'), std::string::npos) << ref.out;
+  EXPECT_EQ(ref.out.find('\033'), std::string::npos) << ref.out;
+  EXPECT_EQ(ref.err.find('\033'), std::string::npos) << ref.err;
+  EXPECT_THAT(ref.out, ::testing::HasSubstr("step 6/6 | loss"));
+  const std::map<int64_t, std::string> ref_losses = logged_losses(reference / "metrics.jsonl");
+  ASSERT_EQ(ref_losses.size(), 6u);
+  const std::string ref_weights = slurp((reference / "model" / "model.safetensors").string());
+
+  std::vector<std::string> moments;  // what each crash point does, in order
+  std::istringstream trace(ref.err);
+  for (std::string line; std::getline(trace, line);)
+    if (const size_t at = line.find(": crash point "); at != std::string::npos)
+      moments.push_back(line.substr(line.find(": ", at + 2) + 2));
+  ASSERT_GE(moments.size(), 20u);
+  int pruning = 0;
+  for (size_t k = 1; k <= moments.size(); ++k) {
+    SCOPED_TRACE("killed at crash point " + std::to_string(k) + ": " + moments[k - 1]);
+    pruning += moments[k - 1].find("prun") != std::string::npos;
+    const fs::path out = tmp.path() / ("killed-" + std::to_string(k));
+    const ProcessResult killed = run_neft_process(train_args(c, out), tmp.path().string(),
+                                                  {{"NEFT_CRASH_AT", std::to_string(k)}});
+    ASSERT_FALSE(killed.exited) << killed.err;
+    ASSERT_EQ(killed.status, SIGKILL);
+    for (const launch::CheckpointEntry& e : launch::list_checkpoints(out)) expect_loadable(e.dir);
+
+    std::vector<std::string> resume = train_args(c, out);
+    resume.push_back("--resume");
+    const ProcessResult resumed = run_neft_process(resume, tmp.path().string());
+    ASSERT_TRUE(resumed.exited && resumed.status == 0) << resumed.err;
+    EXPECT_EQ(logged_losses(out / "metrics.jsonl"), ref_losses);
+    EXPECT_TRUE(slurp((out / "model" / "model.safetensors").string()) == ref_weights)
+        << "final weights differ from the uninterrupted run's";
+    for (const launch::CheckpointEntry& e : launch::list_checkpoints(out)) expect_loadable(e.dir);
+    // Nothing of the killed run's temporaries is left once a run has completed.
+    for (const fs::path& d : {out, launch::checkpoints_dir(out)})
+      for (const auto& entry : fs::directory_iterator(d))
+        EXPECT_FALSE(is_temp_leftover(entry.path().filename().string())) << entry.path();
+    fs::remove_all(out);
+  }
+  if (c.keep > 0) EXPECT_GT(pruning, 0) << "no kill landed in a pruning";
+}
+
+INSTANTIATE_TEST_SUITE_P(Saves, KillResume,
+                         ::testing::Values(KillCase{"every_step_keep_1", 1, 1},
+                                           KillCase{"every_other_step_keep_2", 2, 2}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace neft::testing
