@@ -102,6 +102,11 @@ std::string version_text() {
          (cuda_compiled() ? " (CUDA backend: built)" : " (CUDA backend: not built)");
 }
 
+// What a user can change when memory runs out.
+constexpr const char* kMemoryHint =
+    "; a smaller --micro-batch or --seq-len (with --grad-accum for the same batch), or "
+    "--recompute, needs less";
+
 int report_fatal_error(const std::string& command, const std::string& message, std::ostream& err) {
   // One line, whatever the message holds, so logs of many ranks stay greppable.
   std::string line = message;
@@ -148,9 +153,11 @@ int run_neft(const std::vector<std::string>& args, std::ostream& out, std::ostre
   try {
     return subcommand->run({args.begin() + 1, args.end()}, out);
   } catch (const std::bad_alloc&) {
-    return report_fatal_error(first, "out of host memory", err);
+    return report_fatal_error(first, std::string("out of host memory") + kMemoryHint, err);
   } catch (const std::exception& e) {  // neft::Error, and anything a library throws
-    return report_fatal_error(first, e.what(), err);
+    const std::string what = e.what();
+    return report_fatal_error(
+        first, what.starts_with("out of host memory") ? what + kMemoryHint : what, err);
   }
 }
 

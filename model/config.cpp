@@ -247,7 +247,9 @@ LlamaConfig resolve_config(const std::string& name_or_path) {
   std::error_code ec;
   if (fs::is_directory(name_or_path, ec)) {
     const std::string config = (fs::path(name_or_path) / "config.json").string();
-    if (!fs::exists(config, ec)) fail(name_or_path, ": model directory has no config.json");
+    // A dangling link is there: reading it says where it points.
+    if (!fs::exists(fs::symlink_status(config, ec)))
+      fail(name_or_path, ": model directory has no config.json");
     return load_hf_config(config);
   }
   if (fs::exists(name_or_path, ec)) return load_hf_config(name_or_path);

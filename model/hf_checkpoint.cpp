@@ -54,8 +54,8 @@ void refuse_unknown_tensors(LlamaModel& model, const Checkpoint& checkpoint) {
   for (const std::string& name : checkpoint.names())
     if (!known(name)) unknown.push_back(name);
   if (!unknown.empty())
-    fail(checkpoint.path(), ": tensor '", unknown.front(), "' is not a weight of ", c.name, " (",
-         c.layers, " layers)",
+    fail(checkpoint.file_of(unknown.front()).path(), ": tensor '", unknown.front(),
+         "' is not a weight of ", c.name, " (", c.layers, " layers)",
          unknown.size() > 1 ? " (and " + std::to_string(unknown.size() - 1) + " more)" : "",
          "; is this checkpoint of another model?");
 }

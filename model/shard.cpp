@@ -28,7 +28,7 @@ Tensor read_shard(const Checkpoint& checkpoint, const std::string& name, const P
   if (!checkpoint.has(name)) fail(checkpoint.path(), ": no tensor '", name, "'");
   const TensorInfo& info = checkpoint.info(name);
   if (info.shape != p.full_shape)
-    fail(checkpoint.path(), ": tensor '", name, "' has shape ", shape_str(info.shape),
+    fail(checkpoint.file_of(name).path(), ": tensor '", name, "' has shape ", shape_str(info.shape),
          ", the model expects ", shape_str(p.full_shape));
   if (p.shard_dim < 0) return checkpoint.read(name, dtype, device);
   const int64_t n = p.value.size(p.shard_dim);

@@ -31,11 +31,18 @@ inline std::string slurp(const std::string& path) {
 }
 
 // Runs NEFT_BINARY with `args` and `env` added to this process's environment; output is
-// captured through files in `scratch` (a directory that exists).
+// captured through files in `scratch` (a directory that exists). `memory_limit_kb` > 0 caps
+// its address space (ulimit -v), so that a run which would exhaust the machine's memory
+// exhausts its own limit instead.
 inline ProcessResult run_neft_process(const std::vector<std::string>& args,
                                       const std::string& scratch,
-                                      const std::map<std::string, std::string>& env = {}) {
+                                      const std::map<std::string, std::string>& env = {},
+                                      long memory_limit_kb = 0) {
   std::vector<std::string> argv_text{NEFT_BINARY};
+  if (memory_limit_kb > 0)
+    argv_text = {"/bin/sh", "-c",
+                 "ulimit -v " + std::to_string(memory_limit_kb) + " && exec \"$0\" \"$@\"",
+                 NEFT_BINARY};
   argv_text.insert(argv_text.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (std::string& a : argv_text) argv.push_back(a.data());
