@@ -18,8 +18,6 @@
 #include "benchmarks/bench_util.h"
 #include "data/batch.h"
 #include "launch/options.h"
-#include "launch/parallel_job.h"
-#include "launch/train_step.h"
 #include "model/config.h"
 #include "model/llama.h"
 #include "optim/adamw.h"
@@ -29,6 +27,8 @@
 #include "runtime/cpu_threads.h"
 #include "runtime/device.h"
 #include "runtime/error.h"
+#include "train/parallel_job.h"
+#include "train/train_step.h"
 
 namespace neft::bench {
 
@@ -52,7 +52,7 @@ struct StepOptions {
   uint64_t seed = 0;
 
   DType compute_dtype() const {
-    return launch::resolve_dtype(dtype, device == Device::CUDA ? "cuda" : "cpu");
+    return train::resolve_dtype(dtype, device == Device::CUDA ? "cuda" : "cpu");
   }
 };
 
@@ -240,7 +240,7 @@ inline std::vector<data::Batch> step_batches(const StepOptions& o, int64_t vocab
   return micro;
 }
 
-// The step `neft train` runs (launch/train_step.h), with the device drained so the timer
+// The step `neft train` runs (train/train_step.h), with the device drained so the timer
 // sees all of it, the ranks lined up first so that each step's time starts together on all
 // of them; returns the step's time (the slowest rank's, in ms) and its mean loss.
 struct TimedStep {
@@ -251,7 +251,7 @@ inline TimedStep timed_step(model::LlamaModel& m, optim::AdamW& opt,
   if (job.groups) job.groups->world->barrier();
   const auto t0 = std::chrono::steady_clock::now();
   const double loss =
-      launch::train_step(m, opt, micro_batches, kLr, kClip, {job.dp(), job.pp()}).loss;
+      train::train_step(m, opt, micro_batches, kLr, kClip, {job.dp(), job.pp()}).loss;
   device_synchronize(m.options().device);
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -265,11 +265,11 @@ inline int step_bench_main(int argc, char** argv, const char* program, int (*run
   ensure_passive_openmp_wait(argv);
   std::optional<parallel::MpiSession> mpi;
   try {
-    if (launch::started_by_mpi_launcher()) mpi.emplace(&argc, &argv);
+    if (train::started_by_mpi_launcher()) mpi.emplace(&argc, &argv);
     return run(argc, argv);
   } catch (const std::exception& e) {
     const std::string message = std::string(program) + ": " + e.what();
-    if (launch::running_world_size() > 1) parallel::abort_job(message);
+    if (train::running_world_size() > 1) parallel::abort_job(message);
     std::fprintf(stderr, "%s\n", message.c_str());
     return 1;
   }

@@ -2,7 +2,7 @@
 //
 // Builds the model with a seeded random initialisation and random token batches (every
 // target counted), then times whole training steps the way `neft train` runs them
-// (launch/train_step.h): zero the gradients, forward and backward per micro-batch with the
+// (train/train_step.h): zero the gradients, forward and backward per micro-batch with the
 // loss scaled by 1 / counted tokens, the global gradient norm, the clipping factor, one AdamW
 // step. Reports the median step time, tokens/s, FLOPs per token with the formula of
 // benchmarks/pytorch_train_step.py (so the two programs' figures compare), the achieved

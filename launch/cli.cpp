@@ -6,13 +6,13 @@
 #include "launch/eval.h"
 #include "launch/merge.h"
 #include "launch/options.h"
-#include "launch/parallel_job.h"
 #include "launch/report.h"
 #include "launch/score.h"
-#include "launch/train.h"
 #include "parallel/abort_job.h"
 #include "runtime/device.h"
 #include "runtime/error.h"
+#include "train/parallel_job.h"
+#include "train/trainer.h"
 
 namespace neft::launch {
 
@@ -38,7 +38,7 @@ int parse_and_run(std::optional<Options> (*parse)(const std::vector<std::string>
 const Subcommand kSubcommands[] = {
     {"train", "train a model on a data set (every weight, or --neurons only; AdamW)",
      [](const std::vector<std::string>& args, std::ostream& out) {
-       return parse_and_run<TrainOptions>(&parse_train_options, &run_train, args, out);
+       return parse_and_run<TrainOptions>(&parse_train_options, &train::run_training, args, out);
      }},
     {"eval", "evaluate a model on held-out examples of the synthetic tasks",
      [](const std::vector<std::string>& args, std::ostream& out) {
@@ -113,7 +113,7 @@ int report_fatal_error(const std::string& command, const std::string& message, s
   std::replace(line.begin(), line.end(), '\n', ' ');
   // In a job of many ranks the others may be waiting for this one inside a collective: end
   // them all (MPI_Abort), with the rank in the message ("neft: rank 1: train: error: ...").
-  if (running_world_size() > 1)
+  if (train::running_world_size() > 1)
     parallel::abort_job((command.empty() ? "" : command + ": ") + "error: " + line);
   err << "neft" << (command.empty() ? "" : " " + command) << ": error: " << line << std::endl;
   return 1;

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "runtime/error.h"
+#include "runtime/text.h"
 
 namespace po = boost::program_options;
 
@@ -23,13 +24,6 @@ namespace {
 constexpr size_t kHelpWidth = 80;
 constexpr size_t kSynopsisColumn = 26;  // where help text starts after "  --option VALUE"
 const char* const kPositionalKey = "positional-arguments";
-
-std::string trim(const std::string& s) {
-  const auto begin = s.find_first_not_of(" \t\r\n");
-  if (begin == std::string::npos) return "";
-  const auto end = s.find_last_not_of(" \t\r\n");
-  return s.substr(begin, end - begin + 1);
-}
 
 // The shortest "%g" text that reads back to the same double: 0.0003 rather than 3e-04.
 std::string format_number(double v) {
@@ -501,15 +495,6 @@ bool CommandOptions::parse(const std::vector<std::string>& args, std::ostream& h
     option.assign(option.is_switch() && text.empty() ? "true" : text, {"", 0, true});
   }
   return true;
-}
-
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> items;
-  if (trim(text).empty()) return items;
-  std::istringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) items.push_back(trim(item));
-  if (text.back() == ',') items.push_back("");
-  return items;
 }
 
 }  // namespace neft::launch

@@ -16,6 +16,8 @@
 #include <variant>
 #include <vector>
 
+#include "runtime/text.h"  // split_list, for the option values that are lists
+
 namespace neft::launch {
 
 // Sections of the --help page, in this order.
@@ -143,9 +145,5 @@ std::optional<Options> parse_command(std::unique_ptr<CommandOptions> (*declare)(
   check(*table, options);
   return options;
 }
-
-// Splits a comma-separated list, trimming blanks around each item ("a, b" -> {"a", "b"});
-// "" is the empty list.
-std::vector<std::string> split_list(const std::string& text);
 
 }  // namespace neft::launch

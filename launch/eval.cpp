@@ -7,12 +7,12 @@
 
 #include "data/eval.h"
 #include "data/synthetic.h"
-#include "launch/evaluate.h"
-#include "launch/model_setup.h"
-#include "launch/parallel_job.h"
 #include "model/safetensors.h"
 #include "neuron/delta.h"
 #include "parallel/mappings.h"
+#include "train/evaluate.h"
+#include "train/model_setup.h"
+#include "train/parallel_job.h"
 
 namespace neft::launch {
 
@@ -44,34 +44,34 @@ void dump_logits(model::LlamaModel& m, const data::SyntheticSuite& suite, const 
 }  // namespace
 
 int run_eval(const EvalOptions& o) {
-  const ModelSource source{o.model, o.init};
-  if (!has_pretrained_weights(source))
+  const train::ModelSource source{o.model, o.init};
+  if (!train::has_pretrained_weights(source))
     fail("--model ", o.model, ": no weights to evaluate (give a model directory with ",
          "model.safetensors, or --init CHECKPOINT)");
   // Every rank evaluates (a tensor-parallel model needs its whole TP group); rank 0 prints.
-  const ParallelJob job = ParallelJob::start(o.parallelism, o.device);
+  const train::ParallelJob job = train::ParallelJob::start(o.parallelism, o.device);
   model::ModelOptions mopts{o.compute_device(), o.compute_dtype(), false};
   mopts.tp = job.tensor_parallel();
-  auto model = build_model(source, mopts, o.seed);
-  check_sequence_length(model->config(), o.seq_len);
+  auto model = train::build_model(source, mopts, o.seed);
+  train::check_sequence_length(model->config(), o.seq_len);
   // Each rank writes the delta's rows of its own shard.
   if (!o.delta.empty()) neuron::apply_delta(*model, o.delta);
   const data::SyntheticSuite suite(o.task_list(), o.seed);
   if (!o.dump_logits.empty()) dump_logits(*model, suite, o, job.writes_output());
-  const std::vector<TaskScore> scores = evaluate_synthetic(
+  const std::vector<train::TaskScore> scores = train::evaluate_synthetic(
       *model, suite, o.examples, o.micro_batch, o.seq_len, data::parse_held_out_split(o.split));
   if (!job.writes_output()) return 0;
 
   if (o.json) {
     nlohmann::json j = {{"model", o.model}, {"tasks", nlohmann::json::object()}};
-    for (const TaskScore& s : scores)
+    for (const train::TaskScore& s : scores)
       j["tasks"][s.task] = {{"examples", s.examples}, {"loss", s.loss}, {"accuracy", s.accuracy}};
     std::cout << j.dump() << "\n";
     return 0;
   }
   std::printf("%-10s %9s %9s %10s\n", "task", "examples", "loss", "exact");
   double mean = 0.0;
-  for (const TaskScore& s : scores) {
+  for (const train::TaskScore& s : scores) {
     std::printf("%-10s %9lld %9.4f %9.1f%%\n", s.task.c_str(), (long long)s.examples, s.loss,
                 100.0 * s.accuracy);
     mean += s.accuracy / double(scores.size());

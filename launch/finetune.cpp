@@ -2,13 +2,13 @@
 // building its own job on the same ranks, with their files in --out.
 #include <filesystem>
 
-#include "launch/checkpoint_dir.h"
-#include "launch/model_setup.h"
 #include "launch/score.h"
-#include "launch/train.h"
 #include "model/config.h"
 #include "neuron/neuron_space.h"
 #include "neuron/selection.h"
+#include "train/checkpoint_dir.h"
+#include "train/model_setup.h"
+#include "train/trainer.h"
 
 namespace fs = std::filesystem;
 
@@ -21,14 +21,14 @@ int score_select_train(const FinetuneOptions& o, bool resuming, const std::strin
                        const std::string& neurons) {
   const TrainOptions& t = o.train;
   if (!resuming) {
-    if (find_latest_checkpoint(t.out))
+    if (train::find_latest_checkpoint(t.out))
       fail("--out ", t.out,
            " already holds a run: pass --resume to continue it, or choose "
            "another --out");
     // What can be refused without scoring is refused before the probe runs or a file is
     // written: the sequence length and a budget too small for one neuron.
     const model::LlamaConfig config = model::resolve_config(t.model);
-    check_sequence_length(config, t.seq_len);
+    train::check_sequence_length(config, t.seq_len);
     neuron::check_budget(
         neuron::NeuronSpace(config, neuron::NeuronKinds::parse(o.score.kinds, o.score.gate),
                             int(t.parallelism.tp), int(t.parallelism.pp)),
@@ -49,9 +49,9 @@ int score_select_train(const FinetuneOptions& o, bool resuming, const std::strin
     run_score(so);
     run_select({scores, t.model, o.select, t.parallelism, neurons});
   }
-  TrainOptions train = t;
-  train.neurons = neurons;
-  return run_train(train);
+  TrainOptions selected = t;
+  selected.neurons = neurons;
+  return train::run_training(selected);
 }
 
 }  // namespace
@@ -61,9 +61,9 @@ int run_finetune(const FinetuneOptions& o) {
   const std::string scores = (out / "scores.safetensors").string();
   const std::string neurons = (out / "neurons.safetensors").string();
   const bool resuming =
-      o.train.resume && find_latest_checkpoint(o.train.out) && fs::exists(neurons);
+      o.train.resume && train::find_latest_checkpoint(o.train.out) && fs::exists(neurons);
   // Scores and the selection are written before training starts. If training then fails
-  // before its first step (which writes nothing: launch/run_output.h), the --out this run
+  // before its first step (which writes nothing: train/run_output.h), the --out this run
   // created is removed again, by whichever rank fails (the others may be ended before they
   // could), so that a refused run leaves nothing behind.
   const bool creates_out = !fs::exists(out);

@@ -7,16 +7,16 @@
 #include <vector>
 
 #include "launch/cli.h"
-#include "launch/parallel_job.h"
 #include "parallel/abort_job.h"
 #include "parallel/environment.h"
 #include "runtime/cpu_threads.h"
+#include "train/parallel_job.h"
 
 int main(int argc, char** argv) {
   neft::ensure_passive_openmp_wait(argv);
   std::optional<neft::parallel::MpiSession> mpi;
   try {
-    if (neft::launch::started_by_mpi_launcher()) mpi.emplace(&argc, &argv);
+    if (neft::train::started_by_mpi_launcher()) mpi.emplace(&argc, &argv);
   } catch (const std::exception& e) {  // e.g. srun without MPI support: ranks that did not join
     neft::parallel::abort_job(e.what());
   }

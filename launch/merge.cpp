@@ -2,10 +2,10 @@
 
 #include <cstdio>
 
-#include "launch/distributed_checkpoint.h"
-#include "launch/model_setup.h"
 #include "model/config.h"
 #include "neuron/delta.h"
+#include "train/distributed_checkpoint.h"
+#include "train/model_setup.h"
 
 namespace neft::launch {
 
@@ -13,9 +13,9 @@ int run_merge(const MergeOptions& o) {
   // One CPU process in f32: the merge is a copy of a few rows, and f32 holds the rows of a
   // delta of any dtype exactly.
   neuron::check_delta(o.delta, model::resolve_config(o.base));  // before loading the weights
-  const auto model = build_model({o.base, ""}, {Device::CPU, DType::F32}, o.seed);
+  const auto model = train::build_model({o.base, ""}, {Device::CPU, DType::F32}, o.seed);
   neuron::apply_delta(*model, o.delta);
-  save_model(*model, o.out, /*write=*/true);
+  train::save_model(*model, o.out, /*write=*/true);
   std::printf("merged %s into %s: %s (HF format)\n", o.delta.c_str(), o.base.c_str(),
               o.out.c_str());
   return 0;

@@ -10,21 +10,11 @@
 #include <vector>
 
 #include "launch/options.h"
+#include "train/scoring.h"
 
 namespace neft::launch {
 
-// How neurons are scored (neuron/scores.h).
-struct ScoreSpec {
-  std::string scorer = "cosine";        // cosine | attribution | wgrad | magnitude | random
-  std::string kinds = "ffn";            // ffn, qo, kv (comma-separated) or all
-  bool gate = false;                    // gate_proj's row joins each ffn neuron
-  std::string probe;                    // cosine: a fine-tuned copy of the model; "" = probe here
-  int64_t probe_steps = 50;             // cosine: full fine-tuning steps of the probe
-  std::string probe_optimizer = "sgd";  // cosine: sgd | adamw
-  double probe_lr = 0.1;                // cosine: the probe's (constant) learning rate
-  int64_t score_batches = 16;           // attribution, wgrad: micro-batches of task data
-  std::string rule = "token-abs";       // attribution: token-abs | abs-total
-};
+using train::ScoreSpec;
 
 // How many and which (neuron/selection.h).
 struct SelectSpec {

@@ -19,12 +19,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "launch/checkpoint_dir.h"
 #include "launch/command_options.h"
 #include "model/config.h"
 #include "neuron/neuron_set.h"
 #include "runtime/error.h"
 #include "runtime/json_file.h"
+#include "train/checkpoint_dir.h"
 
 extern char** environ;
 
@@ -70,7 +70,7 @@ double median(std::vector<double> v) {
 int64_t model_parameters(const fs::path& dir) {
   fs::path config = dir / "model" / "config.json";
   if (!fs::exists(config)) {
-    const auto latest = find_latest_checkpoint(dir);
+    const auto latest = train::find_latest_checkpoint(dir);
     if (!latest) return -1;
     config = *latest / "config.json";
     if (!fs::exists(config)) return -1;

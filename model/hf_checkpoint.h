@@ -22,7 +22,7 @@ bool has_hf_weights(const std::string& dir);
 // write them; shards of at most max_shard_bytes) into `dir`, through a temporary sibling
 // directory renamed into place, so an interrupted save leaves either the old directory or
 // the new one. `torch_dtype` is config.json's ("float32", "bfloat16", "float16"). A model
-// at any layout gets its whole tensors from launch/distributed_checkpoint.h (save_model).
+// at any layout gets its whole tensors from train/distributed_checkpoint.h (save_model).
 constexpr size_t kDefaultShardBytes = size_t(5) << 30;
 void save_hf_directory(const LlamaConfig& config, const NamedTensors& weights,
                        const std::string& torch_dtype, const std::string& dir,

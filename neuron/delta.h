@@ -8,7 +8,7 @@
 // intermediate, layers, heads, kv_heads, head_dim, vocab) and the neuron kinds. Its size is
 // the trained neurons' parameters, a small fraction of the model's.
 //
-// Writing one is launch/delta_checkpoint.h's (it gathers the rows over the TP ranks); this
+// Writing one is train/delta_checkpoint.h's (it gathers the rows over the TP ranks); this
 // file owns the format and applying a delta to a model at any layout.
 #pragma once
 #include <string>

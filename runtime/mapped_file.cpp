@@ -70,7 +70,7 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     }
   }
 #endif
-  ::close(fd);  // the mapping keeps the file alive
+  ::close(fd);  // a mapping keeps the file alive; a heap copy needs it no more
 }
 
 MappedFile::~MappedFile() {

@@ -45,10 +45,10 @@
 #include <string>
 #include <vector>
 
-#include "launch/train_step.h"
 #include "optim/adamw.h"
 #include "optim/clip.h"
 #include "runtime/parameter.h"
+#include "train/train_step.h"
 
 namespace neft::testing {
 
@@ -184,16 +184,16 @@ inline GradientHook shadow_hook(uint64_t seed, double tau = kGradientTolerance) 
   };
 }
 
-// launch::train_step, with `hook` (a shadow run's perturbation) between the gradients and the
+// train::train_step, with `hook` (a shadow run's perturbation) between the gradients and the
 // update; without one it is train_step itself.
-inline launch::StepResult train_step_with(model::LlamaModel& model, optim::AdamW& optimizer,
-                                          const std::vector<data::Batch>& micro_batches, float lr,
-                                          float clip, const GradientHook& hook, int64_t step,
-                                          const launch::StepGroups& groups = {}) {
-  if (!hook) return launch::train_step(model, optimizer, micro_batches, lr, clip, groups);
-  launch::StepResult r = launch::forward_backward(model, micro_batches, groups);
+inline train::StepResult train_step_with(model::LlamaModel& model, optim::AdamW& optimizer,
+                                         const std::vector<data::Batch>& micro_batches, float lr,
+                                         float clip, const GradientHook& hook, int64_t step,
+                                         const train::StepGroups& groups = {}) {
+  if (!hook) return train::train_step(model, optimizer, micro_batches, lr, clip, groups);
+  train::StepResult r = train::forward_backward(model, micro_batches, groups);
   hook(model.parameters(), step);
-  r.grad_norm = launch::gradient_norm(model, groups);
+  r.grad_norm = train::gradient_norm(model, groups);
   optimizer.step(lr, optim::clip_factor(r.grad_norm, clip));
   return r;
 }

@@ -13,10 +13,6 @@
 #include <nlohmann/json.hpp>
 
 #include "launch/cli.h"
-#include "launch/delta_checkpoint.h"
-#include "launch/distributed_checkpoint.h"
-#include "launch/model_setup.h"
-#include "launch/train_step.h"
 #include "model/safetensors.h"
 #include "neuron/neuron_set.h"
 #include "neuron/neuron_space.h"
@@ -24,6 +20,10 @@
 #include "optim/adamw.h"
 #include "tests/e2e/cli_run.h"
 #include "tests/unit/temp_dir.h"
+#include "train/delta_checkpoint.h"
+#include "train/distributed_checkpoint.h"
+#include "train/model_setup.h"
+#include "train/train_step.h"
 
 namespace neft::launch {
 namespace {
@@ -49,7 +49,7 @@ std::map<std::string, std::vector<float>> weights(model::LlamaModel& m) {
 // The tiny preset from `seed` (as `neft train --model tiny --seed` starts), trained for two
 // steps on a tenth of its ffn and qo neurons; its delta written to `delta`.
 std::unique_ptr<model::LlamaModel> train_neurons(uint64_t seed, const std::string& delta) {
-  auto m = build_model({"tiny", ""}, {}, seed);
+  auto m = train::build_model({"tiny", ""}, {}, seed);
   const neuron::NeuronSpace space(m->config(), neuron::NeuronKinds::parse("ffn,qo"));
   std::vector<neuron::NeuronId> ids;
   for (neuron::NeuronId id : space.owned(0, 0))
@@ -63,9 +63,9 @@ std::unique_ptr<model::LlamaModel> train_neurons(uint64_t seed, const std::strin
       b.targets[j] = int32_t((j * 5 + 3) % 64);
       b.positions[j] = int32_t(j % 16);
     }
-    train_step(*m, optimizer, {b}, 1e-2f, 1.0f);
+    train::train_step(*m, optimizer, {b}, 1e-2f, 1.0f);
   }
-  save_delta(*m, delta, true);
+  train::save_delta(*m, delta, true);
   return m;
 }
 
@@ -73,7 +73,7 @@ TEST(MergeE2E, TheMergedModelHoldsTheTrainedWeights) {
   TempDir dir;
   // The base as an HF directory.
   const std::string base = dir.file("base"), delta = dir.file("delta.safetensors");
-  save_model(*build_model({"tiny", ""}, {}, 3), base, true);
+  train::save_model(*train::build_model({"tiny", ""}, {}, 3), base, true);
   const auto trained = train_neurons(3, delta);
   const std::string out = dir.file("merged");
   const Result r = neft({"merge", "--base", base, "--delta", delta, "--out", out});
@@ -134,7 +134,7 @@ TEST(MergeE2E, ADeltaFromNeftTrainMergesIntoItsModel) {
 TEST(MergeE2E, ABadDeltaIsAOneLineError) {
   TempDir dir;
   const std::string base = dir.file("base");
-  save_model(*build_model({"tiny", ""}, {}, 3), base, true);
+  train::save_model(*train::build_model({"tiny", ""}, {}, 3), base, true);
   const std::string out = dir.file("merged");
   // A model file is not a delta.
   const std::string not_delta = base + "/model.safetensors";
@@ -149,7 +149,7 @@ TEST(MergeE2E, ABadDeltaIsAOneLineError) {
     m.init_random(1);
     neuron::train_only(m, neuron::NeuronSpace(c, neuron::NeuronKinds::parse("ffn")),
                        {neuron::make_id(0, neuron::NeuronKind::Ffn, 1)});
-    save_delta(m, small_path, true);
+    train::save_delta(m, small_path, true);
   }
   expect_one_line_error(neft({"merge", "--base", base, "--delta", small_path, "--out", out}),
                         {small_path, "intermediate 256", "this model has 384"});

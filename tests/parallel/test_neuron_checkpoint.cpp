@@ -17,9 +17,6 @@
 #include <set>
 
 #include "helpers.h"
-#include "launch/delta_checkpoint.h"
-#include "launch/distributed_checkpoint.h"
-#include "launch/train_step.h"
 #include "model/llama.h"
 #include "model/safetensors.h"
 #include "neuron/delta.h"
@@ -29,6 +26,9 @@
 #include "parallel/process_groups.h"
 #include "tests/unit/model/random_batches.h"
 #include "tests/unit/model/small_config.h"
+#include "train/delta_checkpoint.h"
+#include "train/distributed_checkpoint.h"
+#include "train/train_step.h"
 #include "train_run_helpers.h"
 
 namespace neft::neuron {
@@ -91,15 +91,15 @@ TrainedRun make_run(const model::LlamaConfig& c, const std::vector<NeuronId>& id
   r.optimizer = std::make_unique<optim::AdamW>(r.model->parameters(), optim::AdamWConfig{});
   // Each data-parallel replica trains on the same batches by itself.
   for (int s = 0; s < steps; ++s)
-    launch::train_step(*r.model, *r.optimizer, batches(c, s), 1e-2f, 1.0f,
-                       {nullptr, groups ? groups->pp.get() : nullptr});
+    train::train_step(*r.model, *r.optimizer, batches(c, s), 1e-2f, 1.0f,
+                      {nullptr, groups ? groups->pp.get() : nullptr});
   return r;
 }
 
 // The run's optimizer state, whole, on world rank 0 (every rank calls it).
 model::NamedTensors whole_state(TrainedRun& r, parallel::ProcessGroups* groups) {
-  return launch::collect_stages(launch::gather_optimizer_state(*r.model, *r.optimizer),
-                                groups ? groups->pp.get() : nullptr);
+  return train::collect_stages(train::gather_optimizer_state(*r.model, *r.optimizer),
+                               groups ? groups->pp.get() : nullptr);
 }
 
 void expect_bitwise(const model::NamedTensors& got, const model::NamedTensors& want,
@@ -175,14 +175,14 @@ TEST_P(NeuronCheckpoint, StateAndDeltaMoveBetweenLayouts) {
   // its own rows.
   {
     TrainedRun one = make_run(c, ids, nullptr, 0);
-    launch::load_optimizer_state(*one.model, *one.optimizer, saved_at_layout, 3);
+    train::load_optimizer_state(*one.model, *one.optimizer, saved_at_layout, 3);
     expect_bitwise(whole_state(one, nullptr), read_all(saved_at_layout), "layout -> tp1");
   }
   // Saved at tp 1, loaded at the layout: each rank takes its neurons' rows.
   {
     TrainedRun fresh = make_run(c, ids, &groups, 0);
     const std::string path = dir.file("state-tp1.safetensors");
-    launch::load_optimizer_state(*fresh.model, *fresh.optimizer, path, 3);
+    train::load_optimizer_state(*fresh.model, *fresh.optimizer, path, 3);
     const model::NamedTensors loaded = whole_state(fresh, &groups);
     if (rank0) expect_bitwise(loaded, read_all(path), "tp1 -> layout");
   }
@@ -201,7 +201,7 @@ TEST_P(NeuronCheckpoint, StateAndDeltaMoveBetweenLayouts) {
     }
     TrainedRun other = make_run(c, more, &groups, 0);
     const std::string message = error_of(
-        [&] { launch::load_optimizer_state(*other.model, *other.optimizer, saved_at_layout, 3); });
+        [&] { train::load_optimizer_state(*other.model, *other.optimizer, saved_at_layout, 3); });
     EXPECT_EQ(message.rfind(saved_at_layout + ": parameter 'model.layers.", 0), 0u) << message;
     EXPECT_NE(message.find("mlp.gate_proj.weight': the saved neurons are not the ones"),
               std::string::npos)
@@ -211,14 +211,14 @@ TEST_P(NeuronCheckpoint, StateAndDeltaMoveBetweenLayouts) {
   // The delta at the layout is the delta at tp 1 of the same weights.
   const std::string delta_at_layout = dir.file("delta-layout.safetensors");
   const std::string delta_tp1 = dir.file("delta-tp1.safetensors");
-  launch::save_delta(*sharded.model, delta_at_layout, rank0, groups.pp.get());
+  train::save_delta(*sharded.model, delta_at_layout, rank0, groups.pp.get());
   const model::NamedTensors weights =
-      launch::collect_stages(launch::gather_weights(*sharded.model), groups.pp.get());
+      train::collect_stages(train::gather_weights(*sharded.model), groups.pp.get());
   if (rank0) {
     model::LlamaModel one(c);
     for (const auto& [name, w] : weights) one.parameter(name).value.copy_from(w);
     train_only(one, NeuronSpace(c, kKinds), ids);
-    launch::save_delta(one, delta_tp1, true);
+    train::save_delta(one, delta_tp1, true);
     const model::SafetensorsFile a(delta_at_layout), b(delta_tp1);
     EXPECT_EQ(a.metadata(), b.metadata());
     expect_bitwise(read_all(delta_at_layout), read_all(delta_tp1), "delta");

@@ -12,11 +12,11 @@
 
 #include "data/batch_source.h"
 #include "helpers.h"
-#include "launch/model_setup.h"
-#include "launch/train_step.h"
 #include "model/safetensors.h"
 #include "neuron/neuron_set.h"
 #include "neuron/trainable.h"
+#include "train/model_setup.h"
+#include "train/train_step.h"
 #include "train_run_helpers.h"
 
 namespace neft::launch {
@@ -86,7 +86,7 @@ std::string write_neuron_file(const SharedTempDir& dir, const model::LlamaConfig
 // Single-rank neuron-level training on the whole global batch (train_run_helpers.h).
 SingleRankRun train_reference(const TrainOptions& o) {
   return train_single_rank(o, [&] {
-    auto m = build_model({o.model, o.init}, {}, o.seed);
+    auto m = train::build_model({o.model, o.init}, {}, o.seed);
     const neuron::NeuronSpace space = test_space(m->config());
     neuron::train_only(*m, space, test_selection(space));
     return m;
@@ -112,7 +112,7 @@ TEST_P(NeuronLayouts, MatchTheSingleRankRunAndLeaveEveryOtherWeightBitIdentical)
   expect_same_losses(losses(out), ref.losses, layout.name());
 
   // Selected rows match the reference; everything else is the base, bit for bit.
-  const auto base = build_model({o.model, ""}, {}, o.seed);
+  const auto base = train::build_model({o.model, ""}, {}, o.seed);
   const model::Checkpoint saved(out + "/model");
   const neuron::NeuronSpace space = test_space(config);
   std::set<std::pair<std::string, int64_t>> trained;  // (parameter, row * 2 + axis)

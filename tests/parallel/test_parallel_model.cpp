@@ -12,7 +12,6 @@
 #include <random>
 
 #include "data/batch.h"
-#include "launch/train_step.h"
 #include "model/llama.h"
 #include "model/shard.h"
 #include "optim/adamw.h"
@@ -20,6 +19,7 @@
 #include "parallel/process_groups.h"
 #include "tests/adam_bound.h"
 #include "tests/unit/model/small_config.h"
+#include "train/train_step.h"
 
 namespace neft {
 namespace {
@@ -81,7 +81,7 @@ TEST_P(ParallelModel, FiveStepsMatchTheSingleRankRun) {
     auto m = std::make_unique<model::LlamaModel>(c);
     m->init_random(11, 0.1f);
     optim::AdamW opt(m->parameters(), {});
-    std::vector<launch::StepResult> steps;
+    std::vector<train::StepResult> steps;
     for (int step = 0; step < 5; ++step) {
       steps.push_back(
           testing::train_step_with(*m, opt, micro_batches(step, true), kLr, 1.0f, hook, step));
@@ -99,8 +99,8 @@ TEST_P(ParallelModel, FiveStepsMatchTheSingleRankRun) {
 
   for (int step = 0; step < 5; ++step) {
     const auto& a = expected[size_t(step)];
-    const auto b = launch::train_step(sharded, opt_sharded, micro_batches(step, false), kLr, 1.0f,
-                                      {groups.dp.get(), groups.pp.get()});
+    const auto b = train::train_step(sharded, opt_sharded, micro_batches(step, false), kLr, 1.0f,
+                                     {groups.dp.get(), groups.pp.get()});
     EXPECT_NEAR(b.loss, a.loss, 1e-5 * a.loss) << "step " << step;
     EXPECT_NEAR(b.grad_norm, a.grad_norm, 1e-4 * a.grad_norm) << "step " << step;
   }

@@ -12,13 +12,13 @@
 #include <random>
 
 #include "data/batch.h"
-#include "launch/train_step.h"
 #include "model/llama.h"
 #include "neuron/neuron_space.h"
 #include "neuron/scores.h"
 #include "parallel/process_groups.h"
 #include "tests/unit/model/random_batches.h"
 #include "tests/unit/model/small_config.h"
+#include "train/train_step.h"
 
 namespace neft::neuron {
 namespace {
@@ -57,9 +57,9 @@ TEST_P(ScoresLayouts, MatchTheSingleRankScores) {
   const std::vector<data::Batch> all = global_batches(c);
   std::vector<data::Batch> mine;
   for (size_t m = size_t(groups.coords.dp); m < all.size(); m += size_t(dp)) mine.push_back(all[m]);
-  const launch::StepGroups step_groups{groups.dp.get(), groups.pp.get()};
-  auto pass_single = [&] { launch::forward_backward(single, all); };
-  auto pass_sharded = [&] { launch::forward_backward(sharded, mine, step_groups); };
+  const train::StepGroups step_groups{groups.dp.get(), groups.pp.get()};
+  auto pass_single = [&] { train::forward_backward(single, all); };
+  auto pass_sharded = [&] { train::forward_backward(sharded, mine, step_groups); };
 
   // Each of this rank's scores against the single-rank one of the same neuron.
   auto expect_same = [&](const LocalScores& got, const LocalScores& want, const char* what,

@@ -25,15 +25,15 @@
 #include "data/synthetic.h"
 #include "helpers.h"
 #include "launch/cli.h"
-#include "launch/distributed_checkpoint.h"
-#include "launch/evaluate.h"
-#include "launch/model_setup.h"
 #include "launch/options.h"
-#include "launch/train_step.h"
 #include "model/hf_checkpoint.h"
 #include "model/llama.h"
 #include "model/safetensors.h"
 #include "optim/adamw.h"
+#include "train/distributed_checkpoint.h"
+#include "train/evaluate.h"
+#include "train/model_setup.h"
+#include "train/train_step.h"
 #include "train_run_helpers.h"
 
 namespace neft::launch {
@@ -78,13 +78,16 @@ std::vector<std::string> train_args(const std::string& out, Layout layout) {
 
 // The single-rank run of `args` (train_run_helpers.h), and its final evaluation.
 struct Reference : SingleRankRun {
-  std::vector<TaskScore> eval;
+  std::vector<train::TaskScore> eval;
 };
 
 Reference train_reference(const TrainOptions& o) {
-  Reference ref{train_single_rank(o, [&] { return build_model({o.model, o.init}, {}, o.seed); })};
+  Reference ref{train_single_rank(o, [&] {
+    return train::build_model({o.model, o.init}, {}, o.seed);
+  })};
   const data::SyntheticSuite suite(o.task_list(), o.seed);
-  ref.eval = evaluate_synthetic(*ref.model, suite, o.eval_examples, o.micro_batch, o.seq_len);
+  ref.eval =
+      train::evaluate_synthetic(*ref.model, suite, o.eval_examples, o.micro_batch, o.seq_len);
   return ref;
 }
 
@@ -138,7 +141,7 @@ TEST_P(TrainLayouts, LossesWeightsAndCheckpointsMatchTheSingleRankRun) {
     const nlohmann::json eval = records(out).back();
     if (layout.pp == 1) {
       ASSERT_TRUE(eval.contains("eval")) << eval.dump();
-      for (const TaskScore& s : ref.eval) {
+      for (const train::TaskScore& s : ref.eval) {
         EXPECT_NEAR(eval["eval"][s.task]["loss"].get<double>(), s.loss, 1e-5 * s.loss) << s.task;
         EXPECT_EQ(eval["eval"][s.task]["accuracy"].get<double>(), s.accuracy) << s.task;
       }
@@ -165,13 +168,13 @@ TEST_P(TrainLayouts, LossesWeightsAndCheckpointsMatchTheSingleRankRun) {
     // The last checkpoint, loaded into a one-rank model and optimizer: the same loss, and
     // the optimizer state of the single-rank run.
     const std::string checkpoint = out + "/checkpoints/step-00000006";
-    auto loaded = build_model({o.model, checkpoint}, {}, o.seed);
+    auto loaded = train::build_model({o.model, checkpoint}, {}, o.seed);
     EXPECT_NEAR(loss_on_a_batch(*loaded, o), loss_on_a_batch(*ref.model, o), 1e-5);
     optim::AdamW optimizer(loaded->parameters(), {});
     std::vector<std::string> state_names;
     for (const auto& [name, t] : ref.optimizer->state()) state_names.push_back(name);
     EXPECT_EQ(model::SafetensorsFile(checkpoint + "/optimizer.safetensors").names(), state_names);
-    load_optimizer_state(*loaded, optimizer, checkpoint + "/optimizer.safetensors", kSteps);
+    train::load_optimizer_state(*loaded, optimizer, checkpoint + "/optimizer.safetensors", kSteps);
     EXPECT_EQ(optimizer.steps_taken(), kSteps);
     expect_state_matches(optimizer.state(), ref.optimizer->state(), "optimizer state");
 

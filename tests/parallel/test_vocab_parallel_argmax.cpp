@@ -6,8 +6,8 @@
 #include <random>
 
 #include "helpers.h"
-#include "launch/evaluate.h"
 #include "parallel/process_groups.h"
+#include "train/evaluate.h"
 
 namespace neft::launch {
 namespace {
@@ -47,11 +47,12 @@ TEST(VocabParallelArgmax, MatchesTheArgmaxOfTheWholeRows) {
   for (int64_t r = 0; r < N; ++r)
     for (int64_t c = 0; c < local; ++c) mine.push_back(whole[size_t(r * V + rank * local + c)]);
   const model::TensorParallel shard{groups.tp.get(), rank, tp};
-  EXPECT_EQ(vocab_parallel_argmax(Tensor::from_floats(mine, {N, local}), rank * local, shard),
-            expected)
+  EXPECT_EQ(
+      train::vocab_parallel_argmax(Tensor::from_floats(mine, {N, local}), rank * local, shard),
+      expected)
       << "rank " << rank;
   // One rank with the whole rows gives the same.
-  EXPECT_EQ(vocab_parallel_argmax(Tensor::from_floats(whole, {N, V}), 0, {}), expected);
+  EXPECT_EQ(train::vocab_parallel_argmax(Tensor::from_floats(whole, {N, V}), 0, {}), expected);
 }
 
 }  // namespace

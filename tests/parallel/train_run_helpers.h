@@ -157,7 +157,7 @@ inline SingleRankRun train_single_rank(
   for (int64_t step = 0; step < o.steps; ++step) {
     std::vector<data::Batch> micro;
     for (int i = 0; i < kGlobalMicroBatches; ++i) micro.push_back(source->next());
-    const StepResult r = neft::testing::train_step_with(
+    const train::StepResult r = neft::testing::train_step_with(
         *run.model, *run.optimizer, micro, schedule.at(step), float(o.clip), hook, step);
     run.losses[step + 1] = r.loss;
     run.bound->observe(run.model->parameters(), schedule.at(step),

@@ -13,13 +13,13 @@
 #include <string>
 #include <vector>
 
-#include "launch/checkpoint_dir.h"
 #include "model/safetensors.h"
 #include "runtime/atomic_file.h"
 #include "runtime/dtype.h"
 #include "runtime/json_file.h"
 #include "tests/process/run_process.h"
 #include "tests/unit/temp_dir.h"
+#include "train/checkpoint_dir.h"
 
 namespace neft::testing {
 namespace {
@@ -79,7 +79,7 @@ void expect_loadable(const fs::path& dir) {
         if (is_floating(f.info(name).dtype)) f.read(name, DType::F32);
     }
     const nlohmann::json state = read_json_file((dir / "trainer_state.json").string());
-    EXPECT_EQ(state["step"].get<int64_t>(), *launch::checkpoint_step(dir)) << dir;
+    EXPECT_EQ(state["step"].get<int64_t>(), *train::checkpoint_step(dir)) << dir;
   } catch (const std::exception& e) {
     ADD_FAILURE() << dir << " is under a complete name but does not load: " << e.what();
   }
@@ -118,7 +118,7 @@ TEST_P(KillResume, EveryMomentLeavesLoadableCheckpointsAndResumesBitwise) {
                                                   {{"NEFT_CRASH_AT", std::to_string(k)}});
     ASSERT_FALSE(killed.exited) << killed.err;
     ASSERT_EQ(killed.status, SIGKILL);
-    for (const launch::CheckpointEntry& e : launch::list_checkpoints(out)) expect_loadable(e.dir);
+    for (const train::CheckpointEntry& e : train::list_checkpoints(out)) expect_loadable(e.dir);
 
     std::vector<std::string> resume = train_args(c, out);
     resume.push_back("--resume");
@@ -127,14 +127,16 @@ TEST_P(KillResume, EveryMomentLeavesLoadableCheckpointsAndResumesBitwise) {
     EXPECT_EQ(logged_losses(out / "metrics.jsonl"), ref_losses);
     EXPECT_TRUE(slurp((out / "model" / "model.safetensors").string()) == ref_weights)
         << "final weights differ from the uninterrupted run's";
-    for (const launch::CheckpointEntry& e : launch::list_checkpoints(out)) expect_loadable(e.dir);
+    for (const train::CheckpointEntry& e : train::list_checkpoints(out)) expect_loadable(e.dir);
     // Nothing of the killed run's temporaries is left once a run has completed.
-    for (const fs::path& d : {out, launch::checkpoints_dir(out)})
+    for (const fs::path& d : {out, train::checkpoints_dir(out)})
       for (const auto& entry : fs::directory_iterator(d))
         EXPECT_FALSE(is_temp_leftover(entry.path().filename().string())) << entry.path();
     fs::remove_all(out);
   }
-  if (c.keep > 0) EXPECT_GT(pruning, 0) << "no kill landed in a pruning";
+  if (c.keep > 0) {
+    EXPECT_GT(pruning, 0) << "no kill landed in a pruning";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Saves, KillResume,

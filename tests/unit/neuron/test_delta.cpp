@@ -14,9 +14,6 @@
 
 #include "../model/small_config.h"
 #include "../temp_dir.h"
-#include "launch/delta_checkpoint.h"
-#include "launch/distributed_checkpoint.h"
-#include "launch/train_step.h"
 #include "model/hf_checkpoint.h"
 #include "model/llama.h"
 #include "model/safetensors.h"
@@ -26,6 +23,9 @@
 #include "optim/adamw.h"
 #include "tests/unit/error_of.h"
 #include "tests/unit/model/random_batches.h"
+#include "train/delta_checkpoint.h"
+#include "train/distributed_checkpoint.h"
+#include "train/train_step.h"
 
 namespace neft::neuron {
 namespace {
@@ -60,8 +60,8 @@ struct Trained {
     train_only(model, space, ids);
     optimizer = std::make_unique<optim::AdamW>(model.parameters(), optim::AdamWConfig{});
     for (int s = 0; s < 3; ++s)
-      launch::train_step(model, *optimizer, random_batches(config, 2, 10 + uint32_t(s)), 1e-2f,
-                         1.0f);
+      train::train_step(model, *optimizer, random_batches(config, 2, 10 + uint32_t(s)), 1e-2f,
+                        1.0f);
   }
 };
 
@@ -84,7 +84,7 @@ TEST(NeuronDelta, AppliedToTheBaseItGivesTheTrainedModelBitwise) {
   const NeuronSpace space(c, NeuronKinds::parse("all", true));
   Trained t(some_neurons(space));
   const std::string path = dir.file("delta.safetensors");
-  launch::save_delta(t.model, path, /*write=*/true);
+  train::save_delta(t.model, path, /*write=*/true);
 
   LlamaModel base(c);
   base.init_random(kSeed, 0.1f);
@@ -126,8 +126,8 @@ TEST(NeuronDelta, IsASmallFractionOfTheModelFile) {
     if (id_index(id) % 12 == 0) ids.push_back(id);  // 1/12 of the ffn neurons
   Trained t(ids);
   const std::string delta = dir.file("delta.safetensors"), whole = dir.file("model");
-  launch::save_delta(t.model, delta, true);
-  launch::save_model(t.model, whole, true);
+  train::save_delta(t.model, delta, true);
+  train::save_model(t.model, whole, true);
   // The tensors are the selected neurons' gate, up and down vectors (the gate joins in
   // Trained's space) and their indices, nothing more; with its header the file is still a
   // small fraction of the model's (of 17k parameters).
@@ -145,7 +145,7 @@ TEST(NeuronDelta, AModelWithNoTrainedNeuronsHasAnEmptyDelta) {
   const LlamaConfig c = testing::small_llama_config(false);
   Trained t({});
   const std::string path = dir.file("delta.safetensors");
-  launch::save_delta(t.model, path, true);
+  train::save_delta(t.model, path, true);
   EXPECT_TRUE(model::SafetensorsFile(path).names().empty());
   LlamaModel base(c);
   base.init_random(kSeed, 0.1f);
@@ -175,7 +175,7 @@ TEST(NeuronDelta, ABadDeltaIsAOneLineErrorNamingTheFile) {
   const Tensor rows = Tensor::zeros({2, c.hidden}, DType::F32);
 
   // Not a delta: a model file.
-  launch::save_model(m, dir.file("model"), true);
+  train::save_model(m, dir.file("model"), true);
   const std::string model_file = dir.file("model") + "/model.safetensors";
   expect_error(error_of([&] { apply_delta(m, model_file); }), model_file, "not a neuron delta");
   // Not safetensors at all.
@@ -260,7 +260,7 @@ TEST(NeuronCheckpoint, OptimizerStateReadsBackExactly) {
   const NeuronSpace space(c, NeuronKinds::parse("all", true));
   const std::vector<NeuronId> ids = some_neurons(space);
   Trained t(ids);
-  const model::NamedTensors state = launch::gather_optimizer_state(t.model, *t.optimizer);
+  const model::NamedTensors state = train::gather_optimizer_state(t.model, *t.optimizer);
   const std::string up = "model.layers.0.mlp.up_proj.weight";
   std::vector<std::string> names;
   for (const auto& [name, tensor] : state) names.push_back(name);
@@ -276,7 +276,7 @@ TEST(NeuronCheckpoint, OptimizerStateReadsBackExactly) {
   m.init_random(kSeed, 0.1f);
   train_only(m, space, ids);
   optim::AdamW optimizer(m.parameters(), {});
-  launch::load_optimizer_state(m, optimizer, path, 3);
+  train::load_optimizer_state(m, optimizer, path, 3);
   const auto want = t.optimizer->state(), got = optimizer.state();
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) {
@@ -291,14 +291,14 @@ TEST(NeuronCheckpoint, AnEmptySelectionSavesAndLoads) {
   const LlamaConfig c = testing::small_llama_config(false);
   Trained t({});
   const std::string path = dir.file("optimizer.safetensors");
-  const model::NamedTensors state = launch::gather_optimizer_state(t.model, *t.optimizer);
+  const model::NamedTensors state = train::gather_optimizer_state(t.model, *t.optimizer);
   ASSERT_EQ(state.size(), 2u * 7u * 4u);
   EXPECT_EQ(state.front().second.shape(), Shape{0});
   model::save_safetensors(path, state);
   LlamaModel m(c);
   train_only(m, t.space, {});
   optim::AdamW optimizer(m.parameters(), {});
-  launch::load_optimizer_state(m, optimizer, path, 3);
+  train::load_optimizer_state(m, optimizer, path, 3);
   EXPECT_EQ(optimizer.steps_taken(), 3);
 }
 
@@ -310,25 +310,25 @@ TEST(NeuronCheckpoint, OptimizerStateOfOtherNeuronsIsAnErrorNamingTheFileAndPara
                                      make_id(1, NeuronKind::Ffn, 7)};
   Trained t(ids);
   const std::string path = dir.file("optimizer.safetensors");
-  model::save_safetensors(path, launch::gather_optimizer_state(t.model, *t.optimizer));
+  model::save_safetensors(path, train::gather_optimizer_state(t.model, *t.optimizer));
 
   LlamaModel m(c);
   m.init_random(kSeed, 0.1f);
   train_only(m, space, {make_id(0, NeuronKind::Ffn, 3), make_id(1, NeuronKind::Ffn, 8)});
   optim::AdamW other(m.parameters(), {});
-  expect_error(error_of([&] { launch::load_optimizer_state(m, other, path, 3); }), path,
+  expect_error(error_of([&] { train::load_optimizer_state(m, other, path, 3); }), path,
                "'model.layers.1.mlp.up_proj.weight': the saved neurons are not the ones");
 
   // A whole-tensor state where the run trains neurons, and the other way round.
   train_all(m);
   optim::AdamW dense(m.parameters(), {});
-  expect_error(error_of([&] { launch::load_optimizer_state(m, dense, path, 3); }), path,
+  expect_error(error_of([&] { train::load_optimizer_state(m, dense, path, 3); }), path,
                "was saved training selected neurons");
   const std::string dense_path = dir.file("dense.safetensors");
-  model::save_safetensors(dense_path, launch::gather_optimizer_state(m, dense));
+  model::save_safetensors(dense_path, train::gather_optimizer_state(m, dense));
   train_only(m, space, ids);
   optim::AdamW neurons(m.parameters(), {});
-  expect_error(error_of([&] { launch::load_optimizer_state(m, neurons, dense_path, 3); }),
+  expect_error(error_of([&] { train::load_optimizer_state(m, neurons, dense_path, 3); }),
                dense_path, "has no 'model.layers.0.mlp.up_proj.weight.neurons'");
 }
 

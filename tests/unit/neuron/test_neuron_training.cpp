@@ -10,12 +10,12 @@
 #include <string>
 
 #include "../model/small_config.h"
-#include "launch/train_step.h"
 #include "model/llama.h"
 #include "neuron/neuron_space.h"
 #include "neuron/trainable.h"
 #include "optim/adamw.h"
 #include "tests/unit/model/random_batches.h"
+#include "train/train_step.h"
 
 namespace neft::neuron {
 namespace {
@@ -33,7 +33,7 @@ std::vector<double> train(LlamaModel& m, int steps, const LlamaConfig& c) {
   std::vector<double> losses;
   for (int s = 0; s < steps; ++s)
     losses.push_back(
-        launch::train_step(m, opt, random_batches(c, 2, 100 + uint32_t(s)), 1e-2f, 0.5f).loss);
+        train::train_step(m, opt, random_batches(c, 2, 100 + uint32_t(s)), 1e-2f, 0.5f).loss);
   return losses;
 }
 

@@ -12,13 +12,13 @@
 #include <string>
 
 #include "../model/small_config.h"
-#include "launch/train_step.h"
 #include "model/llama.h"
 #include "neuron/neuron_space.h"
 #include "neuron/scores.h"
 #include "neuron/trainable.h"
 #include "runtime/ops/elementwise.h"
 #include "tests/unit/model/random_batches.h"
+#include "train/train_step.h"
 
 namespace neft::neuron {
 namespace {
@@ -209,8 +209,7 @@ TEST(Scores, AbsTotalAttributionIsTheDerivativeOfTheLossUnderScaling) {
   const auto batches = random_batches(m->config(), 2, 9);
   const NeuronSpace space(m->config(), NeuronKinds::parse("all"));
   const LocalScores s = score_attribution(
-      space, *m, AttributionRule::AbsTotal, [&] { launch::forward_backward(*m, batches); },
-      nullptr);
+      space, *m, AttributionRule::AbsTotal, [&] { train::forward_backward(*m, batches); }, nullptr);
   ASSERT_EQ(s.ids, space.owned(0, 0));
   for (Parameter* p : m->parameters()) EXPECT_FALSE(p->trainable) << p->name;
 
@@ -256,7 +255,7 @@ TEST(Scores, TokenAbsBoundsAbsTotalAndRecomputeChangesNothing) {
   const NeuronSpace space(plain->config(), NeuronKinds::parse("all"));
   auto score = [&](LlamaModel& m, AttributionRule r) {
     return score_attribution(
-        space, m, r, [&] { launch::forward_backward(m, batches); }, nullptr);
+        space, m, r, [&] { train::forward_backward(m, batches); }, nullptr);
   };
   const LocalScores a = score(*plain, AttributionRule::TokenAbs);
   const LocalScores b = score(*recompute, AttributionRule::TokenAbs);
@@ -274,11 +273,11 @@ TEST(Scores, WgradIsTheNormOfTheDenseGradientVectors) {
   const auto batches = random_batches(m->config(), 2, 5);
   const NeuronSpace space(m->config(), NeuronKinds::parse("all", true));
   // The dense gradients of a full backward.
-  launch::forward_backward(*m, batches);
+  train::forward_backward(*m, batches);
   std::map<std::string, std::vector<float>> grads;
   for (Parameter* p : m->parameters()) grads[p->name] = p->grad.to_floats();
 
-  const LocalScores s = score_wgrad(space, *m, [&] { launch::forward_backward(*m, batches); });
+  const LocalScores s = score_wgrad(space, *m, [&] { train::forward_backward(*m, batches); });
   ASSERT_EQ(s.ids, space.owned(0, 0));
   for (Parameter* p : m->parameters()) {
     EXPECT_FALSE(p->trainable) << p->name;

@@ -1,0 +1,35 @@
+// Evaluation on one of the synthetic suite's held-out splits (eval, or validation): per task, the
+// mean loss over the response tokens and the exact-match accuracy (a response is right only when
+// every token is; under teacher forcing that is exactly greedy decoding's success). The ranks of a
+// tensor-parallel model (each holding part of the vocabulary's logits) call it together and
+// get the same scores.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/synthetic.h"
+#include "model/llama.h"
+
+namespace neft::train {
+
+struct TaskScore {
+  std::string task;
+  int64_t examples = 0;
+  double loss = 0.0;      // mean per response token
+  double accuracy = 0.0;  // exact match, in [0, 1]
+};
+
+// Row-wise argmax of logits [N, V_local] that hold vocabulary ids [vocab_start, vocab_start +
+// V_local) of a vocabulary split over the TP group (all of it at tp 1): the lowest id that
+// reaches each row's maximum over the whole vocabulary, as argmax over the gathered row
+// would give, ties included, on every rank; only two numbers per row travel.
+std::vector<int32_t> vocab_parallel_argmax(const Tensor& logits, int64_t vocab_start,
+                                           const model::TensorParallel& tp);
+
+std::vector<TaskScore> evaluate_synthetic(model::LlamaModel& model,
+                                          const data::SyntheticSuite& suite, int64_t examples,
+                                          int64_t micro_batch, int64_t seq_len,
+                                          data::Split split = data::Split::Eval);
+
+}  // namespace neft::train

@@ -1,0 +1,39 @@
+#include "train/model_setup.h"
+
+#include <filesystem>
+
+#include "model/config.h"
+#include "model/hf_checkpoint.h"
+
+namespace neft::train {
+
+namespace {
+// The checkpoint build_model loads, or "" for a random initialisation.
+std::string weights_path(const ModelSource& source) {
+  if (!source.init.empty()) return source.init;
+  if (std::filesystem::is_directory(source.model) && model::has_hf_weights(source.model))
+    return source.model;
+  return "";
+}
+}  // namespace
+
+bool has_pretrained_weights(const ModelSource& source) { return !weights_path(source).empty(); }
+
+std::unique_ptr<model::LlamaModel> build_model(const ModelSource& source,
+                                               const model::ModelOptions& options, uint64_t seed) {
+  auto m = std::make_unique<model::LlamaModel>(model::resolve_config(source.model), options);
+  const std::string weights = weights_path(source);
+  if (weights.empty())
+    m->init_random(seed);
+  else
+    model::load_hf_weights(*m, model::Checkpoint(weights));
+  return m;
+}
+
+void check_sequence_length(const model::LlamaConfig& config, int64_t seq_len) {
+  if (seq_len > config.max_positions)
+    fail("--seq-len ", seq_len, " exceeds max_position_embeddings ", config.max_positions, " of ",
+         config.name);
+}
+
+}  // namespace neft::train

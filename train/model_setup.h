@@ -1,0 +1,26 @@
+// Where a command's model comes from: a preset or an HF directory for the shapes, and for
+// the weights the --init checkpoint, else the model directory's own weights, else a seeded
+// random initialisation.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "model/llama.h"
+
+namespace neft::train {
+
+struct ModelSource {
+  std::string model;  // preset name, HF model directory or config.json
+  std::string init;   // HF checkpoint to load weights from ("" = none)
+};
+
+std::unique_ptr<model::LlamaModel> build_model(const ModelSource& source,
+                                               const model::ModelOptions& options, uint64_t seed);
+// --seq-len beyond the model's max_position_embeddings is refused before anything runs or is
+// written (the forward would refuse it only at the first step).
+void check_sequence_length(const model::LlamaConfig& config, int64_t seq_len);
+// True when build_model loads weights rather than initialising them.
+bool has_pretrained_weights(const ModelSource& source);
+
+}  // namespace neft::train

@@ -1,0 +1,75 @@
+#include "train/rank_stats.h"
+
+#include <cstdio>
+
+#include "runtime/tensor.h"
+
+namespace neft::train {
+
+namespace {
+constexpr int kFields = 9;
+
+std::string bytes_text(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024.0 && u < 4) {
+    b /= 1024.0;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
+  return buf;
+}
+}  // namespace
+
+std::vector<RankStats> gather_rank_stats(const ParallelJob& job, const RankStats& mine) {
+  const int64_t mine_fields[kFields] = {mine.rank,
+                                        mine.tp,
+                                        mine.pp,
+                                        mine.dp,
+                                        mine.trained_parameters,
+                                        mine.state_bytes,
+                                        mine.dp_bytes_per_step,
+                                        mine.tp_bytes_per_step,
+                                        mine.replicated_parameters};
+  Tensor in = Tensor::empty({kFields}, DType::I64);
+  for (int i = 0; i < kFields; ++i) in.data<int64_t>()[i] = mine_fields[i];
+  if (!job.world()) return {mine};
+  Tensor all = Tensor::empty({int64_t(job.world_size()) * kFields}, DType::I64);
+  job.world()->all_gather(in, all);
+  std::vector<RankStats> out;
+  for (int r = 0; r < job.world_size(); ++r) {
+    const int64_t* f = all.data<int64_t>() + r * kFields;
+    out.push_back({f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8]});
+  }
+  return out;
+}
+
+nlohmann::json to_json(const std::vector<RankStats>& stats) {
+  nlohmann::json ranks = nlohmann::json::array();
+  for (const RankStats& s : stats)
+    ranks.push_back({{"rank", s.rank},
+                     {"tp", s.tp},
+                     {"pp", s.pp},
+                     {"dp", s.dp},
+                     {"trained_parameters", s.trained_parameters},
+                     {"replicated_parameters", s.replicated_parameters},
+                     {"state_bytes", s.state_bytes},
+                     {"dp_bytes_per_step", s.dp_bytes_per_step},
+                     {"tp_bytes_per_step", s.tp_bytes_per_step}});
+  return ranks;
+}
+
+std::string describe(const RankStats& s) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "rank %lld (tp %lld, pp %lld, dp %lld): trains %lld parameters, %s of training "
+                "state; sends %s (dp) + %s (tp) per step",
+                (long long)s.rank, (long long)s.tp, (long long)s.pp, (long long)s.dp,
+                (long long)s.trained_parameters, bytes_text(double(s.state_bytes)).c_str(),
+                bytes_text(double(s.dp_bytes_per_step)).c_str(),
+                bytes_text(double(s.tp_bytes_per_step)).c_str());
+  return buf;
+}
+
+}  // namespace neft::train

@@ -1,0 +1,44 @@
+// One optimizer step of training, as `neft train` runs it and neft_train_bench times it:
+// gradients of the mean loss over all the step's counted tokens, accumulated over the
+// micro-batches, then the global gradient norm, the clipping factor and one AdamW update.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "data/batch.h"
+#include "model/llama.h"
+#include "optim/adamw.h"
+#include "parallel/communicator.h"
+
+namespace neft::train {
+
+struct StepResult {
+  double loss = 0.0;       // mean over the counted tokens of all micro-batches
+  int64_t counted = 0;     // tokens with a target
+  double grad_norm = 0.0;  // before clipping
+};
+
+// The groups a step communicates over; null (or a group of one) where there is none.
+struct StepGroups {
+  parallel::Communicator* dp = nullptr;  // gradients, token counts and the loss are summed
+  parallel::Communicator* pp = nullptr;  // the model is one stage; micro-batches run 1F1B
+};
+
+// The gradients of one step without the update: zero_grad, forward and backward of every
+// micro-batch (1F1B over `pp`), and the data-parallel sum. The scorers' passes over task data
+// use it too. grad_norm is left 0.
+StepResult forward_backward(model::LlamaModel& model, const std::vector<data::Batch>& micro_batches,
+                            const StepGroups& groups = {});
+
+// The global norm of the model's gradients, summed over its TP shards and `groups.pp`'s
+// stages (after forward_backward, which has summed them over data-parallel ranks): what
+// train_step clips.
+double gradient_norm(model::LlamaModel& model, const StepGroups& groups);
+
+// With a data-parallel group each rank passes its own micro-batches (the reported loss is
+// the global mean); every stage of a pipeline passes the same ones.
+StepResult train_step(model::LlamaModel& model, optim::AdamW& optimizer,
+                      const std::vector<data::Batch>& micro_batches, float lr, float clip,
+                      const StepGroups& groups = {});
+
+}  // namespace neft::train

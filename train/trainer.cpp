@@ -1,0 +1,284 @@
+#include "train/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "data/batch_source.h"
+#include "data/synthetic.h"
+#include "model/config.h"
+#include "model/hf_checkpoint.h"
+#include "model/safetensors.h"
+#include "neuron/neuron_set.h"
+#include "neuron/trainable.h"
+#include "optim/adamw.h"
+#include "optim/schedule.h"
+#include "runtime/atomic_file.h"
+#include "runtime/crash_point.h"
+#include "runtime/json_file.h"
+#include "train/checkpoint_dir.h"
+#include "train/delta_checkpoint.h"
+#include "train/distributed_checkpoint.h"
+#include "train/evaluate.h"
+#include "train/metrics_log.h"
+#include "train/model_setup.h"
+#include "train/parallel_job.h"
+#include "train/progress.h"
+#include "train/rank_stats.h"
+#include "train/run_output.h"
+#include "train/step_data.h"
+#include "train/train_step.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace neft::train {
+
+namespace {
+
+constexpr const char* kOptimizerFile = "optimizer.safetensors";
+constexpr const char* kTrainerStateFile = "trainer_state.json";
+constexpr const char* kNeuronsFile = "neurons.safetensors";
+
+std::string data_spec(const TrainOptions& o) { return train::data_spec(o.data, o.tasks); }
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// A training checkpoint: the model as an HF directory (so `neft eval --model` takes it as is),
+// the optimizer state, and where the run stood (step, data position). Tensors are whole
+// whatever the layout (train/distributed_checkpoint.h): each stage of rank 0's replica gathers
+// them over its TP group, the stages send theirs to rank 0, and rank 0 writes; every rank
+// waits until the checkpoint is in place.
+void save_training_checkpoint(const ParallelJob& job, model::LlamaModel& m, const optim::AdamW& opt,
+                              int64_t step, const data::BatchSource& source,
+                              const TrainOptions& o) {
+  if (job.holds_output_shards()) {
+    const model::NamedTensors weights = collect_stages(gather_weights(m), job.output_stages());
+    const model::NamedTensors optimizer =
+        collect_stages(gather_optimizer_state(m, opt), job.output_stages());
+    if (job.writes_output())
+      save_checkpoint(
+          o.out, step,
+          [&](const fs::path& dir) {
+            model::save_safetensors((dir / model::kSafetensorsFile).string(), weights);
+            model::save_hf_config(m.config(), (dir / "config.json").string(),
+                                  model::torch_dtype_name(m.options().dtype));
+            model::save_safetensors((dir / kOptimizerFile).string(), optimizer);
+            const json state = {{"step", step},
+                                {"optimizer_steps", opt.steps_taken()},
+                                {"data", source.position()},
+                                {"seed", o.seed},
+                                {"model", m.config().name}};
+            write_file_atomic((dir / kTrainerStateFile).string(), state.dump(2) + "\n");
+          },
+          o.keep_checkpoints);
+  }
+  job.barrier();
+}
+
+// The final model is the last checkpoint's weights and config.json, linked (or copied where
+// links are not possible) into an HF directory of its own, rather than gathered from the
+// ranks and written a second time.
+void publish_model(const fs::path& checkpoint, const fs::path& model_dir) {
+  write_directory_atomic(
+      model_dir.string(),
+      [&](const std::string& dir) {
+        for (const char* file : {model::kSafetensorsFile, "config.json"}) {
+          std::error_code ec;
+          fs::create_hard_link(checkpoint / file, fs::path(dir) / file, ec);
+          if (ec) fs::copy_file(checkpoint / file, fs::path(dir) / file);
+        }
+      },
+      kTempDirectoryMarker + std::to_string(::getpid()));
+}
+
+// Restores a checkpoint written by save_training_checkpoint, at this run's layout (every
+// rank reads its own shards); returns its step. Its trainer_state.json is checked before
+// anything is restored: a step that is negative, disagrees with the directory's name, or lies
+// beyond --steps is refused, and the run directory is left as it was.
+int64_t read_checkpoint(const fs::path& dir, model::LlamaModel& m, optim::AdamW& opt,
+                        data::BatchSource& source, int64_t steps) {
+  const std::string state_path = (dir / kTrainerStateFile).string();
+  const json s = read_json_file(state_path);
+  const auto integer = [&](const char* key) {
+    if (!s.is_object() || !s.contains(key) || !s[key].is_number_integer())
+      fail(state_path, ": key '", key, "' must be an integer (got ",
+           s.is_object() && s.contains(key) ? json_excerpt(s[key]) : "nothing", ")");
+    return s[key].get<int64_t>();
+  };
+  const int64_t step = integer("step"), optimizer_steps = integer("optimizer_steps");
+  if (step < 0 || optimizer_steps < 0)
+    fail(state_path, ": key '", step < 0 ? "step" : "optimizer_steps", "' is negative");
+  if (const auto named = checkpoint_step(dir); named && *named != step)
+    fail(state_path, ": key 'step' is ", step, " but the directory is ", dir.filename().string());
+  if (step > steps)
+    fail(state_path, ": the checkpoint is at step ", step, ", beyond --steps ", steps,
+         "; pass a larger --steps to train on from it");
+  if (!s.contains("data")) fail(state_path, ": no key 'data'");
+  model::load_hf_weights(m, model::Checkpoint(dir.string()));
+  try {
+    load_optimizer_state(m, opt, (dir / kOptimizerFile).string(), optimizer_steps);
+    source.restore(s.at("data"));
+  } catch (const json::exception& e) {
+    fail(state_path, ": ", e.what());
+  }
+  return step;
+}
+
+}  // namespace
+
+int run_training(const TrainOptions& o) {
+  const optim::LrSchedule schedule{o.lr_schedule, float(o.lr), float(o.min_lr), o.warmup, o.steps};
+  schedule.validate();
+  const ParallelJob job = ParallelJob::start(o.parallelism, o.device);
+  const bool rank0 = job.writes_output();
+  model::ModelOptions mopts{o.compute_device(), o.compute_dtype(), o.recompute};
+  mopts.tp = job.tensor_parallel();
+  mopts.pp_stage = job.pp_stage();
+  mopts.pp_stages = job.pp_size();
+  auto model = build_model({o.model, o.init}, mopts, o.seed);
+  check_sequence_length(model->config(), o.seq_len);
+  const Device device = mopts.device;
+  auto source = data::make_batch_source(data_spec(o), o.micro_batch, o.seq_len, o.seed,
+                                        {int32_t(model->config().vocab), true});
+  int64_t start = 0;
+  const auto latest = find_latest_checkpoint(o.out);
+  if (latest && !o.resume)
+    fail("--out ", o.out, " already holds a run (", latest->string(),
+         "): pass --resume to continue it, or choose another --out");
+  // Nothing is written before the first step has completed (train/run_output.h).
+  std::optional<neuron::NeuronSet> neurons;
+  // Neuron-level training: only the file's neurons train (it is kept with the run so that
+  // the run says what it trained).
+  if (!o.neurons.empty()) {
+    neurons = neuron::load_neuron_set(o.neurons);
+    const neuron::NeuronSpace space =
+        neuron::space_of(*neurons, model->config(), mopts.tp.size, job.pp_size(), o.neurons);
+    neuron::train_only(*model, space, neurons->ids);
+    if (rank0)
+      std::printf(
+          "training %lld neurons (%s, %lld parameters) of %s; every other weight is frozen\n",
+          (long long)neurons->ids.size(), space.kinds().str().c_str(), (long long)neurons->params,
+          o.neurons.c_str());
+  }
+  optim::AdamW opt(model->parameters(),
+                   {float(o.beta1), float(o.beta2), float(o.eps), float(o.weight_decay)});
+  if (latest) {
+    start = read_checkpoint(*latest, *model, opt, *source, o.steps);
+    if (rank0) std::printf("resuming from %s (step %lld)\n", latest->c_str(), (long long)start);
+  }
+  RunOutput output(o.out, o.metrics_path(), start, rank0);
+  if (neurons)
+    output.on_open([&] {
+      const fs::path kept = fs::path(o.out) / kNeuronsFile;
+      if (!(fs::exists(kept) && fs::equivalent(kept, o.neurons)))
+        neuron::save_neuron_set(kept.string(), *neurons);
+    });
+  const bool synthetic = o.data.rfind("synthetic", 0) == 0;
+  const data::Split split = data::parse_held_out_split(o.eval_split);
+  // Every rank evaluates (a TP group's ranks each hold part of the vocabulary); rank 0 logs.
+  // A pipeline stage holds only its layers, so with pp > 1 the saved model is evaluated
+  // instead (--eval-every is refused then: launch/options.cpp).
+  auto evaluate = [&](int64_t step, Progress& progress) {
+    if (!synthetic) return;
+    if (job.pp_size() > 1) {
+      const fs::path saved = fs::path(o.out) / "model";
+      progress.message("evaluation runs on the saved model: neft eval --model " + saved.string());
+      return;
+    }
+    const data::SyntheticSuite suite(o.task_list(), o.seed);
+    json record = {{"step", step}, {"eval", json::object()}};
+    if (split != data::Split::Eval) record["split"] = data::split_name(split);
+    std::string line = std::string(data::split_name(split)) + " @" + std::to_string(step) + ":";
+    for (const TaskScore& s :
+         evaluate_synthetic(*model, suite, o.eval_examples, o.micro_batch, o.seq_len, split)) {
+      record["eval"][s.task] = {{"loss", s.loss}, {"accuracy", s.accuracy}};
+      char buf[64];
+      std::snprintf(buf, sizeof buf, " %s %.0f%%", s.task.c_str(), 100.0 * s.accuracy);
+      line += buf;
+    }
+    output.log(record);
+    progress.message(line);
+  };
+
+  const int dp = job.dp_size();
+  if (rank0)
+    std::printf(
+        "model %s: %lld parameters, %s on %s%s; data %s, %lld x %lld tokens x %lld "
+        "micro-batches per step\n",
+        model->config().name.c_str(), (long long)model->config().parameter_count(),
+        dtype_name(mopts.dtype), device_name(device),
+        job.world_size() > 1 ? (", " + job.describe()).c_str() : "", data_spec(o).c_str(),
+        (long long)o.micro_batch, (long long)o.seq_len, (long long)(o.grad_accum * dp));
+  Progress progress({o.steps, start, o.log_every, rank0});
+  const auto t0 = std::chrono::steady_clock::now();
+  int64_t saved_step = start;
+  for (int64_t step = start; step < o.steps; ++step) {
+    const std::vector<data::Batch> micro =
+        draw_micro_batches(*source, o.grad_accum, job.dp_rank(), dp);
+    const float lr = schedule.at(step);
+    const uint64_t dp_sent = job.dp() ? job.dp()->bytes_sent() : 0;
+    const uint64_t tp_sent = job.tp() ? job.tp()->bytes_sent() : 0;
+    const StepResult r = train_step(*model, opt, micro, lr, float(o.clip), {job.dp(), job.pp()});
+    output.open();  // the first step has completed on every rank
+    crash_point("step done");
+    if (step == start) {
+      // What each rank trains, holds and sends, measured on the first step of the run.
+      RankStats mine{job.rank(),    job.tensor_parallel().rank, job.pp_stage(),
+                     job.dp_rank(), opt.trained_parameters(),   int64_t(opt.state_bytes())};
+      if (job.tensor_parallel().size > 1)
+        for (const Parameter* p : model->parameters())
+          if (p->trainable && p->shard_dim < 0) mine.replicated_parameters += p->value.numel();
+      mine.dp_bytes_per_step = int64_t((job.dp() ? job.dp()->bytes_sent() : 0) - dp_sent);
+      mine.tp_bytes_per_step = int64_t((job.tp() ? job.tp()->bytes_sent() : 0) - tp_sent);
+      const std::vector<RankStats> ranks = gather_rank_stats(job, mine);
+      output.log({{"step", step + 1}, {"ranks", to_json(ranks)}});
+      for (const RankStats& s : ranks) progress.message(describe(s));
+    }
+    const int64_t tokens = o.grad_accum * dp * o.micro_batch * o.seq_len;
+    progress.step({step + 1, r.loss, lr, r.grad_norm, tokens});
+    output.log({{"step", step + 1},
+                {"loss", r.loss},
+                {"lr", lr},
+                {"grad_norm", r.grad_norm},
+                {"tokens", tokens},
+                {"loss_tokens", r.counted},
+                {"elapsed_s", seconds_since(t0)}});
+    if (o.eval_every > 0 && (step + 1) % o.eval_every == 0) evaluate(step + 1, progress);
+    if (o.save_every > 0 && (step + 1) % o.save_every == 0) {
+      save_training_checkpoint(job, *model, opt, step + 1, *source, o);
+      saved_step = step + 1;
+    }
+    if (o.stop_after > 0 && step + 1 - start >= o.stop_after) {
+      progress.message("stopping after " + std::to_string(o.stop_after) +
+                       " steps (--stop-after), as if interrupted");
+      return 0;
+    }
+  }
+  output.open();  // a run resumed at its last step takes no step
+  if (saved_step != o.steps) save_training_checkpoint(job, *model, opt, o.steps, *source, o);
+  if (o.eval_every == 0 || o.steps % o.eval_every != 0) evaluate(o.steps, progress);
+  progress.finish();
+  const fs::path final_dir = fs::path(o.out) / "model";
+  if (rank0) publish_model(checkpoints_dir(o.out) / checkpoint_name(o.steps), final_dir);
+  const fs::path delta = fs::path(o.out) / "delta.safetensors";
+  if (!o.neurons.empty() && job.holds_output_shards())
+    save_delta(*model, delta.string(), rank0, job.output_stages());
+  job.barrier();
+  if (rank0 && !o.neurons.empty())
+    std::printf("saved %s (the trained neurons' rows: `neft merge --base BASE --delta %s`)\n",
+                delta.c_str(), delta.c_str());
+  if (rank0)
+    std::printf("saved %s (HF format); metrics in %s\n", final_dir.c_str(),
+                o.metrics_path().c_str());
+  return 0;
+}
+
+}  // namespace neft::train
