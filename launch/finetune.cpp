@@ -41,6 +41,7 @@ int score_select_train(const FinetuneOptions& o, bool resuming, const std::strin
     so.data = t.data;
     so.tasks = t.tasks;
     so.seq_len = t.seq_len;
+    so.packing = t.packing;
     so.micro_batch = t.micro_batch;
     so.seed = t.seed;
     so.parallelism = t.parallelism;

@@ -84,6 +84,7 @@ std::unique_ptr<CommandOptions> score_command_options(ScoreOptions& o) {
   t.add(G::data, "tasks", &o.tasks, "comma-separated synthetic tasks; empty: all")
       .value_name("LIST");
   t.add(G::data, "seq-len", &o.seq_len, "tokens per sequence").at_least(1);
+  add_packing_option(t, &o.packing);
   t.add(G::data, "micro-batch", &o.micro_batch, "sequences per forward/backward pass").at_least(1);
   t.add(G::data, "seed", &o.seed, "seed of the data order (and of random scores)");
   add_score_spec(t, o.score);

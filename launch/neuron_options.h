@@ -31,6 +31,7 @@ struct ScoreOptions {
   std::string data = "synthetic";
   std::string tasks;
   int64_t seq_len = 64;
+  std::string packing = "on";  // on | off
   int64_t micro_batch = 16;
   uint64_t seed = 1234;
   ParallelOptions parallelism;

@@ -47,6 +47,15 @@ void check_device_and_dtype(const CommandOptions& table, const std::string& devi
     table.option("dtype").reject("the cpu backend runs f32 (bf16 needs --device cuda)");
 }
 
+void add_packing_option(CommandOptions& table, std::string* packing) {
+  table
+      .add(G::data, "packing", packing,
+           "on: as many whole examples per row as fit, each attending only to itself "
+           "(document-masked attention, as if it had the row alone); off: one example per row, "
+           "padded. tokens: data always fills whole rows, masked at document boundaries")
+      .one_of({"on", "off"});
+}
+
 void add_parallel_options(CommandOptions& table, ParallelOptions* p, bool pipeline) {
   table
       .add(G::parallelism, "tp", &p->tp,
@@ -158,6 +167,7 @@ void add_train_options(CommandOptions& t, TrainOptions& o) {
         "empty: all")
       .value_name("LIST");
   t.add(G::data, "seq-len", &o.seq_len, "tokens per sequence").at_least(1);
+  add_packing_option(t, &o.packing);
 
   t.add(G::training, "micro-batch", &o.micro_batch,
         "sequences per forward/backward pass on each data-parallel rank (a step trains on "

@@ -79,6 +79,8 @@ std::unique_ptr<CommandOptions> merge_command_options(MergeOptions& options);
 // --init, --device, --dtype (after --model, whose meaning differs between commands).
 void add_model_options(CommandOptions& table, std::string* init, std::string* device,
                        std::string* dtype);
+// --packing on|off: how sft and synthetic examples fill the rows.
+void add_packing_option(CommandOptions& table, std::string* packing);
 // --tp, --pp (with `pipeline`), --comm-backend and --comm-timeout.
 void add_parallel_options(CommandOptions& table, ParallelOptions* p, bool pipeline);
 // Checks made after parsing because they involve several options or the build.

@@ -34,8 +34,9 @@ int run_score(const ScoreOptions& o) {
   const neuron::NeuronSpace space(model->config(),
                                   neuron::NeuronKinds::parse(o.score.kinds, o.score.gate),
                                   job.tensor_parallel().size, job.pp_size());
-  auto source = data::make_batch_source(train::data_spec(o.data, o.tasks), o.micro_batch, o.seq_len,
-                                        o.seed, {int32_t(model->config().vocab), true});
+  auto source =
+      data::make_batch_source(train::data_spec(o.data, o.tasks), o.micro_batch, o.seq_len, o.seed,
+                              {int32_t(model->config().vocab), o.packing == "on"});
   const neuron::LocalScores mine =
       train::score_neurons(*model, space, *source, job, o.score, o.seed);
   auto [ids, values] = neuron::gather_to_first(mine.ids, mine.values, {job.tp(), job.pp()});

@@ -117,10 +117,10 @@ ParameterList Block::parameters() {
   return {&q_, &k_, &v_, &o_, &gate_, &up_, &down_, &norm1_, &norm2_};
 }
 
-void Block::forward(const Tensor& x, const Tensor& positions, int64_t B, int64_t T,
-                    BlockActivations& a, Tensor& out) {
+void Block::forward(const Tensor& x, const TokenLayout& tokens, BlockActivations& a, Tensor& out) {
   const LlamaConfig& c = config_;
-  const int64_t D = c.head_dim;
+  const int64_t D = c.head_dim, B = tokens.B, T = tokens.T;
+  const Tensor& positions = tokens.positions;
   ops::rmsnorm_forward(x, norm1_.value, c.rms_eps, a.n1, a.rstd1);
   linear_forward(a.n1, q_, a.q);
   linear_forward(a.n1, k_, a.k);
@@ -130,7 +130,7 @@ void Block::forward(const Tensor& x, const Tensor& positions, int64_t B, int64_t
   ops::rope_forward(k3, positions, c.rope_theta, k3);
   Tensor att4 = heads4d(a.att, B, T, D);
   ops::attention_forward(heads4d(a.q, B, T, D), heads4d(a.k, B, T, D), heads4d(a.v, B, T, D), att4,
-                         a.lse);
+                         a.lse, tokens.doc_start);
   linear_forward(a.att, o_, a.mid);
   tp_.all_reduce(a.mid);  // row-parallel: sum the heads' partial outputs
   ops::add(x, a.mid, a.mid);
@@ -144,10 +144,11 @@ void Block::forward(const Tensor& x, const Tensor& positions, int64_t B, int64_t
   ops::add(a.mid, out, out);
 }
 
-void Block::backward(const Tensor& x, const Tensor& positions, int64_t B, int64_t T,
-                     const BlockActivations& a, BlockScratch& s, Tensor& dres) {
+void Block::backward(const Tensor& x, const TokenLayout& tokens, const BlockActivations& a,
+                     BlockScratch& s, Tensor& dres) {
   const LlamaConfig& c = config_;
-  const int64_t D = c.head_dim;
+  const int64_t D = c.head_dim, B = tokens.B, T = tokens.T;
+  const Tensor& positions = tokens.positions;
   // MLP branch: dres holds d(out), which is also d(mid) through the residual.
   linear_backward(dres, a.h, down_, &s.dh, false);
   if (attribution_)
@@ -165,7 +166,8 @@ void Block::backward(const Tensor& x, const Tensor& positions, int64_t B, int64_
     ops::attribution_accumulate(a.att, s.datt, attribution_->qo, attribution_absolute_);
   Tensor dq4 = heads4d(s.dq, B, T, D), dk4 = heads4d(s.dk, B, T, D), dv4 = heads4d(s.dv, B, T, D);
   ops::attention_backward(heads4d(s.datt, B, T, D), heads4d(a.q, B, T, D), heads4d(a.k, B, T, D),
-                          heads4d(a.v, B, T, D), heads4d(a.att, B, T, D), a.lse, dq4, dk4, dv4);
+                          heads4d(a.v, B, T, D), heads4d(a.att, B, T, D), a.lse, dq4, dk4, dv4,
+                          tokens.doc_start);
   Tensor dq3 = heads3d(s.dq, D), dk3 = heads3d(s.dk, D);
   ops::rope_backward(dq3, positions, c.rope_theta, dq3);
   ops::rope_backward(dk3, positions, c.rope_theta, dk3);

@@ -1,7 +1,8 @@
 // One Llama decoder block with its explicit forward and backward:
 //   mid = x + o_proj(attention(rope(q_proj(n1)), rope(k_proj(n1)), v_proj(n1))),  n1 = rmsnorm1(x)
 //   out = mid + down_proj(silu(gate_proj(n2)) * up_proj(n2)),                    n2 = rmsnorm2(mid)
-// Attention is causal with grouped-query heads (kv_heads divides heads). Under tensor
+// Attention is causal with grouped-query heads (kv_heads divides heads), within each token's
+// document when a row packs several (TokenLayout::doc_start). Under tensor
 // parallelism q/k/v/gate/up are column-parallel (this rank's heads and units), o/down
 // row-parallel with their partial outputs all-reduced, and the inputs' gradients of the
 // column-parallel layers all-reduced in backward (Megatron's f and g).
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "model/token_layout.h"
 #include "runtime/parameter.h"
 #include "runtime/tensor.h"
 
@@ -59,12 +61,11 @@ class Block {
   // post_attention_layernorm.
   ParameterList parameters();
 
-  // x [N, C] -> out [N, C] (a different buffer); positions [N] i32; fills a.
-  void forward(const Tensor& x, const Tensor& positions, int64_t B, int64_t T, BlockActivations& a,
-               Tensor& out);
+  // x [N, C] -> out [N, C] (a different buffer); fills a.
+  void forward(const Tensor& x, const TokenLayout& tokens, BlockActivations& a, Tensor& out);
   // dres [N, C]: on entry the gradient of the block's output, on return that of its input x.
-  void backward(const Tensor& x, const Tensor& positions, int64_t B, int64_t T,
-                const BlockActivations& a, BlockScratch& s, Tensor& dres);
+  void backward(const Tensor& x, const TokenLayout& tokens, const BlockActivations& a,
+                BlockScratch& s, Tensor& dres);
 
   // While `acc` is set, backward adds each local unit's attribution into it (llama.h).
   void set_attribution(UnitAttribution* acc, bool absolute) {

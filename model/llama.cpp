@@ -5,6 +5,7 @@
 #include "model/shard.h"
 #include "model/vocab_parallel_cross_entropy.h"
 #include "runtime/ops/cross_entropy.h"
+#include "runtime/ops/document_starts.h"
 #include "runtime/ops/elementwise.h"
 #include "runtime/ops/embedding.h"
 #include "runtime/ops/rmsnorm.h"
@@ -164,7 +165,16 @@ LossSums LlamaModel::forward(const Tensor& tokens, const Tensor& targets, const 
   ensure_buffers(B, T);
   tokens_ = tokens.view({N});
   targets_ = targets.view({N});
-  positions_ = positions.defined() ? positions.view({N}) : default_positions_;
+  layout_.B = B;
+  layout_.T = T;
+  layout_.positions = positions.defined() ? positions.view({N}) : default_positions_;
+  layout_.doc_start = Tensor();
+  if (positions.defined()) {
+    NEFT_CHECK(positions.shape() == tokens.shape(), "model forward: positions must be ",
+               tokens.str(), ", got ", positions.str());
+    layout_.doc_start = Tensor::empty({B, T}, DType::I32, positions.device());
+    ops::document_starts(positions, layout_.doc_start);
+  }
 
   if (first_stage()) {
     ops::embedding_forward(tokens_, embed_.value, vocab_start_, block_inputs_[0]);
@@ -176,7 +186,7 @@ LossSums LlamaModel::forward(const Tensor& tokens, const Tensor& targets, const 
   }
   for (size_t l = 0; l < blocks_.size(); ++l) {
     BlockActivations& a = *activations_[options_.recompute ? 0 : l];
-    blocks_[l]->forward(block_inputs_[l], positions_, B, T, a, block_inputs_[l + 1]);
+    blocks_[l]->forward(block_inputs_[l], layout_, a, block_inputs_[l + 1]);
   }
   if (!last_stage()) return {};
   ops::rmsnorm_forward(block_inputs_.back(), final_norm_.value, config_.rms_eps, final_normed_,
@@ -201,7 +211,6 @@ LossSums LlamaModel::forward(const Tensor& tokens, const Tensor& targets, const 
 
 void LlamaModel::backward(float loss_scale, const Tensor& doutput) {
   NEFT_CHECK(B_ > 0 && tokens_.defined(), "model backward: no forward pass to differentiate");
-  const int64_t B = B_, T = T_;
   if (!last_stage()) {
     NEFT_CHECK(doutput.defined(), "model backward: pipeline stage ", options_.pp_stage,
                " needs the gradient of its output from the next stage");
@@ -211,9 +220,8 @@ void LlamaModel::backward(float loss_scale, const Tensor& doutput) {
   }
   for (size_t l = blocks_.size(); l-- > 0;) {
     BlockActivations& a = *activations_[options_.recompute ? 0 : l];
-    if (options_.recompute)
-      blocks_[l]->forward(block_inputs_[l], positions_, B, T, a, recompute_out_);
-    blocks_[l]->backward(block_inputs_[l], positions_, B, T, a, *scratch_, dresidual_);
+    if (options_.recompute) blocks_[l]->forward(block_inputs_[l], layout_, a, recompute_out_);
+    blocks_[l]->backward(block_inputs_[l], layout_, a, *scratch_, dresidual_);
   }
   if (first_stage() && embed_.grad.defined())
     ops::embedding_backward(dresidual_, tokens_, vocab_start_, embed_.grad);

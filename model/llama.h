@@ -16,6 +16,7 @@
 
 #include "model/config.h"
 #include "model/tensor_parallel.h"
+#include "model/token_layout.h"
 #include "runtime/parameter.h"
 #include "runtime/tensor.h"
 
@@ -80,7 +81,10 @@ class LlamaModel {
   void zero_grad();
 
   // tokens, targets: [B, T] i32 on the model's device (targets kIgnoreIndex where no loss);
-  // positions [B, T] i32 or undefined for 0..T-1 in every row. Keeps what backward needs.
+  // positions [B, T] i32 or undefined for 0..T-1 in every row. Where positions restart (or
+  // break the count by one) a new document begins, and attention stays within documents
+  // (ops/document_starts.h: the convention of transformers' packed sequences). Keeps what
+  // backward needs.
   // A pipeline stage other than the first takes the previous stage's output as `input`
   // [B*T, hidden]; a stage other than the last leaves its output in output() and returns
   // zero sums (only the last stage has the loss).
@@ -101,6 +105,9 @@ class LlamaModel {
   // The last forward's logits, [B*T, vocab] (this rank's vocabulary range under tensor
   // parallelism), in the model dtype.
   const Tensor& logits() const { return logits_; }
+  // The last forward's per-token losses, [B*T] f32 (0 where the target is ignored), on the
+  // last stage; whole on every tensor-parallel rank.
+  const Tensor& token_losses() const { return losses_; }
   // Bytes held in activation buffers (for memory reports).
   size_t activation_bytes() const;
 
@@ -127,9 +134,10 @@ class LlamaModel {
   int64_t first_layer_ = 0;  // of this pipeline stage
   int64_t vocab_start_ = 0;  // first vocabulary id of this rank's embedding / head rows
   int64_t B_ = 0, T_ = 0;
-  Tensor tokens_, targets_, positions_;  // [N] views of the last forward's inputs
-  Tensor default_positions_;             // [N]: 0..T-1 in every row
-  std::vector<Tensor> block_inputs_;     // [layers + 1] residual stream at each block boundary
+  Tensor tokens_, targets_;           // [N] views of the last forward's inputs
+  TokenLayout layout_;                // the last forward's positions and document starts
+  Tensor default_positions_;          // [N]: 0..T-1 in every row
+  std::vector<Tensor> block_inputs_;  // [layers + 1] residual stream at each block boundary
   // One set per block, or a single shared set with recompute (refilled in backward).
   std::vector<std::unique_ptr<BlockActivations>> activations_;
   std::unique_ptr<BlockScratch> scratch_;

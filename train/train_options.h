@@ -35,6 +35,7 @@ struct TrainOptions {
   std::string data = "synthetic";
   std::string tasks;  // "" = every task of the suite
   int64_t seq_len = 64;
+  std::string packing = "on";  // on: several examples per row, document-masked | off: one
   // training
   int64_t micro_batch = 16;
   int64_t grad_accum = 1;

@@ -147,7 +147,7 @@ int run_training(const TrainOptions& o) {
   check_sequence_length(model->config(), o.seq_len);
   const Device device = mopts.device;
   auto source = data::make_batch_source(data_spec(o), o.micro_batch, o.seq_len, o.seed,
-                                        {int32_t(model->config().vocab), true});
+                                        {int32_t(model->config().vocab), o.packing == "on"});
   int64_t start = 0;
   const auto latest = find_latest_checkpoint(o.out);
   if (latest && !o.resume)

@@ -28,25 +28,44 @@ void check_qkv(const char* op, const Tensor& q, const Tensor& k, const Tensor& v
   check_dtype(op, "v", v, {q.dtype()});
 }
 
+// doc_start, when given: [B, T] i32 on the op's device; on the CPU, also its contract.
+void check_doc_start(const char* op, const Tensor& q, const Tensor& doc_start) {
+  if (!doc_start.defined()) return;
+  const int64_t B = q.size(0), T = q.size(1);
+  check_shape(op, "doc_start", doc_start, {B, T});
+  check_dtype(op, "doc_start", doc_start, {DType::I32});
+  if (doc_start.device() != Device::CPU) return;
+  const int32_t* s = doc_start.data<int32_t>();
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t lo = t == 0 ? 0 : s[b * T + t - 1], x = s[b * T + t];
+      if (x < lo || x > t)
+        fail(op, ": doc_start[", b, ", ", t, "] = ", x, " must lie in [", lo, ", ", t,
+             "] (documents are contiguous runs of a row)");
+    }
+}
+
 }  // namespace
 
-void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out,
-                       Tensor& lse) {
+void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, Tensor& lse,
+                       const Tensor& doc_start) {
   const char* op = "attention_forward";
-  const Device d = common_device(op, {&q, &k, &v, &out, &lse});
+  const Device d = common_device(op, {&q, &k, &v, &out, &lse, &doc_start});
   Shape kv_shape, lse_shape;
   check_qkv(op, q, k, v, &kv_shape, &lse_shape);
   check_shape(op, "out", out, q.shape());
   check_dtype(op, "out", out, {q.dtype()});
   check_shape(op, "lse", lse, lse_shape);
   check_dtype(op, "lse", lse, {DType::F32});
-  NEFT_DISPATCH(d, attention_forward, q, k, v, out, lse);
+  check_doc_start(op, q, doc_start);
+  NEFT_DISPATCH(d, attention_forward, q, k, v, out, lse, doc_start);
 }
 
 void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
-                        const Tensor& out, const Tensor& lse, Tensor& dq, Tensor& dk, Tensor& dv) {
+                        const Tensor& out, const Tensor& lse, Tensor& dq, Tensor& dk, Tensor& dv,
+                        const Tensor& doc_start) {
   const char* op = "attention_backward";
-  const Device d = common_device(op, {&dout, &q, &k, &v, &out, &lse, &dq, &dk, &dv});
+  const Device d = common_device(op, {&dout, &q, &k, &v, &out, &lse, &dq, &dk, &dv, &doc_start});
   Shape kv_shape, lse_shape;
   check_qkv(op, q, k, v, &kv_shape, &lse_shape);
   for (auto [name, t] :
@@ -60,7 +79,8 @@ void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, co
   }
   check_shape(op, "lse", lse, lse_shape);
   check_dtype(op, "lse", lse, {DType::F32});
-  NEFT_DISPATCH(d, attention_backward, dout, q, k, v, out, lse, dq, dk, dv);
+  check_doc_start(op, q, doc_start);
+  NEFT_DISPATCH(d, attention_backward, dout, q, k, v, out, lse, dq, dk, dv, doc_start);
 }
 
 }  // namespace neft::ops

@@ -20,7 +20,8 @@ const std::vector<std::string> kDifferentiable = {
     "gather_rows", "scatter_rows", "gather_cols", "scatter_cols", "sum_squares"};
 // Ops checked forward only (fills, conversions, optimizer steps, score accumulators).
 const std::vector<std::string> kForwardOnly = {
-    "fill", "fill_uniform", "fill_normal", "cast", "adamw", "adamw_rows", "attribution_accumulate"};
+    "fill",       "fill_uniform",           "fill_normal",    "cast", "adamw",
+    "adamw_rows", "attribution_accumulate", "document_starts"};
 
 TEST(OpHarness, CoversEveryOp) {
   for (const auto* list : {&kDifferentiable, &kForwardOnly})

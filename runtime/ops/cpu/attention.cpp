@@ -21,10 +21,14 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr int64_t kBlock = 64;
 
 // Sizes and strides of one call: q/out/dq rows are (b, t, h), k/v/dk/dv rows (b, t, kvh).
+// Query t of row b sees keys [start(b, t), t]; start never decreases along a row, so the
+// queries of a tile that see a key are a prefix of those the causal mask lets through, and
+// a tile whose first query starts after a key tile sees none of it, nor do later ones.
 struct Dims {
   int64_t B, T, Hq, Hkv, D, group, ldq, ldk;
   float scale;
-  explicit Dims(const Tensor& q, const Tensor& k)
+  const int32_t* starts;  // [B, T], or nullptr: every document starts at 0
+  explicit Dims(const Tensor& q, const Tensor& k, const Tensor& doc_start)
       : B(q.size(0)),
         T(q.size(1)),
         Hq(q.size(2)),
@@ -33,7 +37,16 @@ struct Dims {
         group(Hq / Hkv),
         ldq(Hq * D),
         ldk(Hkv * D),
-        scale(1.0f / std::sqrt(float(q.size(3)))) {}
+        scale(1.0f / std::sqrt(float(q.size(3)))),
+        starts(doc_start.defined() ? doc_start.data<int32_t>() : nullptr) {}
+  int64_t start(int64_t b, int64_t t) const { return starts ? starts[b * T + t] : 0; }
+  // The first key tile that query tile [i0, ...) of row b sees.
+  int64_t first_key_tile(int64_t b, int64_t i0) const { return start(b, i0) / kBlock * kBlock; }
+  // Whether query tile [i0, ...) of row b, and every later one, sees nothing of key tile
+  // [j0, j0 + nk).
+  bool past_keys(int64_t b, int64_t i0, int64_t j0, int64_t nk) const {
+    return start(b, i0) >= j0 + nk;
+  }
   int64_t q_row(int64_t b, int64_t t, int64_t h) const { return ((b * T + t) * Hq + h) * D; }
   int64_t kv_row(int64_t b, int64_t t, int64_t h) const { return ((b * T + t) * Hkv + h) * D; }
   int64_t stat(int64_t b, int64_t h, int64_t t) const { return (b * Hq + h) * T + t; }
@@ -125,25 +138,42 @@ NEFT_CPU_KERNEL [[gnu::noinline]] void matmul_acc(const float* w, int64_t wr, in
   matmul_acc(a, lda, 1, as, na, n, bt, kBlock, nb, c, kBlock);
 }
 
-// For a tile of queries [i0, i0 + nq) x keys [j0, j0 + nk): s holds the scores and dp holds
-// dO V^T; they become P = exp(S - lse) and dS = P * (dP - delta), 0 where the key is after
-// the query.
-[[gnu::always_inline]] inline void probabilities(float* s, float* dp, const float* lse,
-                                                 const float* delta, int64_t i0, int64_t j0,
-                                                 int64_t nq, int64_t nk) {
+// For a tile of queries [i0, i0 + nq) x keys [j0, j0 + nk) of row b: s holds the scores and
+// dp holds dO V^T; they become P = exp(S - lse) and dS = P * (dP - delta), 0 where the key is
+// after the query or before its document.
+[[gnu::always_inline]] inline void probabilities(const Dims& d, float* s, float* dp,
+                                                 const float* lse, const float* delta, int64_t b,
+                                                 int64_t i0, int64_t j0, int64_t nq, int64_t nk) {
   for (int64_t i = 0; i < nq; ++i) {
-    // Keys j0 + j with j < valid are causal for query i0 + i.
-    const int64_t valid = std::clamp<int64_t>(i0 + i - j0 + 1, 0, nk);
+    // Keys j0 + j with lo <= j < hi are in query i0 + i's document and not after it.
+    const int64_t hi = std::clamp<int64_t>(i0 + i - j0 + 1, 0, nk);
+    const int64_t lo = std::clamp<int64_t>(d.start(b, i0 + i) - j0, 0, hi);
     float *si = s + i * kBlock, *dpi = dp + i * kBlock;
     const float lr = lse[i], dr = delta[i];
 #pragma omp simd
-    for (int64_t j = 0; j < valid; ++j) {
+    for (int64_t j = lo; j < hi; ++j) {
       const float p = cpu::exp_approx(si[j] - lr);
       si[j] = p;
       dpi[j] = p * (dpi[j] - dr);
     }
-    std::fill_n(si + valid, nk - valid, 0.0f);
-    std::fill_n(dpi + valid, nk - valid, 0.0f);
+    std::fill_n(si, lo, 0.0f);
+    std::fill_n(dpi, lo, 0.0f);
+    std::fill_n(si + hi, nk - hi, 0.0f);
+    std::fill_n(dpi + hi, nk - hi, 0.0f);
+  }
+}
+
+// For a tile of keys [j0, j0 + nk) x queries [i0, i0 + nq) of row b, the queries that see
+// key j0 + j are [first[j], last[j]) (empty when last <= first): causal from below, the
+// document from above.
+[[gnu::always_inline]] inline void query_ranges(const Dims& d, int64_t b, int64_t i0, int64_t nq,
+                                                int64_t j0, int64_t nk, int64_t* first,
+                                                int64_t* last) {
+  int64_t n = 0;  // queries of the tile whose document starts at or before the key
+  for (int64_t j = 0; j < nk; ++j) {
+    while (n < nq && d.start(b, i0 + n) <= j0 + j) ++n;
+    first[j] = std::clamp<int64_t>(j0 + j - i0, 0, nq);
+    last[j] = std::max(first[j], n);
   }
 }
 
@@ -173,34 +203,37 @@ NEFT_CPU_KERNEL void forward_block(const Dims& d, const float* pq, const float* 
   const int64_t nq = std::min(kBlock, d.T - i0), D = d.D, g = h / d.group;
   float *st = w.s, *qt = w.t1, *acc = w.acc, *m = w.m, *l = w.l, *mt = w.mt, *alpha = w.alpha;
   transpose(pq + d.q_row(b, i0, h), d.ldq, nq, D, d.scale, qt);
+  int64_t first[kBlock], last[kBlock];
   std::fill_n(acc, nq * D, 0.0f);
   std::fill_n(m, nq, kNegInf);
   std::fill_n(l, nq, 0.0f);
-  for (int64_t j0 = 0; j0 < i0 + nq; j0 += kBlock) {
+  for (int64_t j0 = d.first_key_tile(b, i0); j0 < i0 + nq; j0 += kBlock) {
     const int64_t nk = std::min(kBlock, i0 + nq - j0);
     const float *k = pk + d.kv_row(b, j0, g), *v = pv + d.kv_row(b, j0, g);
     product(k, d.ldk, 1.0f, nk, qt, nq, D, st);
-    // Key j0 + j is causal for queries i0 + i with i >= first(j).
-    auto first = [&](int64_t j) { return std::clamp<int64_t>(j0 + j - i0, 0, nq); };
+    query_ranges(d, b, i0, nq, j0, nk, first, last);
     std::copy_n(m, nq, mt);
     for (int64_t j = 0; j < nk; ++j) {
       float* sj = st + j * kBlock;
 #pragma omp simd
-      for (int64_t i = first(j); i < nq; ++i) mt[i] = sj[i] > mt[i] ? sj[i] : mt[i];
+      for (int64_t i = first[j]; i < last[j]; ++i) mt[i] = sj[i] > mt[i] ? sj[i] : mt[i];
     }
-    // alpha rescales what was summed against the old max (0 before the first key).
+    // alpha rescales what was summed against the old max: 0 before the first key, also
+    // while a query has seen no key of its document yet (its max is still -inf, and the
+    // floor keeps -inf - -inf out).
 #pragma omp simd
     for (int64_t i = 0; i < nq; ++i) {
-      alpha[i] = cpu::exp_approx(m[i] - mt[i]);
+      alpha[i] = cpu::exp_approx(m[i] - std::max(mt[i], std::numeric_limits<float>::lowest()));
       l[i] *= alpha[i];
       m[i] = mt[i];
     }
     for (int64_t j = 0; j < nk; ++j) {
       float* sj = st + j * kBlock;
-      const int64_t f = first(j);
+      const int64_t f = first[j], e = last[j];
       std::fill_n(sj, f, 0.0f);
+      std::fill_n(sj + e, nq - e, 0.0f);
 #pragma omp simd
-      for (int64_t i = f; i < nq; ++i) {
+      for (int64_t i = f; i < e; ++i) {
         sj[i] = cpu::exp_approx(sj[i] - m[i]);
         l[i] += sj[i];
       }
@@ -238,8 +271,9 @@ NEFT_CPU_KERNEL void delta_rows(const Dims& d, const float* pdo, const float* po
 
 // With P = exp(scale S - lse), dP = dO V^T and dS = P * (dP - delta):
 //   dQ = scale dS K,  dK = scale dS^T Q,  dV = P^T dO.
-// dQ for query rows [i0, i0 + nq) of head h, over the key tiles left of the diagonal, with
-// S^T and dP^T (rows are keys) as in the forward.
+// dQ for query rows [i0, i0 + nq) of head h, over the key tiles left of the diagonal (from
+// the tile of the first query's document), with S^T and dP^T (rows are keys) as in the
+// forward.
 NEFT_CPU_KERNEL void dq_block(const Dims& d, const float* pdo, const float* pq, const float* pk,
                               const float* pv, const float* pl, const float* delta, float* pdq,
                               int64_t b, int64_t h, int64_t i0, Scratch& w) {
@@ -248,19 +282,22 @@ NEFT_CPU_KERNEL void dq_block(const Dims& d, const float* pdo, const float* pq, 
   float *st = w.s, *dpt = w.p, *qt = w.t1, *dot = w.t2, *acc = w.acc;
   transpose(pq + d.q_row(b, i0, h), d.ldq, nq, D, d.scale, qt);
   transpose(pdo + d.q_row(b, i0, h), d.ldq, nq, D, 1.0f, dot);
+  int64_t first[kBlock], last[kBlock];
   std::fill_n(acc, nq * D, 0.0f);
-  for (int64_t j0 = 0; j0 < i0 + nq; j0 += kBlock) {
+  for (int64_t j0 = d.first_key_tile(b, i0); j0 < i0 + nq; j0 += kBlock) {
     const int64_t nk = std::min(kBlock, i0 + nq - j0);
     const float *k = pk + d.kv_row(b, j0, g), *v = pv + d.kv_row(b, j0, g);
     product(k, d.ldk, 1.0f, nk, qt, nq, D, st);
     product(v, d.ldk, 1.0f, nk, dot, nq, D, dpt);
+    query_ranges(d, b, i0, nq, j0, nk, first, last);
     for (int64_t j = 0; j < nk; ++j) {
       float *sj = st + j * kBlock, *dpj = dpt + j * kBlock;
-      const int64_t f = std::clamp<int64_t>(j0 + j - i0, 0, nq);
+      const int64_t f = first[j], e = last[j];
       std::fill_n(sj, f, 0.0f);
+      std::fill_n(sj + e, nq - e, 0.0f);
       // dS^T overwrites S^T.
 #pragma omp simd
-      for (int64_t i = f; i < nq; ++i) sj[i] = cpu::exp_approx(sj[i] - lse[i]) * (dpj[i] - dl[i]);
+      for (int64_t i = f; i < e; ++i) sj[i] = cpu::exp_approx(sj[i] - lse[i]) * (dpj[i] - dl[i]);
     }
     matmul_acc(st, 1, kBlock, 1.0f, nq, nk, k, d.ldk, D, acc, D);
   }
@@ -290,12 +327,13 @@ NEFT_CPU_KERNEL void dkv_block(const Dims& d, const float* pdo, const float* pq,
     std::fill_n(dk, nk * D, 0.0f);
     std::fill_n(dv, nk * D, 0.0f);
     for (int64_t i0 = j0 / kBlock * kBlock; i0 < d.T; i0 += kBlock) {
+      if (d.past_keys(b, i0, j0, nk)) break;
       const int64_t nq = std::min(kBlock, d.T - i0);
       const float *q = pq + d.q_row(b, i0, h), *dout = pdo + d.q_row(b, i0, h);
       const float *lse = pl + d.stat(b, h, i0), *dl = delta + d.stat(b, h, i0);
       product(q, d.ldq, d.scale, nq, kt, nk, D, s);
       product(dout, d.ldq, 1.0f, nq, vt, nk, D, dp);
-      probabilities(s, dp, lse, dl, i0, j0, nq, nk);
+      probabilities(d, s, dp, lse, dl, b, i0, j0, nq, nk);
       // dV += P^T dO and dK += dS^T Q, reading P and dS transposed.
       matmul_acc(s, 1, kBlock, 1.0f, nk, nq, dout, d.ldq, D, dv, D);
       matmul_acc(dp, 1, kBlock, 1.0f, nk, nq, q, d.ldq, D, dk, D);
@@ -337,12 +375,14 @@ NEFT_CPU_KERNEL void head_backward(const Dims& d, const float* pdo, const float*
     std::fill_n(dk, nk * D, 0.0f);
     std::fill_n(dv, nk * D, 0.0f);
     for (int64_t i0 = j0; i0 < d.T; i0 += kBlock) {
+      // The tiles dq_block visits for query tile i0, so both schedules add the same terms.
+      if (d.past_keys(b, i0, j0, nk)) break;
       const int64_t nq = std::min(kBlock, d.T - i0);
       const float *q = pq + d.q_row(b, i0, h), *dout = pdo + d.q_row(b, i0, h);
       const float *lse = pl + d.stat(b, h, i0), *dl = delta + d.stat(b, h, i0);
       product(q, d.ldq, d.scale, nq, kt, nk, D, s);
       product(dout, d.ldq, 1.0f, nq, vt, nk, D, dp);
-      probabilities(s, dp, lse, dl, i0, j0, nq, nk);
+      probabilities(d, s, dp, lse, dl, b, i0, j0, nq, nk);
       matmul_acc(s, 1, kBlock, 1.0f, nk, nq, dout, d.ldq, D, dv, D);
       matmul_acc(dp, 1, kBlock, 1.0f, nk, nq, q, d.ldq, D, dk, D);
       matmul_acc(dp, kBlock, 1, 1.0f, nq, nk, k, d.ldk, D, pdq + d.q_row(b, i0, h), d.ldq);
@@ -388,8 +428,8 @@ NEFT_CPU_KERNEL void sum_group(const Dims& d, const float* kpart, const float* v
 // its position), the costliest first.
 template <>
 void attention_forward<Device::CPU>(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out,
-                                    Tensor& lse) {
-  const Dims d(q, k);
+                                    Tensor& lse, const Tensor& doc_start) {
+  const Dims d(q, k, doc_start);
   const float *pq = q.data<float>(), *pk = k.data<float>(), *pv = v.data<float>();
   float *po = out.data<float>(), *pl = lse.data<float>();
   const int64_t nb = d.blocks(), tasks = d.B * d.Hq * nb;
@@ -415,8 +455,8 @@ void attention_forward<Device::CPU>(const Tensor& q, const Tensor& k, const Tens
 template <>
 void attention_backward<Device::CPU>(const Tensor& dout, const Tensor& q, const Tensor& k,
                                      const Tensor& v, const Tensor& out, const Tensor& lse,
-                                     Tensor& dq, Tensor& dk, Tensor& dv) {
-  const Dims d(q, k);
+                                     Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& doc_start) {
+  const Dims d(q, k, doc_start);
   const float *pdo = dout.data<float>(), *pq = q.data<float>(), *pk = k.data<float>(),
               *pv = v.data<float>(), *po = out.data<float>(), *pl = lse.data<float>();
   float *pdq = dq.data<float>(), *pdk = dk.data<float>(), *pdv = dv.data<float>();

@@ -1,6 +1,10 @@
 // FlashAttention-2 style causal attention: the T x T scores live only in shared-memory
 // tiles. Plain CUDA with fp32 FMAs (no tensor cores): correctness and clarity first.
 //
+// With document starts, query t sees keys [start(t), t]. Starts never decrease along a row,
+// so a query tile's first query has the earliest start: the tiles before it are skipped, and
+// a key tile stops at the first query tile that starts after it.
+//
 // Every kernel works on square tiles of kRows queries by kRows keys with 256 threads:
 // tile row r (a query, or a key in the dK/dV kernel) belongs to kLanes consecutive lanes
 // of one warp. In the score phase lane l of row r scores columns l, l + kLanes, ...; in the
@@ -39,7 +43,13 @@ struct Tile {
 struct Dims {
   int B, T, Hq, Hkv, group;
   float scale;
+  const int* starts;  // [B, T] document starts, or nullptr: every document starts at 0
 };
+
+// The first key query t of row b sees (t < T).
+__device__ __forceinline__ int doc_start(const Dims& d, int b, int t) {
+  return d.starts ? d.starts[int64_t(b) * d.T + t] : 0;
+}
 
 // Element (b, t, h, c) of a [B, T, H, D] tensor.
 __device__ __forceinline__ int64_t at(int b, int t, int h, int c, int T, int H, int D) {
@@ -94,14 +104,16 @@ __global__ void __launch_bounds__(kThreads)
   const int qi = q0 + r;
   load_tile<D>(sq, q, b, q0, h, d.Hq, d.T);
 
-  // Online softmax state of row r, kept identically by its kLanes threads. Key tile 0
-  // always holds key 0 <= qi, so m is finite from the first tile on (no inf - inf).
+  const int start = qi < d.T ? doc_start(d, b, qi) : 0;
+
+  // Online softmax state of row r, kept identically by its kLanes threads. m stays -inf
+  // while the row has seen no key of its document (only with document starts).
   float m = -INFINITY, l = 0.0f, acc[G::kCols];
 #pragma unroll
   for (int cc = 0; cc < G::kCols; ++cc) acc[cc] = 0.0f;
 
   const int key_tiles = (min(q0 + G::kRows, d.T) - 1) / G::kRows + 1;  // causal: skip the rest
-  for (int kt = 0; kt < key_tiles; ++kt) {
+  for (int kt = doc_start(d, b, q0) / G::kRows; kt < key_tiles; ++kt) {
     const int k0 = kt * G::kRows;
     __syncthreads();  // everyone is done with the previous K/V tile
     load_tile<D>(sk, k, b, k0, g, d.Hkv, d.T);
@@ -123,20 +135,22 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int jj = 0; jj < G::kPerLane; ++jj) {
       const int kj = k0 + lane + jj * G::kLanes;
-      s[jj] = kj <= qi && kj < d.T ? s[jj] * d.scale : -INFINITY;
+      s[jj] = kj >= start && kj <= qi && kj < d.T ? s[jj] * d.scale : -INFINITY;
       tile_max = fmaxf(tile_max, s[jj]);
     }
     const float m_new =
         fmaxf(m, row_reduce<G::kLanes>(tile_max, [](float x, float y) { return fmaxf(x, y); }));
+    // A row with no key yet subtracts 0 instead of -inf: p and alpha come out 0, not NaN.
+    const float m_use = m_new == -INFINITY ? 0.0f : m_new;
     float tile_sum = 0.0f;
     float* prow = sp + r * G::kLdS;
 #pragma unroll
     for (int jj = 0; jj < G::kPerLane; ++jj) {
-      const float p = expf(s[jj] - m_new);
+      const float p = expf(s[jj] - m_use);
       prow[lane + jj * G::kLanes] = p;
       tile_sum += p;
     }
-    const float alpha = expf(m - m_new);
+    const float alpha = expf(m - m_use);
     l = l * alpha + row_reduce<G::kLanes>(tile_sum, [](float x, float y) { return x + y; });
     m = m_new;
     __syncwarp();  // row r's probabilities were written by its own warp
@@ -213,9 +227,11 @@ __global__ void __launch_bounds__(kThreads)
   float* prow = sp + r * G::kLdS;
   float* dsrow = sds + r * G::kLdS;
   for (int h = g * d.group; h < (g + 1) * d.group; ++h) {
-    // Query tiles before the key tile are fully masked (tiles are square).
+    // Query tiles before the key tile are fully masked (tiles are square), and so are those
+    // from the first one whose document starts after the key tile.
     for (int qt = kt; qt < query_tiles; ++qt) {
       const int q0 = qt * G::kRows;
+      if (doc_start(d, b, q0) >= k0 + G::kRows) break;  // the same for the whole block
       __syncthreads();  // everyone is done with the previous Q/dO tile (and K/V are loaded)
       load_tile<D>(sq, q, b, q0, h, d.Hq, d.T);
       load_tile<D>(sdo, dout, b, q0, h, d.Hq, d.T);
@@ -239,7 +255,8 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int ii = 0; ii < G::kPerLane; ++ii) {
         const int i = lane + ii * G::kLanes, qi = q0 + i;
-        const float p = qi < d.T && kj <= qi ? expf(s[ii] * d.scale - slse[i]) : 0.0f;
+        const bool seen = qi < d.T && kj <= qi && doc_start(d, b, qi) <= kj;
+        const float p = seen ? expf(s[ii] * d.scale - slse[i]) : 0.0f;
         prow[i] = p;
         dsrow[i] = p * (dp[ii] - sdelta[i]);
       }
@@ -296,6 +313,7 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t stat = (int64_t(b) * d.Hq + h) * d.T + qi;
   const float lse_i = qi < d.T ? lse[stat] : 0.0f;
   const float delta_i = qi < d.T ? delta[stat] : 0.0f;
+  const int start = qi < d.T ? doc_start(d, b, qi) : 0;
 
   float acc[G::kCols];
 #pragma unroll
@@ -305,7 +323,7 @@ __global__ void __launch_bounds__(kThreads)
   const float* dorow = sdo + r * G::kLd;
   float* dsrow = sds + r * G::kLdS;
   const int key_tiles = (min(q0 + G::kRows, d.T) - 1) / G::kRows + 1;
-  for (int kt = 0; kt < key_tiles; ++kt) {
+  for (int kt = doc_start(d, b, q0) / G::kRows; kt < key_tiles; ++kt) {
     const int k0 = kt * G::kRows;
     __syncthreads();  // everyone is done with the previous K/V tile (and Q/dO are loaded)
     load_tile<D>(sk, k, b, k0, g, d.Hkv, d.T);
@@ -328,7 +346,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int jj = 0; jj < G::kPerLane; ++jj) {
       const int j = lane + jj * G::kLanes, kj = k0 + j;
-      const float p = qi < d.T && kj <= qi ? expf(s[jj] * d.scale - lse_i) : 0.0f;
+      const float p = qi < d.T && kj >= start && kj <= qi ? expf(s[jj] * d.scale - lse_i) : 0.0f;
       dsrow[j] = p * (dp[jj] - delta_i);
     }
     __syncwarp();  // query row r's dS was written by its own warp
@@ -377,7 +395,8 @@ void with_head_dim(const char* op, int64_t D, F&& f) {
   }
 }
 
-Dims dims_of(const char* op, const Tensor& q, const Tensor& k, int rows_per_tile) {
+Dims dims_of(const char* op, const Tensor& q, const Tensor& k, const Tensor& doc_start,
+             int rows_per_tile) {
   const int64_t tiles = (q.size(1) + rows_per_tile - 1) / rows_per_tile;
   if (q.size(0) * q.size(2) > INT32_MAX || tiles > 65535 || q.size(1) > INT32_MAX)
     fail(op, ": q ", q.str(), " is too large for the CUDA kernel's grid");
@@ -386,19 +405,20 @@ Dims dims_of(const char* op, const Tensor& q, const Tensor& k, int rows_per_tile
               int(q.size(2)),
               int(k.size(2)),
               int(q.size(2) / k.size(2)),
-              1.0f / std::sqrt(float(q.size(3)))};
+              1.0f / std::sqrt(float(q.size(3))),
+              doc_start.defined() ? doc_start.data<int32_t>() : nullptr};
 }
 
 }  // namespace
 
 template <>
 void attention_forward<Device::CUDA>(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out,
-                                     Tensor& lse) {
+                                     Tensor& lse, const Tensor& doc_start) {
   const char* op = "attention_forward";
   if (q.numel() == 0) return;
   with_head_dim(op, q.size(3), [&](auto head_dim) {
     constexpr int D = decltype(head_dim)::value;
-    const Dims d = dims_of(op, q, k, Tile<D>::kRows);
+    const Dims d = dims_of(op, q, k, doc_start, Tile<D>::kRows);
     const dim3 grid(unsigned(d.B * d.Hq), unsigned((d.T + Tile<D>::kRows - 1) / Tile<D>::kRows));
     NEFT_FLOAT_TYPES(q.dtype(), E, {
       allow_smem(forward_kernel<D, E>, forward_smem<D>());
@@ -412,12 +432,12 @@ void attention_forward<Device::CUDA>(const Tensor& q, const Tensor& k, const Ten
 template <>
 void attention_backward<Device::CUDA>(const Tensor& dout, const Tensor& q, const Tensor& k,
                                       const Tensor& v, const Tensor& out, const Tensor& lse,
-                                      Tensor& dq, Tensor& dk, Tensor& dv) {
+                                      Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& doc_start) {
   const char* op = "attention_backward";
   if (q.numel() == 0) return;
   with_head_dim(op, q.size(3), [&](auto head_dim) {
     constexpr int D = decltype(head_dim)::value;
-    const Dims d = dims_of(op, q, k, Tile<D>::kRows);
+    const Dims d = dims_of(op, q, k, doc_start, Tile<D>::kRows);
     const unsigned tiles = unsigned((d.T + Tile<D>::kRows - 1) / Tile<D>::kRows);
     Tensor delta = Tensor::empty(lse.shape(), DType::F32, Device::CUDA);
     const int64_t rows = int64_t(d.B) * d.T * d.Hq;

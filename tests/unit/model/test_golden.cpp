@@ -16,9 +16,13 @@
 #include "optim/adamw.h"
 #include "optim/clip.h"
 #include "tests/adam_bound.h"
+#include "tests/unit/model/golden_fixture.h"
 
 namespace neft::model {
 namespace {
+
+using testing::fixture_dir;
+using testing::relative_error;
 
 struct Tolerance {
   // Relative to the tensor's largest entry (logits, gradients) or to the value (losses). The
@@ -35,21 +39,6 @@ struct GoldenCase {
   Device device;
 };
 
-std::string fixture_dir(const std::string& name) {
-  return std::string(NEFT_SOURCE_DIR) + "/tests/golden/" + name;
-}
-
-// max |a - b| / max |b|: the error relative to the tensor's scale.
-double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
-    diff = std::max(diff, std::abs(double(a[i]) - double(b[i])));
-    scale = std::max(scale, std::abs(double(b[i])));
-  }
-  return diff / std::max(scale, 1e-12);
-}
-
 class Golden : public ::testing::TestWithParam<GoldenCase> {
  protected:
   void SetUp() override {
@@ -65,11 +54,7 @@ class Golden : public ::testing::TestWithParam<GoldenCase> {
     targets_ = golden_->read("targets", DType::I32, c.device);
   }
   std::unique_ptr<LlamaModel> load_fixture_model() const {
-    const Device d = GetParam().device;
-    auto m = std::make_unique<LlamaModel>(
-        config_, ModelOptions{d, d == Device::CUDA ? DType::BF16 : DType::F32});
-    load_hf_weights(*m, Checkpoint(dir_));
-    return m;
+    return testing::load_fixture_model(dir_, GetParam().device);
   }
   optim::AdamWConfig adamw_config() const {
     return {meta("beta1"), meta("beta2"), meta("eps"), meta("weight_decay")};
