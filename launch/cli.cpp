@@ -8,6 +8,7 @@
 #include "launch/options.h"
 #include "launch/report.h"
 #include "launch/score.h"
+#include "launch/tokenize.h"
 #include "parallel/abort_job.h"
 #include "runtime/device.h"
 #include "runtime/error.h"
@@ -59,6 +60,10 @@ const Subcommand kSubcommands[] = {
     {"merge", "apply a neuron-level run's sparse delta to its base model, as an HF directory",
      [](const std::vector<std::string>& args, std::ostream& out) {
        return parse_and_run<MergeOptions>(&parse_merge_options, &run_merge, args, out);
+     }},
+    {"tokenize", "encode text to token ids (or decode ids) with a Hugging Face tokenizer.json",
+     [](const std::vector<std::string>& args, std::ostream& out) {
+       return parse_and_run<TokenizeOptions>(&parse_tokenize_options, &run_tokenize, args, out);
      }},
     {"report", "compare runs: a markdown table of accuracy, trained parameters, state, step time",
      [](const std::vector<std::string>& args, std::ostream& out) {

@@ -228,6 +228,134 @@ void deltas() {
 
 }  // namespace
 
+// Small tokenizers in the shapes of the families (tests/golden/tokenizers/ has full ones),
+// and near-valid ones.
+ordered_json byte_vocab() {
+  // GPT-2's byte alphabet as the vocabulary's first 256 tokens.
+  ordered_json v = ordered_json::object();
+  int next = 256, id = 0;
+  for (int b = 0; b < 256; ++b) {
+    const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
+    const int cp = printable ? b : next++;
+    std::string s;
+    if (cp < 0x80) {
+      s += char(cp);
+    } else {
+      s += char(0xC0 | (cp >> 6));
+      s += char(0x80 | (cp & 0x3F));
+    }
+    v[s] = id++;
+  }
+  v["\xC4\xA0t"] = id++;  // "Ġt"
+  v["he"] = id++;
+  v["\xC4\xA0the"] = id++;
+  return v;
+}
+
+void tokenizers() {
+  const std::string t = "fuzz_tokenizer";
+  const ordered_json added = ordered_json::array(
+      {{{"id", 259}, {"content", "<|end|>"}, {"special", true}, {"normalized", false}},
+       {{"id", 260}, {"content", "<s>"}, {"special", true}, {"lstrip", true}}});
+  ordered_json byte_level{
+      {"version", "1.0"},
+      {"added_tokens", added},
+      {"normalizer", {{"type", "NFC"}}},
+      {"pre_tokenizer",
+       {{"type", "Sequence"},
+        {"pretokenizers",
+         ordered_json::array(
+             {{{"type", "Digits"}, {"individual_digits", true}},
+              {{"type", "Split"},
+               {"pattern", {{"Regex", R"(\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)"}}},
+               {"behavior", "Isolated"},
+               {"invert", false}},
+              {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}})}}},
+      {"post_processor",
+       {{"type", "TemplateProcessing"},
+        {"single",
+         ordered_json::array({{{"SpecialToken", {{"id", "<s>"}}}}, {{"Sequence", {{"id", "A"}}}}})},
+        {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", ordered_json::array({260})}}}}}}},
+      {"decoder", {{"type", "ByteLevel"}}},
+      {"model",
+       {{"type", "BPE"},
+        {"ignore_merges", true},
+        {"vocab", byte_vocab()},
+        {"merges", ordered_json::array({ordered_json::array({"\xC4\xA0", "t"}),
+                                        ordered_json::array({"h", "e"}),
+                                        ordered_json::array({"\xC4\xA0t", "he"})})}}}};
+  write_text(t, "byte_level.json", byte_level.dump(1));
+
+  ordered_json pieces = ordered_json::object();
+  pieces["<unk>"] = 0;
+  pieces["<s>"] = 1;
+  pieces["</s>"] = 2;
+  for (int b = 0; b < 256; ++b) {
+    char name[8];
+    std::snprintf(name, sizeof(name), "<0x%02X>", b);
+    pieces[name] = 3 + b;
+  }
+  pieces["\xE2\x96\x81"] = 259;  // "▁"
+  pieces["a"] = 260;
+  pieces["b"] = 261;
+  pieces
+      ["\xE2\x96\x81"
+       "a"] = 262;  // "▁a"
+  ordered_json sentencepiece{
+      {"added_tokens", ordered_json::array({{{"id", 0}, {"content", "<unk>"}, {"special", true}},
+                                            {{"id", 1}, {"content", "<s>"}, {"special", true}},
+                                            {{"id", 2}, {"content", "</s>"}, {"special", true}}})},
+      {"normalizer",
+       {{"type", "Sequence"},
+        {"normalizers", ordered_json::array({{{"type", "Prepend"}, {"prepend", "\xE2\x96\x81"}},
+                                             {{"type", "Replace"},
+                                              {"pattern", {{"String", " "}}},
+                                              {"content", "\xE2\x96\x81"}}})}}},
+      {"pre_tokenizer", nullptr},
+      {"decoder",
+       {{"type", "Sequence"},
+        {"decoders",
+         ordered_json::array(
+             {{{"type", "Replace"}, {"pattern", {{"String", "\xE2\x96\x81"}}}, {"content", " "}},
+              {{"type", "ByteFallback"}},
+              {{"type", "Fuse"}},
+              {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}})}}},
+      {"model",
+       {{"type", "BPE"},
+        {"unk_token", "<unk>"},
+        {"fuse_unk", true},
+        {"byte_fallback", true},
+        {"vocab", pieces},
+        {"merges", ordered_json::array({"\xE2\x96\x81 a"})}}}};
+  write_text(t, "sentencepiece.json", sentencepiece.dump(1));
+
+  ordered_json unknown = sentencepiece;
+  unknown["model"]["byte_fallback"] = false;
+  unknown["normalizer"] = {
+      {"type", "Sequence"},
+      {"normalizers",
+       ordered_json::array({{{"type", "NFKC"}}, {{"type", "Lowercase"}}, {{"type", "Strip"}}})}};
+  unknown["pre_tokenizer"] = {{"type", "Metaspace"},
+                              {"replacement", "\xE2\x96\x81"},
+                              {"prepend_scheme", "first"},
+                              {"split", true}};
+  unknown["decoder"] = {{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}};
+  write_text(t, "metaspace_unknown.json", unknown.dump(1));
+
+  ordered_json bad = byte_level;
+  bad["model"]["merges"][1] = ordered_json::array({"q", "zz"});
+  write_text(t, "merge_of_unknown.json", bad.dump(1));
+  bad = byte_level;
+  bad["pre_tokenizer"]["pretokenizers"][1]["pattern"]["Regex"] = "(\\p{L";
+  write_text(t, "bad_regex.json", bad.dump(1));
+  bad = sentencepiece;
+  bad["model"]["type"] = "WordPiece";
+  write_text(t, "wordpiece.json", bad.dump(1));
+  bad = sentencepiece;
+  bad["model"]["vocab"]["b"] = 2000000000;  // would size an id table of 2e9 strings
+  write_text(t, "id_far_past_vocab.json", bad.dump(1));
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: %s OUT_DIR\n", argv[0]);
@@ -240,5 +368,6 @@ int main(int argc, char** argv) {
   sft();
   neuron_sets();
   deltas();
+  tokenizers();
   return 0;
 }

@@ -253,6 +253,46 @@ std::function<std::vector<std::string>(const fs::path&)> delta_file(
   };
 }
 
+// neft tokenize with dir/tokenizer.json: `text` verbatim, or the shipped GPT-2-style
+// fixture with `edit` applied to its JSON.
+std::function<std::vector<std::string>(const fs::path&)> tokenizer_json(
+    std::function<std::string()> text) {
+  return [text](const fs::path& dir) {
+    write_file(dir / "tokenizer.json", text());
+    return std::vector<std::string>{"tokenize",
+                                    "--tokenizer",
+                                    (dir / "tokenizer.json").string(),
+                                    "--text",
+                                    "Hello <|endoftext|> world",
+                                    "--out",
+                                    (dir / "out").string()};
+  };
+}
+std::function<std::string()> edited_tokenizer(std::function<void(json&)> edit) {
+  return [edit] {
+    json j = json::parse(
+        slurp(std::string(NEFT_SOURCE_DIR) + "/tests/golden/tokenizers/gpt2/tokenizer.json"));
+    edit(j);
+    return j.dump();
+  };
+}
+std::function<std::string()> verbatim(std::string text) {
+  return [text] { return text; };
+}
+// neft tokenize with the fixture tokenizer on `args` (after --tokenizer), dir/text.txt holding
+// `input`.
+std::function<std::vector<std::string>(const fs::path&)> tokenize(std::vector<std::string> args,
+                                                                  std::string input = "") {
+  return [args, input](const fs::path& dir) {
+    write_file(dir / "text.txt", input);
+    std::vector<std::string> a{"tokenize", "--tokenizer",
+                               std::string(NEFT_SOURCE_DIR) + "/tests/golden/tokenizers/gpt2",
+                               "--out", (dir / "out").string()};
+    for (const std::string& x : args) a.push_back(x == "{text}" ? (dir / "text.txt").string() : x);
+    return a;
+  };
+}
+
 std::function<void(const fs::path&)> replace_with(std::string bytes) {
   return [bytes](const fs::path& p) { write_file(p, bytes); };
 }
@@ -655,6 +695,49 @@ const std::vector<Case>& cases() {
          write_file(p, bytes.substr(0, bytes.size() - 5));
        }),
        {"{dir}/delta.safetensors", "truncated"}},
+      // tokenizer.json, and the text and ids given to neft tokenize
+      {"TokenizerNotJson", tokenizer_json(verbatim("{\"model\": ")), {"{dir}/tokenizer.json:1"}},
+      {"TokenizerDeeplyNested",
+       tokenizer_json(verbatim(kDeep)),
+       {"{dir}/tokenizer.json:1: nested deeper than 64"}},
+      {"TokenizerUnigramModel",
+       tokenizer_json(edited_tokenizer([](json& j) { j["model"]["type"] = "Unigram"; })),
+       {"{dir}/tokenizer.json: key 'model': model type 'Unigram' is not supported"}},
+      {"TokenizerMergeOfUnknownToken",
+       tokenizer_json(edited_tokenizer([](json& j) {
+         j["model"]["merges"][3] = {"zz", "qq"};
+       })),
+       {"{dir}/tokenizer.json: key 'model.merges[3]'", "'zz', which is not in the vocab"}},
+      {"TokenizerVocabIdNotANumber",
+       tokenizer_json(edited_tokenizer([](json& j) { j["model"]["vocab"]["a"] = "seven"; })),
+       {"{dir}/tokenizer.json: key 'model.vocab.a': expected a token id"}},
+      {"TokenizerIdFarPastTheVocab",
+       tokenizer_json(edited_tokenizer([](json& j) { j["model"]["vocab"]["a"] = 2000000000; })),
+       {"{dir}/tokenizer.json: key 'model.vocab.a': id 2000000000 is far past the"}},
+      {"TokenizerUnknownPreTokenizer",
+       tokenizer_json(edited_tokenizer([](json& j) { j["pre_tokenizer"]["type"] = "Punctuator"; })),
+       {"{dir}/tokenizer.json: key 'pre_tokenizer.type': pre-tokenizer 'Punctuator' is not "
+        "supported"}},
+      {"TokenizerRegexDoesNotCompile",
+       tokenizer_json(edited_tokenizer([](json& j) {
+         j["pre_tokenizer"] = {{"type", "Split"},
+                               {"pattern", {{"Regex", "(\\p{L}+"}}},
+                               {"behavior", "Isolated"},
+                               {"invert", false}};
+       })),
+       {"{dir}/tokenizer.json: key 'pre_tokenizer.pattern'", "does not compile"}},
+      {"TokenizerAddedTokenWithoutId",
+       tokenizer_json(edited_tokenizer([](json& j) { j["added_tokens"][0].erase("id"); })),
+       {"{dir}/tokenizer.json: key 'added_tokens[0].id' is missing"}},
+      {"TokenizeInputNotUtf8",
+       tokenize({"--input", "{text}"}, "fine\nnot \xff utf-8\n"),
+       {"{dir}/text.txt:2", "not UTF-8 (byte 4 is 0xff)"}},
+      {"TokenizeDecodeNotAnId",
+       tokenize({"--decode", "--text", "12 x7"}),
+       {"--text: 'x7' is not a token id"}},
+      {"TokenizeDecodeIdOutsideVocab",
+       tokenize({"--decode", "--text", "12 99999"}),
+       {"token id 99999 is not in the vocabulary"}},
   };
   return all;
 }
@@ -746,7 +829,9 @@ TEST_P(BadInput, OneLineNamingTheProblemNoSignalNoOutput) {
   for (const std::string& part : c.message)
     EXPECT_THAT(r.err, ::testing::HasSubstr(with_dir(part, dir)));
   EXPECT_FALSE(fs::exists(dir / "out")) << "a refused run left its --out behind";
-  if (!c.preserved.empty()) EXPECT_TRUE(snapshot(preserved) == before) << preserved << " changed";
+  if (!c.preserved.empty()) {
+    EXPECT_TRUE(snapshot(preserved) == before) << preserved << " changed";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Corpus, BadInput, ::testing::ValuesIn(cases()),

@@ -1,0 +1,32 @@
+// UTF-8 as the tokenizer meets it: code points in and out, and the checks that make every
+// later step safe to index by code point.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace neft::tokenizer {
+
+// Appends the UTF-8 encoding of `cp` (a valid scalar value).
+void append_utf8(std::string& out, char32_t cp);
+
+// The length in bytes of the well-formed UTF-8 sequence at s[i], or 0 when there is none
+// (a stray continuation byte, an overlong form, a surrogate, a value beyond U+10FFFF or a
+// sequence cut short).
+size_t utf8_sequence_length(std::string_view s, size_t i);
+
+// The code point at s[i], whose sequence length is `len` (from utf8_sequence_length).
+char32_t decode_utf8(std::string_view s, size_t i, size_t len);
+
+// Where `s` first stops being well-formed UTF-8, or s.size() when it is.
+size_t utf8_valid_prefix(std::string_view s);
+
+// `bytes` as text: each maximal ill-formed subsequence becomes one U+FFFD, as Rust's
+// String::from_utf8_lossy does (what transformers' tokenizers return from a decode).
+std::string utf8_lossy(std::string_view bytes);
+
+// The byte offset where each code point of well-formed `s` starts, and s.size() last.
+std::vector<size_t> code_point_offsets(std::string_view s);
+
+}  // namespace neft::tokenizer
