@@ -4,6 +4,7 @@
 #include <new>
 
 #include "launch/eval.h"
+#include "launch/import_gguf.h"
 #include "launch/merge.h"
 #include "launch/options.h"
 #include "launch/report.h"
@@ -60,6 +61,11 @@ const Subcommand kSubcommands[] = {
     {"merge", "apply a neuron-level run's sparse delta to its base model, as an HF directory",
      [](const std::vector<std::string>& args, std::ostream& out) {
        return parse_and_run<MergeOptions>(&parse_merge_options, &run_merge, args, out);
+     }},
+    {"import-gguf", "convert a llama.cpp GGUF model into a Hugging Face model directory",
+     [](const std::vector<std::string>& args, std::ostream& out) {
+       return parse_and_run<ImportGgufOptions>(&parse_import_gguf_options, &run_import_gguf, args,
+                                               out);
      }},
     {"tokenize", "encode text to token ids (or decode ids) with a Hugging Face tokenizer.json",
      [](const std::vector<std::string>& args, std::ostream& out) {

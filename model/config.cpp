@@ -186,6 +186,15 @@ LlamaConfig load_hf_config(const std::string& path) {
   c.rms_eps = float(keys.optional_number("rms_norm_eps", 1e-6));  // HF LlamaConfig defaults
   c.rope_theta = float(read_rope_theta(keys, path));
   c.tied_embeddings = keys.optional_bool("tie_word_embeddings", false);
+  c.bos_token_id = keys.optional_int("bos_token_id").value_or(-1);
+  c.pad_token_id = keys.optional_int("pad_token_id").value_or(-1);
+  if (const json* eos = keys.find("eos_token_id")) {
+    if (eos->is_array()) {
+      for (const json& e : *eos) c.eos_token_ids.push_back(keys.integer("eos_token_id", e));
+    } else {
+      c.eos_token_ids.push_back(keys.integer("eos_token_id", *eos));
+    }
+  }
   if (auto head_dim = keys.optional_int("head_dim")) {
     c.head_dim = *head_dim;  // explicit: q_dim may differ from hidden
   } else {
@@ -218,6 +227,10 @@ void save_hf_config(const LlamaConfig& c, const std::string& path, const std::st
   j["rope_theta"] = shortest_decimal(c.rope_theta);
   j["rope_scaling"] = nullptr;
   j["tie_word_embeddings"] = c.tied_embeddings;
+  if (c.bos_token_id >= 0) j["bos_token_id"] = c.bos_token_id;
+  if (c.eos_token_ids.size() == 1) j["eos_token_id"] = c.eos_token_ids[0];
+  if (c.eos_token_ids.size() > 1) j["eos_token_id"] = c.eos_token_ids;
+  if (c.pad_token_id >= 0) j["pad_token_id"] = c.pad_token_id;
   j["hidden_act"] = "silu";
   j["attention_bias"] = false;
   j["attention_dropout"] = 0.0;

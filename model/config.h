@@ -21,6 +21,11 @@ struct LlamaConfig {
   float rms_eps = 1e-6f;         // rms_norm_eps
   float rope_theta = 10000.0f;   // rope_theta
   bool tied_embeddings = false;  // tie_word_embeddings
+  // Special token ids, kept so that a saved model still says where text begins and ends
+  // (transformers' generate stops at eos): -1 / empty where the config has none. eos may be
+  // a list (Llama-3.1 stops at several).
+  int64_t bos_token_id = -1, pad_token_id = -1;
+  std::vector<int64_t> eos_token_ids;
 
   int64_t q_dim() const { return heads * head_dim; }
   int64_t kv_dim() const { return kv_heads * head_dim; }

@@ -393,40 +393,66 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
 
 void save_safetensors_sharded(const std::string& dir, const NamedTensors& tensors,
                               size_t max_shard_bytes, const Metadata& metadata) {
-  if (max_shard_bytes == 0) fail("writing ", dir, ": max_shard_bytes must be positive");
   check_names(tensors, dir);
+  std::vector<std::pair<std::string, size_t>> planned;
+  for (const auto& [name, t] : tensors) planned.emplace_back(name, t.nbytes());
+  save_safetensors_sharded(
+      dir, planned, [&](size_t i) { return tensors[i].second; }, max_shard_bytes, metadata);
+}
+
+void save_safetensors_sharded(const std::string& dir,
+                              const std::vector<std::pair<std::string, size_t>>& planned,
+                              const std::function<Tensor(size_t)>& make, size_t max_shard_bytes,
+                              const Metadata& metadata) {
+  if (max_shard_bytes == 0) fail("writing ", dir, ": max_shard_bytes must be positive");
+  std::unordered_set<std::string> seen;
+  for (const auto& [name, bytes] : planned)
+    if (name.empty() || name == "__metadata__" || !seen.insert(name).second)
+      fail("writing ", dir, ": '", name, "' cannot name a tensor (empty, reserved or twice)");
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) fail("cannot create directory ", dir, ": ", ec.message());
 
   // Greedy in the given order, as HF splits a state dict.
-  std::vector<NamedTensors> shards(1);
+  std::vector<std::vector<size_t>> shards(1);
   size_t filled = 0;
-  for (const auto& named : tensors) {
-    const size_t bytes = named.second.nbytes();
+  for (size_t i = 0; i < planned.size(); ++i) {
+    const size_t bytes = planned[i].second;
     if (!shards.back().empty() && filled + bytes > max_shard_bytes) {
       shards.emplace_back();
       filled = 0;
     }
-    shards.back().push_back(named);
+    shards.back().push_back(i);
     filled += bytes;
   }
+  // One shard's tensors, made now.
+  auto made = [&](const std::vector<size_t>& shard) {
+    NamedTensors out;
+    for (size_t i : shard) {
+      Tensor t = make(i);
+      if (!t.defined() || t.nbytes() != planned[i].second)
+        fail("writing ", dir, ": tensor '", planned[i].first, "' is not the ", planned[i].second,
+             " bytes planned");
+      out.emplace_back(planned[i].first, std::move(t));
+    }
+    return out;
+  };
 
   if (shards.size() == 1) {
-    write_file((fs::path(dir) / kSafetensorsFile).string(), tensors, metadata);
+    write_file((fs::path(dir) / kSafetensorsFile).string(), made(shards[0]), metadata);
     remove_stale_layout(dir, {kSafetensorsFile});
     return;
   }
   std::set<std::string> written = {kSafetensorsIndexFile};
   json weight_map = json::object();
   uint64_t total_size = 0;
-  for (size_t i = 0; i < shards.size(); ++i) {
-    const std::string name = shard_name(i + 1, shards.size());
-    write_file((fs::path(dir) / name).string(), shards[i], metadata);
+  for (size_t s = 0; s < shards.size(); ++s) {
+    const std::string name = shard_name(s + 1, shards.size());
+    write_file((fs::path(dir) / name).string(), made(shards[s]), metadata);
     written.insert(name);
-    for (const auto& [tensor_name, t] : shards[i]) {
-      weight_map[tensor_name] = name;
-      total_size += t.nbytes();
+    for (size_t i : shards[s]) {
+      weight_map[planned[i].first] = name;
+      total_size += planned[i].second;
     }
   }
   // The index goes last: until it is in place, the directory does not name the new shards.

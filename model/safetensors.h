@@ -14,6 +14,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -131,5 +132,12 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
 // everything fits in one shard. Creates `dir`; removes the files of an earlier layout there.
 void save_safetensors_sharded(const std::string& dir, const NamedTensors& tensors,
                               size_t max_shard_bytes, const Metadata& metadata = {});
+// The same, with tensor i made by make(i) only when its shard is written, so that no more
+// than one shard is held at a time (a conversion of a model larger than memory): `planned`
+// gives each tensor's name and byte size in order, and make(i) must return that many bytes.
+void save_safetensors_sharded(const std::string& dir,
+                              const std::vector<std::pair<std::string, size_t>>& planned,
+                              const std::function<Tensor(size_t)>& make, size_t max_shard_bytes,
+                              const Metadata& metadata = {});
 
 }  // namespace neft::model

@@ -20,34 +20,6 @@ void append_utf8(std::string& out, char32_t cp) {
   }
 }
 
-size_t utf8_sequence_length(std::string_view s, size_t i) {
-  const auto at = [&](size_t k) { return uint8_t(s[i + k]); };
-  const uint8_t b0 = at(0);
-  if (b0 < 0x80) return 1;
-  // The second byte's range depends on the first (Unicode's table 3-7), which rules out
-  // overlong forms, surrogates and values past U+10FFFF in one comparison.
-  uint8_t lo = 0x80, hi = 0xBF;
-  size_t len = 0;
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    len = 2;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    len = 3;
-    if (b0 == 0xE0) lo = 0xA0;
-    if (b0 == 0xED) hi = 0x9F;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    len = 4;
-    if (b0 == 0xF0) lo = 0x90;
-    if (b0 == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  if (at(1) < lo || at(1) > hi) return 0;
-  for (size_t k = 2; k < len; ++k)
-    if (at(k) < 0x80 || at(k) > 0xBF) return 0;
-  return len;
-}
-
 char32_t decode_utf8(std::string_view s, size_t i, size_t len) {
   const auto at = [&](size_t k) { return char32_t(uint8_t(s[i + k])); };
   switch (len) {
@@ -61,16 +33,6 @@ char32_t decode_utf8(std::string_view s, size_t i, size_t len) {
       return ((at(0) & 0x07) << 18) | ((at(1) & 0x3F) << 12) | ((at(2) & 0x3F) << 6) |
              (at(3) & 0x3F);
   }
-}
-
-size_t utf8_valid_prefix(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const size_t len = utf8_sequence_length(s, i);
-    if (len == 0) return i;
-    i += len;
-  }
-  return i;
 }
 
 std::string utf8_lossy(std::string_view bytes) {

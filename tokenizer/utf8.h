@@ -6,21 +6,19 @@
 #include <string_view>
 #include <vector>
 
+#include "runtime/text.h"
+
 namespace neft::tokenizer {
+
+// utf8_sequence_length and utf8_valid_prefix: runtime/text.h.
+using neft::utf8_sequence_length;
+using neft::utf8_valid_prefix;
 
 // Appends the UTF-8 encoding of `cp` (a valid scalar value).
 void append_utf8(std::string& out, char32_t cp);
 
-// The length in bytes of the well-formed UTF-8 sequence at s[i], or 0 when there is none
-// (a stray continuation byte, an overlong form, a surrogate, a value beyond U+10FFFF or a
-// sequence cut short).
-size_t utf8_sequence_length(std::string_view s, size_t i);
-
 // The code point at s[i], whose sequence length is `len` (from utf8_sequence_length).
 char32_t decode_utf8(std::string_view s, size_t i, size_t len);
-
-// Where `s` first stops being well-formed UTF-8, or s.size() when it is.
-size_t utf8_valid_prefix(std::string_view s);
 
 // `bytes` as text: each maximal ill-formed subsequence becomes one U+FFFD, as Rust's
 // String::from_utf8_lossy does (what transformers' tokenizers return from a decode).

@@ -15,6 +15,7 @@
 #include "neuron/delta.h"
 #include "neuron/neuron_set.h"
 #include "tests/fuzz/index_fixture.h"
+#include "tests/unit/model/synthetic_gguf.h"
 
 namespace fs = std::filesystem;
 using namespace neft;
@@ -356,6 +357,23 @@ void tokenizers() {
   write_text(t, "id_far_past_vocab.json", bad.dump(1));
 }
 
+// A small Llama as llama.cpp writes one, and tensors of every type read.
+void ggufs() {
+  const std::string t = "fuzz_gguf";
+  const std::string whole = testing::synthetic_gguf().bytes;
+  write_text(t, "llama.gguf", whole);
+  write_text(t, "q6_k.gguf", testing::synthetic_gguf(14).bytes);
+  write_text(t, "truncated.gguf", whole.substr(0, whole.size() / 2));
+  testing::GgufWriter w;
+  std::string q8(34, '\x01'), q40(18, '\x22'), q41(20, '\x33'), half(8, '\x3c');
+  w.tensor("q8", {32}, 8, q8);
+  w.tensor("q4_0", {32}, 2, q40);
+  w.tensor("q4_1", {32}, 3, q41);
+  w.tensor("f16", {4}, 1, half);
+  w.tensor("bf16", {4}, 30, half);
+  write_text(t, "types.gguf", w.bytes());
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: %s OUT_DIR\n", argv[0]);
@@ -369,5 +387,6 @@ int main(int argc, char** argv) {
   neuron_sets();
   deltas();
   tokenizers();
+  ggufs();
   return 0;
 }

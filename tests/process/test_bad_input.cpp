@@ -25,12 +25,14 @@
 #include "model/safetensors.h"
 #include "runtime/ops/cast.h"
 #include "tests/process/run_process.h"
+#include "tests/unit/model/synthetic_gguf.h"
 #include "tests/unit/temp_dir.h"
 
 namespace neft::testing {
 namespace {
 
 namespace fs = std::filesystem;
+using neft::testing::synthetic_gguf;
 using nlohmann::json;
 
 // ---- the good inputs every case breaks one thing of ----------------------------------
@@ -290,6 +292,16 @@ std::function<std::vector<std::string>(const fs::path&)> tokenize(std::vector<st
                                "--out", (dir / "out").string()};
     for (const std::string& x : args) a.push_back(x == "{text}" ? (dir / "text.txt").string() : x);
     return a;
+  };
+}
+
+// neft import-gguf of dir/model.gguf holding `bytes()`.
+std::function<std::vector<std::string>(const fs::path&)> gguf_file(
+    std::function<std::string()> bytes) {
+  return [bytes](const fs::path& dir) {
+    write_file(dir / "model.gguf", bytes());
+    return std::vector<std::string>{"import-gguf", (dir / "model.gguf").string(), "--out",
+                                    (dir / "out").string()};
   };
 }
 
@@ -729,6 +741,35 @@ const std::vector<Case>& cases() {
       {"TokenizerAddedTokenWithoutId",
        tokenizer_json(edited_tokenizer([](json& j) { j["added_tokens"][0].erase("id"); })),
        {"{dir}/tokenizer.json: key 'added_tokens[0].id' is missing"}},
+      // GGUF files
+      {"GgufUnsupportedType",
+       gguf_file([] { return synthetic_gguf(14).bytes; }),
+       {"{dir}/model.gguf: tensor 'blk.0.attn_q.weight' is Q6_K, which is not read"}},
+      {"GgufTensorTruncated",
+       gguf_file([] {
+         const std::string b = synthetic_gguf().bytes;
+         return b.substr(0, b.size() - 64);
+       }),
+       {"{dir}/model.gguf: tensor 'output.weight'", "runs past the end of the file: truncated"}},
+      {"GgufNotGguf",
+       gguf_file([] { return std::string("PK\x03\x04 a zip file"); }),
+       {"{dir}/model.gguf: not a GGUF file"}},
+      {"GgufArrayLengthBeyondFile",
+       gguf_file([] {
+         std::string b = synthetic_gguf().bytes;
+         // The first key's value is a string: make its length absurd.
+         const size_t at = 4 + 4 + 8 + 8 + 8 + std::string("general.architecture").size() + 4;
+         for (size_t k = 0; k < 8; ++k) b[at + k] = char(0x7f);
+         return b;
+       }),
+       {"{dir}/model.gguf: truncated at byte"}},
+      {"GgufStringNotUtf8",
+       gguf_file([] {
+         std::string b = synthetic_gguf().bytes;
+         b[b.find("llama")] = char(0xff);  // general.architecture's value
+         return b;
+       }),
+       {"{dir}/model.gguf: a string at byte", "is not UTF-8"}},
       {"TokenizeInputNotUtf8",
        tokenize({"--input", "{text}"}, "fine\nnot \xff utf-8\n"),
        {"{dir}/text.txt:2", "not UTF-8 (byte 4 is 0xff)"}},

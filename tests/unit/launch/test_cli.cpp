@@ -60,7 +60,7 @@ TEST(LaunchCli, ErrorsAreOneLineNamingTheCommand) {
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.err,
             "neft: error: unknown command 'trian' (the commands are train, eval, finetune, "
-            "score, select, merge, tokenize, report); try `neft --help`\n");
+            "score, select, merge, import-gguf, tokenize, report); try `neft --help`\n");
   r = neft({"--verbose"});
   EXPECT_EQ(r.err.rfind("neft: error: unknown option '--verbose'", 0), 0u) << r.err;
 }
