@@ -16,6 +16,7 @@ Batch Batch::padded(int64_t B, int64_t T) {
   b.targets.assign(size_t(B * T), kIgnoreIndex);
   b.positions.assign(size_t(B * T), 0);
   b.task.assign(size_t(B), -1);
+  b.real = 0;
   return b;
 }
 

@@ -1,6 +1,7 @@
 // Examples into batch rows (see example.h).
 #include "data/example.h"
 
+#include <algorithm>
 #include <optional>
 
 #include "runtime/error.h"
@@ -20,6 +21,7 @@ int64_t place_example(const Example& e, Batch& b, int64_t row, int64_t col) {
     // Position i predicts token i + 1, which is learned only when it is a response token.
     b.targets[at + i] = (i + 1 >= n && i + 1 < len) ? e.response[size_t(i + 1 - n)] : kIgnoreIndex;
   }
+  b.real = std::max<int64_t>(b.real, 0) + len;
   int32_t& task = b.task[size_t(row)];
   task = (col == 0 || task == e.task) ? e.task : -1;
   return col + len;

@@ -1,6 +1,7 @@
 // Token sampler (see token_sampler.h).
 #include "data/token_sampler.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "data/permutation.h"
@@ -42,6 +43,7 @@ void TokenSampler::fill_row(uint64_t window, Batch& b, int64_t row) const {
     b.positions[at + t] = int32_t(i - file_.doc_start(doc));
   }
   b.task[size_t(row)] = -1;
+  b.real = std::max<int64_t>(b.real, 0) + T_;
 }
 
 }  // namespace neft::data

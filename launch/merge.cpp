@@ -15,7 +15,7 @@ int run_merge(const MergeOptions& o) {
   neuron::check_delta(o.delta, model::resolve_config(o.base));  // before loading the weights
   const auto model = train::build_model({o.base, ""}, {Device::CPU, DType::F32}, o.seed);
   neuron::apply_delta(*model, o.delta);
-  train::save_model(*model, o.out, /*write=*/true);
+  train::save_model(*model, o.out, /*write=*/true, nullptr, o.base);
   std::printf("merged %s into %s: %s (HF format)\n", o.delta.c_str(), o.base.c_str(),
               o.out.c_str());
   return 0;

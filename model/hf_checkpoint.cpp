@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "model/hf_companion_files.h"
 #include "model/shard.h"
 #include "runtime/atomic_file.h"
 
@@ -86,12 +87,13 @@ const char* torch_dtype_name(DType dtype) {
 
 void save_hf_directory(const LlamaConfig& config, const NamedTensors& weights,
                        const std::string& torch_dtype, const std::string& dir,
-                       size_t max_shard_bytes) {
+                       const std::string& companions, size_t max_shard_bytes) {
   write_directory_atomic(
       dir,
       [&](const std::string& temp) {
         save_safetensors_sharded(temp, weights, max_shard_bytes);
         save_hf_config(config, (fs::path(temp) / "config.json").string(), torch_dtype);
+        write_companion_files(companions, config, temp);
       },
       kTempDirectoryMarker + std::to_string(getpid()));
 }

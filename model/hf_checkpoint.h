@@ -24,8 +24,11 @@ bool has_hf_weights(const std::string& dir);
 // the new one. `torch_dtype` is config.json's ("float32", "bfloat16", "float16"). A model
 // at any layout gets its whole tensors from train/distributed_checkpoint.h (save_model).
 constexpr size_t kDefaultShardBytes = size_t(5) << 30;
+// `companions`: the directory whose tokenizer files and generation_config.json the saved model
+// carries (model/hf_companion_files.h), "" for none.
 void save_hf_directory(const LlamaConfig& config, const NamedTensors& weights,
                        const std::string& torch_dtype, const std::string& dir,
+                       const std::string& companions = "",
                        size_t max_shard_bytes = kDefaultShardBytes);
 // The config.json `torch_dtype` of a model dtype.
 const char* torch_dtype_name(DType dtype);

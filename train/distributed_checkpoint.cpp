@@ -280,11 +280,11 @@ void load_optimizer_state(model::LlamaModel& model, optim::AdamW& optimizer,
 }
 
 void save_model(model::LlamaModel& model, const std::string& dir, bool write,
-                parallel::Communicator* pp) {
+                parallel::Communicator* pp, const std::string& companions) {
   const model::NamedTensors weights = collect_stages(gather_weights(model), pp);
   if (write)
     model::save_hf_directory(model.config(), weights,
-                             model::torch_dtype_name(model.options().dtype), dir);
+                             model::torch_dtype_name(model.options().dtype), dir, companions);
 }
 
 }  // namespace neft::train

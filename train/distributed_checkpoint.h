@@ -63,7 +63,9 @@ void load_optimizer_state(model::LlamaModel& model, optim::AdamW& optimizer,
 // Writes the model as an HF directory (config.json, model.safetensors) from any layout: every
 // rank of the model's TP group calls it, with `pp` the pipeline group of the writer's stage
 // ranks (null elsewhere; collect_stages); the one with `write` set writes, atomically.
+// `companions`: the directory whose tokenizer files and generation_config.json the model
+// carries ("" for none; model/hf_companion_files.h).
 void save_model(model::LlamaModel& model, const std::string& dir, bool write,
-                parallel::Communicator* pp = nullptr);
+                parallel::Communicator* pp = nullptr, const std::string& companions = "");
 
 }  // namespace neft::train

@@ -73,8 +73,12 @@ StepResult forward_backward(model::LlamaModel& model, const std::vector<data::Ba
   // together: count them first, so every micro-batch's gradient is scaled by the same
   // 1 / count and the gradients (summed over micro-batches and ranks) add up to the mean.
   StepResult r;
-  for (const data::Batch& b : micro_batches) r.counted += b.counted();
+  for (const data::Batch& b : micro_batches) {
+    r.counted += b.counted();
+    r.real_tokens += b.real_tokens();
+  }
   r.counted = sum_count(dp, r.counted);
+  r.real_tokens = sum_count(dp, r.real_tokens);
   const int64_t denominator = std::max<int64_t>(r.counted, 1);
   const float scale = 1.0f / float(denominator);
   model.zero_grad();

@@ -13,9 +13,10 @@
 namespace neft::train {
 
 struct StepResult {
-  double loss = 0.0;       // mean over the counted tokens of all micro-batches
-  int64_t counted = 0;     // tokens with a target
-  double grad_norm = 0.0;  // before clipping
+  double loss = 0.0;        // mean over the counted tokens of all micro-batches
+  int64_t counted = 0;      // tokens with a target
+  int64_t real_tokens = 0;  // tokens that are not padding (what throughput counts)
+  double grad_norm = 0.0;   // before clipping
 };
 
 // The groups a step communicates over; null (or a group of one) where there is none.

@@ -13,6 +13,7 @@
 #include "data/synthetic.h"
 #include "model/config.h"
 #include "model/hf_checkpoint.h"
+#include "model/hf_companion_files.h"
 #include "model/safetensors.h"
 #include "neuron/neuron_set.h"
 #include "neuron/trainable.h"
@@ -70,6 +71,8 @@ void save_training_checkpoint(const ParallelJob& job, model::LlamaModel& m, cons
             model::save_safetensors((dir / model::kSafetensorsFile).string(), weights);
             model::save_hf_config(m.config(), (dir / "config.json").string(),
                                   model::torch_dtype_name(m.options().dtype));
+            model::write_companion_files(model::companion_source(o.model, o.init), m.config(),
+                                         dir.string());
             model::save_safetensors((dir / kOptimizerFile).string(), optimizer);
             const json state = {{"step", step},
                                 {"optimizer_steps", opt.steps_taken()},
@@ -83,17 +86,19 @@ void save_training_checkpoint(const ParallelJob& job, model::LlamaModel& m, cons
   job.barrier();
 }
 
-// The final model is the last checkpoint's weights and config.json, linked (or copied where
-// links are not possible) into an HF directory of its own, rather than gathered from the
-// ranks and written a second time.
+// The final model is the last checkpoint's HF files (weights, config.json, the tokenizer's
+// files and generation_config.json), linked (or copied where links are not possible) into an
+// HF directory of its own, rather than gathered from the ranks and written a second time.
 void publish_model(const fs::path& checkpoint, const fs::path& model_dir) {
   write_directory_atomic(
       model_dir.string(),
       [&](const std::string& dir) {
-        for (const char* file : {model::kSafetensorsFile, "config.json"}) {
+        for (const fs::directory_entry& e : fs::directory_iterator(checkpoint)) {
+          const std::string file = e.path().filename().string();
+          if (file == kOptimizerFile || file == kTrainerStateFile || !e.is_regular_file()) continue;
           std::error_code ec;
-          fs::create_hard_link(checkpoint / file, fs::path(dir) / file, ec);
-          if (ec) fs::copy_file(checkpoint / file, fs::path(dir) / file);
+          fs::create_hard_link(e.path(), fs::path(dir) / file, ec);
+          if (ec) fs::copy_file(e.path(), fs::path(dir) / file);
         }
       },
       kTempDirectoryMarker + std::to_string(::getpid()));
@@ -242,13 +247,15 @@ int run_training(const TrainOptions& o) {
       output.log({{"step", step + 1}, {"ranks", to_json(ranks)}});
       for (const RankStats& s : ranks) progress.message(describe(s));
     }
-    const int64_t tokens = o.grad_accum * dp * o.micro_batch * o.seq_len;
-    progress.step({step + 1, r.loss, lr, r.grad_norm, tokens});
+    // Throughput counts the tokens trained on, not the padding around them.
+    const int64_t slots = o.grad_accum * dp * o.micro_batch * o.seq_len;
+    progress.step({step + 1, r.loss, lr, r.grad_norm, r.real_tokens});
     output.log({{"step", step + 1},
                 {"loss", r.loss},
                 {"lr", lr},
                 {"grad_norm", r.grad_norm},
-                {"tokens", tokens},
+                {"tokens", r.real_tokens},
+                {"padded_tokens", slots},
                 {"loss_tokens", r.counted},
                 {"elapsed_s", seconds_since(t0)}});
     if (o.eval_every > 0 && (step + 1) % o.eval_every == 0) evaluate(step + 1, progress);

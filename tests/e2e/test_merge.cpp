@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -74,11 +75,17 @@ TEST(MergeE2E, TheMergedModelHoldsTheTrainedWeights) {
   // The base as an HF directory.
   const std::string base = dir.file("base"), delta = dir.file("delta.safetensors");
   train::save_model(*train::build_model({"tiny", ""}, {}, 3), base, true);
+  // The base's tokenizer and generation config go with the merged model.
+  std::ofstream(base + "/tokenizer_config.json") << R"({"eos_token": "</s>"})";
+  std::ofstream(base + "/generation_config.json") << R"({"eos_token_id": 3})";
   const auto trained = train_neurons(3, delta);
   const std::string out = dir.file("merged");
   const Result r = neft({"merge", "--base", base, "--delta", delta, "--out", out});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_TRUE(fs::exists(out + "/config.json"));
+  for (const char* f : {"tokenizer_config.json", "generation_config.json"})
+    EXPECT_EQ(::neft::testing::read_text(out + "/" + f), ::neft::testing::read_text(base + "/" + f))
+        << f;
   EXPECT_EQ(weights(out), weights(*trained));
   EXPECT_NE(weights(out), weights(base));
 

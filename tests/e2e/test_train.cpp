@@ -146,6 +146,38 @@ TEST(TrainE2E, InvalidJsonlLineIsAOneLineError) {
                         {data + ":2"});
 }
 
+// A model trained from an HF directory keeps what makes it usable as that directory was:
+// its tokenizer's files, generation_config.json and the special token ids in config.json, in
+// the final model/ and in every checkpoint (transformers' AutoTokenizer and generate() read
+// them; without eos generate never stops).
+TEST(TrainE2E, TheSavedModelCarriesTheTokenizerAndGenerationConfig) {
+  TempDir dir;
+  const std::string base = dir.file("base"), out = dir.file("run");
+  fs::create_directories(base);
+  const std::string hf = std::string(NEFT_SOURCE_DIR) + "/tests/golden/gqa_untied";
+  for (const char* f : {"config.json", "model.safetensors", "generation_config.json"})
+    fs::copy_file(hf + "/" + f, base + "/" + f);
+  fs::copy_file(std::string(NEFT_SOURCE_DIR) + "/tests/golden/tokenizers/gpt2/tokenizer.json",
+                base + "/tokenizer.json");
+  std::ofstream(base + "/tokenizer_config.json") << R"({"eos_token": "<|endoftext|>"})";
+  std::ofstream(base + "/chat_template.jinja")
+      << "{% for m in messages %}{{ m.content }}{% endfor %}";
+  const Result r =
+      neft({"train", "--model", base, "--out", out, "--steps", "2", "--save-every", "1",
+            "--seq-len", "40", "--micro-batch", "2", "--eval-examples", "2", "--warmup", "0"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (const std::string& saved : {out + "/model", out + "/checkpoints/step-00000002"}) {
+    for (const char* f : {"tokenizer.json", "tokenizer_config.json", "chat_template.jinja",
+                          "generation_config.json"})
+      EXPECT_EQ(::neft::testing::read_text(saved + "/" + f),
+                ::neft::testing::read_text(base + "/" + f))
+          << saved << "/" << f;
+    const auto config = nlohmann::json::parse(::neft::testing::read_text(saved + "/config.json"));
+    EXPECT_EQ(config.value("bos_token_id", -1), 1) << saved;
+    EXPECT_EQ(config.value("eos_token_id", -1), 2) << saved;
+  }
+}
+
 // Two examples packed into one row train exactly as the same two one per row: each attends
 // only to itself, so the first step's loss (the mean over the same response tokens) agrees
 // to fp32 rounding. Without document masking the second example sees the first and the

@@ -45,6 +45,7 @@ TEST(DataExample, PackingPlacesWholeExamplesGreedily) {
   EXPECT_EQ(b.positions,
             (std::vector<int32_t>{0, 1, 2, 0, 1, 2, 3, 0, /**/ 0, 1, 0, 1, 2, 3, 4, 0}));
   EXPECT_EQ(b.task, (std::vector<int32_t>{0, -1}));  // row 1 mixes tasks 1 and 0
+  EXPECT_EQ(b.real_tokens(), 14);  // 3 + 4 + 2 + 5 of the 16: throughput counts no padding
 
   // An example that does not fit is not split: it opens the next row, here the next batch.
   Batch first = Batch::padded(1, 8), second = Batch::padded(1, 8);
@@ -67,6 +68,7 @@ TEST(DataExample, UnpackedPutsOneExamplePerRow) {
   EXPECT_EQ(b.targets, (std::vector<int32_t>{I, 6, 7, I, I, I, /**/ 9, I, I, I, I, I,
                                              /**/ I, I, 13, 14, I, I}));
   EXPECT_EQ(b.task, (std::vector<int32_t>{0, 1, 0}));
+  EXPECT_EQ(b.real_tokens(), 11);  // 4 + 2 + 5 of the 18
 }
 
 TEST(DataExample, AnExampleLongerThanTFails) {
