@@ -14,10 +14,7 @@ namespace {
 bool is_space_at(std::string_view s, size_t i, size_t* len) {
   *len = utf8_sequence_length(s, i);
   if (*len == 0) *len = 1;
-  const char32_t c = decode_utf8(s, i, *len);
-  return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
-         c == 0x3000;
+  return is_white_space(decode_utf8(s, i, *len));
 }
 
 // A word character for single_word, as \w of Rust's regex (what tokenizers uses): letters,

@@ -20,6 +20,9 @@ void append_utf8(std::string& out, char32_t cp);
 // The code point at s[i], whose sequence length is `len` (from utf8_sequence_length).
 char32_t decode_utf8(std::string_view s, size_t i, size_t len);
 
+// Unicode White_Space, as Rust's char::is_whitespace (what tokenizers strips).
+bool is_white_space(char32_t c);
+
 // `bytes` as text: each maximal ill-formed subsequence becomes one U+FFFD, as Rust's
 // String::from_utf8_lossy does (what transformers' tokenizers return from a decode).
 std::string utf8_lossy(std::string_view bytes);
