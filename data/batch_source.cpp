@@ -58,6 +58,7 @@ std::string sft_fingerprint(const SftDataset& d) {
       h = mix64(h ^ part->size());
       for (int32_t t : *part) h = mix64(h ^ uint64_t(uint32_t(t)));
     }
+    for (uint8_t m : e.learned) h = mix64(h ^ m);
     h = mix64(h ^ uint64_t(uint32_t(e.task)));
   }
   char hex[17];
@@ -188,8 +189,8 @@ std::unique_ptr<BatchSource> make_batch_source(const std::string& spec, int64_t 
   if ((kind == "tokens" || kind == "sft") && has_arg && !arg.empty()) {
     if (kind == "tokens")
       return std::make_unique<TokenBatchSource>(TokenFile(arg, options.vocab), B, T, seed);
-    return std::make_unique<SftBatchSource>(load_sft_jsonl(arg, options.vocab), B, T, seed,
-                                            options.packed);
+    return std::make_unique<SftBatchSource>(load_sft_jsonl(arg, {options.vocab, options.model}), B,
+                                            T, seed, options.packed);
   }
   fail("data spec '", spec,
        "' is not one of synthetic, synthetic:TASK[,TASK...], tokens:PATH, sft:PATH.jsonl");

@@ -6,7 +6,8 @@
 //
 // Sources:
 //   tokens:PATH         TokenSampler windows, reshuffled every epoch
-//   sft:PATH.jsonl      examples in a seeded order reshuffled every epoch, packed or one per
+//   sft:PATH.jsonl      examples (sft.h: text, conversations, token ids) in a seeded order
+//   reshuffled every epoch, packed or one per
 //                       row; an example longer than T is an error naming its line (examples
 //                       are never truncated: a cut-off response teaches the wrong thing)
 //   synthetic[:a,b,..]  the synthetic suite's train split, tasks interleaved round-robin
@@ -91,6 +92,7 @@ struct SourceOptions {
   int32_t vocab =
       0;  // > 0: check token ids against it (tokens, sft) or that it holds 64 (synthetic)
   bool packed = true;  // sft and synthetic: several examples per row
+  std::string model;   // sft: the model directory whose tokenizer reads text lines
 };
 
 // spec: "synthetic", "synthetic:copy,reverse", "tokens:PATH" or "sft:PATH.jsonl".

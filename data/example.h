@@ -1,7 +1,8 @@
 // Supervised examples (a prompt and the response the model should learn to give) and how
 // they become rows of a Batch. An example p1..pn r1..rm is laid out as the tokens
 // p1..pn r1..rm with a loss on the response only: the target at pn is r1, at r1 is r2, ...,
-// at r(m-1) is rm; every other target (the prompt, rm itself, padding) is kIgnoreIndex.
+// at r(m-1) is rm; every other target (the prompt, rm itself, padding) is kIgnoreIndex, and
+// so is the target of a response token the example does not learn (Example::learned).
 // Positions restart at 0 with each example; padding is token 0 at position 0.
 #pragma once
 #include <cstdint>
@@ -15,6 +16,14 @@ namespace neft::data {
 struct Example {
   std::vector<int32_t> prompt, response;
   int task = -1;  // index into the source's task names, -1 if none
+  // Which response tokens are learned (1) or only read (0), one per response token; empty
+  // means all. A conversation's later user turns sit in the response, unlearned, between
+  // the assistant turns that are learned.
+  std::vector<uint8_t> learned;
+
+  bool learns(size_t response_index) const {
+    return learned.empty() || learned[response_index] != 0;
+  }
 };
 
 inline int64_t example_tokens(const Example& e) {

@@ -4,6 +4,7 @@
 #include <new>
 
 #include "launch/eval.h"
+#include "launch/generate.h"
 #include "launch/import_gguf.h"
 #include "launch/merge.h"
 #include "launch/options.h"
@@ -45,6 +46,10 @@ const Subcommand kSubcommands[] = {
     {"eval", "evaluate a model on held-out examples of the synthetic tasks",
      [](const std::vector<std::string>& args, std::ostream& out) {
        return parse_and_run<EvalOptions>(&parse_eval_options, &run_eval, args, out);
+     }},
+    {"generate", "generate text with a model: a prompt streamed, or a JSONL of prompts answered",
+     [](const std::vector<std::string>& args, std::ostream& out) {
+       return parse_and_run<GenerateOptions>(&parse_generate_options, &run_generate, args, out);
      }},
     {"finetune", "neuron-level fine-tuning end to end: score, select, train the selected neurons",
      [](const std::vector<std::string>& args, std::ostream& out) {

@@ -156,6 +156,8 @@ const char* option_group_title(OptionGroup group) {
       return "Optimizer";
     case OptionGroup::evaluation:
       return "Evaluation";
+    case OptionGroup::generation:
+      return "Generation";
     case OptionGroup::checkpointing:
       return "Checkpointing";
     case OptionGroup::output:

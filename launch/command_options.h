@@ -28,6 +28,7 @@ enum class OptionGroup {
   parallelism,
   optimizer,
   evaluation,
+  generation,
   checkpointing,
   output
 };

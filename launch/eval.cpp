@@ -6,10 +6,13 @@
 #include <nlohmann/json.hpp>
 
 #include "data/eval.h"
+#include "data/sft.h"
 #include "data/synthetic.h"
+#include "model/hf_companion_files.h"
 #include "model/safetensors.h"
 #include "neuron/delta.h"
 #include "parallel/mappings.h"
+#include "train/eval_report.h"
 #include "train/evaluate.h"
 #include "train/model_setup.h"
 #include "train/parallel_job.h"
@@ -56,27 +59,27 @@ int run_eval(const EvalOptions& o) {
   train::check_sequence_length(model->config(), o.seq_len);
   // Each rank writes the delta's rows of its own shard.
   if (!o.delta.empty()) neuron::apply_delta(*model, o.delta);
-  const data::SyntheticSuite suite(o.task_list(), o.seed);
-  if (!o.dump_logits.empty()) dump_logits(*model, suite, o, job.writes_output());
-  const std::vector<train::TaskScore> scores = train::evaluate_synthetic(
-      *model, suite, o.examples, o.micro_batch, o.seq_len, data::parse_held_out_split(o.split));
+  std::vector<train::TaskScore> scores;
+  if (o.data == "synthetic") {
+    const data::SyntheticSuite suite(o.task_list(), o.seed);
+    if (!o.dump_logits.empty()) dump_logits(*model, suite, o, job.writes_output());
+    scores = train::evaluate_synthetic(*model, suite, o.examples, o.micro_batch, o.seq_len,
+                                       data::parse_held_out_split(o.split));
+  } else {
+    const data::SftDataset held = data::load_sft_jsonl(
+        o.data.substr(4), {int32_t(model->config().vocab), model::companion_source(o.model, o.init),
+                           /*evaluation=*/true});
+    scores = train::evaluate_dataset(*model, held, o.micro_batch);
+  }
   if (!job.writes_output()) return 0;
 
   if (o.json) {
     nlohmann::json j = {{"model", o.model}, {"tasks", nlohmann::json::object()}};
-    for (const train::TaskScore& s : scores)
-      j["tasks"][s.task] = {{"examples", s.examples}, {"loss", s.loss}, {"accuracy", s.accuracy}};
+    for (const train::TaskScore& s : scores) j["tasks"][s.task] = train::score_json(s);
     std::cout << j.dump() << "\n";
     return 0;
   }
-  std::printf("%-10s %9s %9s %10s\n", "task", "examples", "loss", "exact");
-  double mean = 0.0;
-  for (const train::TaskScore& s : scores) {
-    std::printf("%-10s %9lld %9.4f %9.1f%%\n", s.task.c_str(), (long long)s.examples, s.loss,
-                100.0 * s.accuracy);
-    mean += s.accuracy / double(scores.size());
-  }
-  std::printf("%-10s %9s %9s %9.1f%%\n", "mean", "", "", 100.0 * mean);
+  std::cout << train::score_table(scores);
   return 0;
 }
 

@@ -99,6 +99,12 @@ void check_train(const CommandOptions& table, TrainOptions& o) {
   check_tasks(table, o.tasks);
   if (o.min_lr > o.lr)
     table.option("min-lr").reject("must not exceed --lr (" + table.option("lr").value_text() + ")");
+  if (!o.eval_data.empty() && (o.eval_data.rfind("sft:", 0) != 0 || o.eval_data.size() == 4))
+    table.option("eval-data").reject("must be sft:FILE.jsonl");
+  if (o.eval_every > 0 && o.eval_data.empty() && o.data.rfind("synthetic", 0) != 0)
+    table.option("eval-every")
+        .reject("evaluates the synthetic tasks; with --data " + o.data +
+                " give held-out data with --eval-data sft:FILE.jsonl");
   // Evaluation runs the whole model on every rank; a pipeline stage holds only its layers.
   if (o.eval_every > 0 && o.parallelism.pp > 1)
     table.option("eval-every")
@@ -114,6 +120,10 @@ void check_eval(const CommandOptions& table, EvalOptions& o) {
   check_device_and_dtype(table, o.device, o.dtype);
   check_parallel(table, o.parallelism, o.device);
   check_tasks(table, o.tasks);
+  if (o.data != "synthetic" && (o.data.rfind("sft:", 0) != 0 || o.data.size() == 4))
+    table.option("data").reject("must be synthetic or sft:FILE.jsonl");
+  if (o.data != "synthetic" && !o.dump_logits.empty())
+    table.option("dump-logits").reject("dumps a synthetic batch: use it without --data");
 }
 
 // Each names a file or directory that has no sensible default.
@@ -202,6 +212,12 @@ void add_train_options(CommandOptions& t, TrainOptions& o) {
         "evaluate on held-out examples every this many steps; 0: off (must be 0 with --pp > "
         "1)")
       .at_least(0);
+  t.add(G::evaluation, "eval-data", &o.eval_data,
+        "held-out data to evaluate on, sft:FILE.jsonl (the formats of --data; conversations "
+        "scored on their last answer, multiple-choice items by log-likelihood), before "
+        "training, every --eval-every steps and at the end, with a before/after table; empty: "
+        "the synthetic tasks' held-out split (synthetic data only)")
+      .value_name("SPEC");
   t.add(G::evaluation, "eval-examples", &o.eval_examples, "held-out examples per task").at_least(1);
   t.add(G::evaluation, "eval-split", &o.eval_split,
         "the held-out split to evaluate on: eval (what results report) or validation (disjoint "
@@ -231,10 +247,13 @@ void add_train_options(CommandOptions& t, TrainOptions& o) {
 std::unique_ptr<CommandOptions> eval_command_options(EvalOptions& o) {
   auto table = std::make_unique<CommandOptions>(
       "eval",
-      "Evaluates a model on held-out examples of the synthetic tasks: the loss on the response "
-      "tokens and the exact-match accuracy of greedy answers, per task. The model is a "
-      "directory written by `neft train` (or any Hugging Face Llama directory), or a preset "
-      "shape with its weights from --init.");
+      "Evaluates a model on held-out data, per task: the loss on the answer tokens and the "
+      "exact-match accuracy of greedy answers, on the synthetic tasks' held-out split or on "
+      "your own JSONL (--data sft:FILE: conversations, prompt/completion pairs and text, scored "
+      "on their last answer; multiple-choice items {\"prompt\", \"choices\", \"answer\"} "
+      "scored by log-likelihood, acc and acc_norm). The model is a directory written by `neft "
+      "train` (or any Hugging Face Llama directory), or a preset shape with its weights from "
+      "--init.");
   CommandOptions& t = *table;
   t.add(G::model, "model", &o.model,
         "model directory (config.json and weights), or a preset name (" + preset_list() +
@@ -246,10 +265,14 @@ std::unique_ptr<CommandOptions> eval_command_options(EvalOptions& o) {
         "weights before evaluating; empty: none")
       .value_name("FILE");
 
+  t.add(G::data, "data", &o.data,
+        "what to evaluate on: synthetic (the built-in tasks' held-out split) or sft:FILE.jsonl "
+        "(read with the model's tokenizer and chat template; every line is evaluated)")
+      .value_name("SPEC");
   t.add(G::data, "tasks", &o.tasks, "comma-separated synthetic tasks to evaluate; empty: all")
       .value_name("LIST");
-  t.add(G::data, "seq-len", &o.seq_len, "tokens per sequence").at_least(1);
-  t.add(G::data, "examples", &o.examples, "held-out examples per task").at_least(1);
+  t.add(G::data, "seq-len", &o.seq_len, "tokens per sequence (synthetic)").at_least(1);
+  t.add(G::data, "examples", &o.examples, "held-out examples per task (synthetic)").at_least(1);
   t.add(G::data, "split", &o.split,
         "the held-out split: eval (what results report) or validation (disjoint from both "
         "train and eval: choose settings on it)")

@@ -28,7 +28,8 @@ struct EvalOptions {
   std::string device = "cpu";
   std::string dtype = "auto";
   // data
-  std::string tasks;  // "" = every task of the suite
+  std::string data = "synthetic";  // synthetic | sft:FILE.jsonl
+  std::string tasks;               // "" = every task of the suite
   int64_t seq_len = 64;
   int64_t examples = 256;      // per task
   std::string split = "eval";  // eval | validation

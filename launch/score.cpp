@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "model/config.h"
+#include "model/hf_companion_files.h"
 #include "neuron/neuron_set.h"
 #include "neuron/scores.h"
 #include "neuron/selection.h"
@@ -36,7 +37,8 @@ int run_score(const ScoreOptions& o) {
                                   job.tensor_parallel().size, job.pp_size());
   auto source =
       data::make_batch_source(train::data_spec(o.data, o.tasks), o.micro_batch, o.seq_len, o.seed,
-                              {int32_t(model->config().vocab), o.packing == "on"});
+                              {int32_t(model->config().vocab), o.packing == "on",
+                               model::companion_source(o.model, o.init)});
   const neuron::LocalScores mine =
       train::score_neurons(*model, space, *source, job, o.score, o.seed);
   auto [ids, values] = neuron::gather_to_first(mine.ids, mine.values, {job.tp(), job.pp()});

@@ -5,8 +5,10 @@
 #include "model/linear.h"
 #include "model/llama.h"
 #include "runtime/ops/attention.h"
+#include "runtime/ops/attention_cached.h"
 #include "runtime/ops/attribution.h"
 #include "runtime/ops/elementwise.h"
+#include "runtime/ops/gather_scatter.h"
 #include "runtime/ops/rmsnorm.h"
 #include "runtime/ops/rope.h"
 #include "runtime/ops/swiglu.h"
@@ -117,20 +119,19 @@ ParameterList Block::parameters() {
   return {&q_, &k_, &v_, &o_, &gate_, &up_, &down_, &norm1_, &norm2_};
 }
 
-void Block::forward(const Tensor& x, const TokenLayout& tokens, BlockActivations& a, Tensor& out) {
+void Block::project_qkv(const Tensor& x, const TokenLayout& tokens, BlockActivations& a) {
   const LlamaConfig& c = config_;
-  const int64_t D = c.head_dim, B = tokens.B, T = tokens.T;
-  const Tensor& positions = tokens.positions;
   ops::rmsnorm_forward(x, norm1_.value, c.rms_eps, a.n1, a.rstd1);
   linear_forward(a.n1, q_, a.q);
   linear_forward(a.n1, k_, a.k);
   linear_forward(a.n1, v_, a.v);
-  Tensor q3 = heads3d(a.q, D), k3 = heads3d(a.k, D);
-  ops::rope_forward(q3, positions, c.rope_theta, q3);
-  ops::rope_forward(k3, positions, c.rope_theta, k3);
-  Tensor att4 = heads4d(a.att, B, T, D);
-  ops::attention_forward(heads4d(a.q, B, T, D), heads4d(a.k, B, T, D), heads4d(a.v, B, T, D), att4,
-                         a.lse, tokens.doc_start);
+  Tensor q3 = heads3d(a.q, c.head_dim), k3 = heads3d(a.k, c.head_dim);
+  ops::rope_forward(q3, tokens.positions, c.rope_theta, q3);
+  ops::rope_forward(k3, tokens.positions, c.rope_theta, k3);
+}
+
+void Block::finish(const Tensor& x, BlockActivations& a, Tensor& out) {
+  const LlamaConfig& c = config_;
   linear_forward(a.att, o_, a.mid);
   tp_.all_reduce(a.mid);  // row-parallel: sum the heads' partial outputs
   ops::add(x, a.mid, a.mid);
@@ -142,6 +143,30 @@ void Block::forward(const Tensor& x, const TokenLayout& tokens, BlockActivations
   linear_forward(a.h, down_, out);
   tp_.all_reduce(out);
   ops::add(a.mid, out, out);
+}
+
+void Block::forward(const Tensor& x, const TokenLayout& tokens, BlockActivations& a, Tensor& out) {
+  const int64_t D = config_.head_dim, B = tokens.B, T = tokens.T;
+  project_qkv(x, tokens, a);
+  Tensor att4 = heads4d(a.att, B, T, D);
+  ops::attention_forward(heads4d(a.q, B, T, D), heads4d(a.k, B, T, D), heads4d(a.v, B, T, D), att4,
+                         a.lse, tokens.doc_start);
+  finish(x, a, out);
+}
+
+void Block::forward_cached(const Tensor& x, const TokenLayout& tokens, Tensor& k_cache,
+                           Tensor& v_cache, int64_t length, const Tensor& key_start,
+                           const Tensor& cache_rows, BlockActivations& a, Tensor& out) {
+  const int64_t D = config_.head_dim, B = tokens.B, T = tokens.T;
+  project_qkv(x, tokens, a);
+  // The new columns' keys and values into their cache rows ([B * capacity, kv_dim] view).
+  const int64_t kv_dim = k_cache.size(2) * D, rows = k_cache.size(0) * k_cache.size(1);
+  Tensor k_rows = k_cache.view({rows, kv_dim}), v_rows = v_cache.view({rows, kv_dim});
+  ops::scatter_rows(a.k, cache_rows, k_rows);
+  ops::scatter_rows(a.v, cache_rows, v_rows);
+  Tensor att4 = heads4d(a.att, B, T, D);
+  ops::attention_cached(heads4d(a.q, B, T, D), k_cache, v_cache, length, key_start, att4);
+  finish(x, a, out);
 }
 
 void Block::backward(const Tensor& x, const TokenLayout& tokens, const BlockActivations& a,

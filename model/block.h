@@ -63,6 +63,13 @@ class Block {
 
   // x [N, C] -> out [N, C] (a different buffer); fills a.
   void forward(const Tensor& x, const TokenLayout& tokens, BlockActivations& a, Tensor& out);
+  // Inference over the next tokens.T columns of every row of a KV cache (kv_cache.h): their
+  // keys and values go into k_cache, v_cache [B, capacity, kv heads, D] at columns
+  // length - T .. length - 1, and attention reads the cache up to each query's column from
+  // key_start. a is scratch for N = B * tokens.T; tokens.doc_start is unused.
+  void forward_cached(const Tensor& x, const TokenLayout& tokens, Tensor& k_cache, Tensor& v_cache,
+                      int64_t length, const Tensor& key_start, const Tensor& cache_rows,
+                      BlockActivations& a, Tensor& out);
   // dres [N, C]: on entry the gradient of the block's output, on return that of its input x.
   void backward(const Tensor& x, const TokenLayout& tokens, const BlockActivations& a,
                 BlockScratch& s, Tensor& dres);
@@ -74,6 +81,11 @@ class Block {
   }
 
  private:
+  // The two halves around attention: n1 = norm1(x) and q, k, v with RoPE; then
+  // out = mid + MLP(norm2(mid)), mid = x + o_proj(att).
+  void project_qkv(const Tensor& x, const TokenLayout& tokens, BlockActivations& a);
+  void finish(const Tensor& x, BlockActivations& a, Tensor& out);
+
   const LlamaConfig& config_;
   const TensorParallel& tp_;
   Parameter q_, k_, v_, o_, gate_, up_, down_, norm1_, norm2_;

@@ -1,6 +1,7 @@
 #include "model/llama.h"
 
 #include "model/block.h"
+#include "model/decode_buffers.h"
 #include "model/linear.h"
 #include "model/shard.h"
 #include "model/vocab_parallel_cross_entropy.h"

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "model/kv_cache.h"
 #include "model/tensor_parallel.h"
 #include "model/token_layout.h"
 #include "runtime/parameter.h"
@@ -60,6 +61,7 @@ struct UnitAttribution {
 
 class Block;
 struct BlockActivations;
+struct DecodeBuffers;
 struct BlockScratch;
 
 class LlamaModel {
@@ -108,6 +110,16 @@ class LlamaModel {
   // The last forward's per-token losses, [B*T] f32 (0 where the target is ignored), on the
   // last stage; whole on every tensor-parallel rank.
   const Tensor& token_losses() const { return losses_; }
+  // Generation with a KV cache (kv_cache.h). make_cache: one for B rows of up to `capacity`
+  // tokens, on this rank's device and kv heads; fails on a pipeline stage (generation runs
+  // whole models, split over tensor parallelism only) or beyond max_position_embeddings.
+  KvCache make_cache(int64_t B, int64_t capacity) const;
+  // The next T columns of every row: tokens and positions [B, T] i32 (positions count from 0
+  // at each row's key_start). Appends their keys and values to the cache and returns the
+  // logits of each row's last column, [B, V_local] (this rank's vocabulary range). Keeps
+  // nothing for backward.
+  const Tensor& decode(const Tensor& tokens, const Tensor& positions, KvCache& cache);
+
   // Bytes held in activation buffers (for memory reports).
   size_t activation_bytes() const;
 
@@ -145,6 +157,7 @@ class LlamaModel {
   Tensor final_normed_, final_rstd_, logits_, losses_, lse_;
   Tensor dresidual_, dnormed_, dlogits_, dlosses_;
   std::vector<UnitAttribution> attribution_;  // one per block while attribution is on
+  std::unique_ptr<DecodeBuffers> decode_;     // decode()'s, for its last [B, T]
 };
 
 }  // namespace neft::model

@@ -1,5 +1,6 @@
 #include "train/evaluate.h"
 
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 
@@ -65,6 +66,111 @@ std::vector<TaskScore> evaluate_synthetic(model::LlamaModel& model,
     s.accuracy = s.examples ? double(correct) / double(s.examples) : 0.0;
     scores.push_back(s);
   }
+  return scores;
+}
+
+namespace {
+
+struct RowScore {
+  double loss_sum = 0.0;  // over the row's counted tokens
+  bool exact = false;
+  int64_t tokens = 0;
+};
+
+// Every example alone in its row, micro_batch rows a forward.
+std::vector<RowScore> score_rows(model::LlamaModel& model,
+                                 const std::vector<const data::Example*>& rows,
+                                 int64_t micro_batch) {
+  const model::TensorParallel& tp = model.options().tp;
+  const int64_t vocab_start = tp.offset(model.config().vocab, "vocab_size");
+  std::vector<RowScore> out;
+  for (size_t first = 0; first < rows.size(); first += size_t(micro_batch)) {
+    const size_t n = std::min(rows.size() - first, size_t(micro_batch));
+    int64_t T = 1;
+    for (size_t i = 0; i < n; ++i) T = std::max(T, data::example_tokens(*rows[first + i]));
+    data::Batch b = data::Batch::padded(int64_t(n), T);
+    for (size_t i = 0; i < n; ++i) data::place_example(*rows[first + i], b, int64_t(i), 0);
+    const data::BatchTensors t = data::to_tensors(b, model.options().device);
+    model.forward(t.tokens, t.targets, t.positions);
+    const std::vector<float> losses = model.token_losses().to_floats();
+    const std::vector<bool> exact =
+        data::exact_match(b, vocab_parallel_argmax(model.logits(), vocab_start, tp));
+    for (size_t i = 0; i < n; ++i) {
+      RowScore r;
+      r.exact = exact[i];
+      for (int64_t c = 0; c < T; ++c)
+        if (b.targets[size_t(int64_t(i) * T + c)] != data::kIgnoreIndex) {
+          r.loss_sum += double(losses[size_t(int64_t(i) * T + c)]);
+          ++r.tokens;
+        }
+      out.push_back(r);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<TaskScore> evaluate_dataset(model::LlamaModel& model, const data::SftDataset& data,
+                                        int64_t micro_batch) {
+  const int64_t limit = model.config().max_positions;
+  for (size_t i = 0; i < data.examples.size(); ++i)
+    if (data::example_tokens(data.examples[i]) > limit)
+      fail(data.path, ":", data.lines[i], ": ", data::example_tokens(data.examples[i]),
+           " tokens, more than the model's ", limit, " positions");
+  const size_t tasks = std::max<size_t>(data.task_names.size(), 1);
+  auto task_of = [&](int task) {
+    return task < 0 ? (data.task_names.empty() ? 0 : tasks) : size_t(task);
+  };
+  // Tasks in order, then "all" for lines without one when others have one.
+  std::vector<TaskScore> scores(tasks + (data.task_names.empty() ? 0 : 1));
+  for (size_t t = 0; t < scores.size(); ++t)
+    scores[t].task = t < data.task_names.size() ? data.task_names[t] : "all";
+
+  std::vector<const data::Example*> rows;
+  for (const data::Example& e : data.examples) rows.push_back(&e);
+  const std::vector<RowScore> r = score_rows(model, rows, micro_batch);
+  std::vector<double> loss(scores.size(), 0.0);
+  std::vector<int64_t> tokens(scores.size(), 0), correct(scores.size(), 0);
+  for (size_t i = 0; i < r.size(); ++i) {
+    const size_t t = task_of(data.examples[i].task);
+    loss[t] += r[i].loss_sum;
+    tokens[t] += r[i].tokens;
+    correct[t] += r[i].exact;
+    ++scores[t].examples;
+  }
+
+  std::vector<const data::Example*> options;
+  for (const data::ChoiceItem& item : data.choices)
+    for (const data::Example& e : item.options) options.push_back(&e);
+  const std::vector<RowScore> o = score_rows(model, options, micro_batch);
+  std::vector<int64_t> right(scores.size(), 0), right_norm(scores.size(), 0);
+  size_t k = 0;
+  for (const data::ChoiceItem& item : data.choices) {
+    // The most likely choice (the first of equals), by total and per-byte log-likelihood.
+    size_t best = 0, best_norm = 0;
+    for (size_t c = 0; c < item.options.size(); ++c) {
+      const double ll = -o[k + c].loss_sum, best_ll = -o[k + best].loss_sum;
+      if (ll > best_ll) best = c;
+      const double per_byte = ll / double(item.choice_bytes[c]);
+      if (per_byte > -o[k + best_norm].loss_sum / double(item.choice_bytes[best_norm]))
+        best_norm = c;
+    }
+    k += item.options.size();
+    const size_t t = task_of(item.task);
+    ++scores[t].choice_items;
+    right[t] += best == size_t(item.answer);
+    right_norm[t] += best_norm == size_t(item.answer);
+  }
+  for (size_t t = 0; t < scores.size(); ++t) {
+    TaskScore& s = scores[t];
+    s.loss = tokens[t] ? loss[t] / double(tokens[t]) : 0.0;
+    s.accuracy = s.examples ? double(correct[t]) / double(s.examples) : 0.0;
+    s.choice_accuracy = s.choice_items ? double(right[t]) / double(s.choice_items) : 0.0;
+    s.choice_accuracy_norm = s.choice_items ? double(right_norm[t]) / double(s.choice_items) : 0.0;
+  }
+  // A task with nothing in it (all lines named tasks, so "all" is empty) is left out.
+  std::erase_if(scores, [](const TaskScore& s) { return s.examples == 0 && s.choice_items == 0; });
   return scores;
 }
 

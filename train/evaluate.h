@@ -1,13 +1,19 @@
-// Evaluation on one of the synthetic suite's held-out splits (eval, or validation): per task, the
-// mean loss over the response tokens and the exact-match accuracy (a response is right only when
-// every token is; under teacher forcing that is exactly greedy decoding's success). The ranks of a
-// tensor-parallel model (each holding part of the vocabulary's logits) call it together and
-// get the same scores.
+// Evaluation, on one of the synthetic suite's held-out splits (eval, or validation) or on the
+// user's data (an sft: JSONL read for evaluation, data/sft.h): per task, the mean loss over
+// the answer tokens and the exact-match accuracy (an answer is right only when every token
+// is; under teacher forcing that is exactly greedy decoding's success: greedy generation
+// from the prompt reproduces the answer, its end-of-turn or eos token included, if and only
+// if every teacher-forced argmax is the answer's next token), and for multiple-choice items
+// the log-likelihood accuracy (the choice whose tokens are most likely after the prompt, as
+// lm-evaluation-harness's acc) and its length-normalised form (log-likelihood per byte of the
+// choice, acc_norm). The ranks of a tensor-parallel model (each holding part of the
+// vocabulary's logits) call it together and get the same scores.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "data/sft.h"
 #include "data/synthetic.h"
 #include "model/llama.h"
 
@@ -18,6 +24,8 @@ struct TaskScore {
   int64_t examples = 0;
   double loss = 0.0;      // mean per response token
   double accuracy = 0.0;  // exact match, in [0, 1]
+  int64_t choice_items = 0;
+  double choice_accuracy = 0.0, choice_accuracy_norm = 0.0;
 };
 
 // Row-wise argmax of logits [N, V_local] that hold vocabulary ids [vocab_start, vocab_start +
@@ -31,5 +39,11 @@ std::vector<TaskScore> evaluate_synthetic(model::LlamaModel& model,
                                           const data::SyntheticSuite& suite, int64_t examples,
                                           int64_t micro_batch, int64_t seq_len,
                                           data::Split split = data::Split::Eval);
+
+// Per task of the data (in order of first appearance; "all" when no line names one), over its
+// examples and choice items, one per row in batches of micro_batch rows as long as their
+// longest.
+std::vector<TaskScore> evaluate_dataset(model::LlamaModel& model, const data::SftDataset& data,
+                                        int64_t micro_batch);
 
 }  // namespace neft::train

@@ -58,6 +58,7 @@ struct TrainOptions {
   double clip = 1.0;  // 0 = off
   // evaluation
   int64_t eval_every = 0;  // 0 = off
+  std::string eval_data;   // "" = the synthetic suite's held-out split; else sft:FILE.jsonl
   int64_t eval_examples = 256;
   std::string eval_split = "eval";  // eval (reported) | validation (for choosing settings)
   // checkpointing

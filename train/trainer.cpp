@@ -25,6 +25,7 @@
 #include "train/checkpoint_dir.h"
 #include "train/delta_checkpoint.h"
 #include "train/distributed_checkpoint.h"
+#include "train/eval_report.h"
 #include "train/evaluate.h"
 #include "train/metrics_log.h"
 #include "train/model_setup.h"
@@ -152,7 +153,8 @@ int run_training(const TrainOptions& o) {
   check_sequence_length(model->config(), o.seq_len);
   const Device device = mopts.device;
   auto source = data::make_batch_source(data_spec(o), o.micro_batch, o.seq_len, o.seed,
-                                        {int32_t(model->config().vocab), o.packing == "on"});
+                                        {int32_t(model->config().vocab), o.packing == "on",
+                                         model::companion_source(o.model, o.init)});
   int64_t start = 0;
   const auto latest = find_latest_checkpoint(o.out);
   if (latest && !o.resume)
@@ -188,30 +190,54 @@ int run_training(const TrainOptions& o) {
     });
   const bool synthetic = o.data.rfind("synthetic", 0) == 0;
   const data::Split split = data::parse_held_out_split(o.eval_split);
+  // Held-out user data, read once (data/sft.h, for evaluation).
+  std::optional<data::SftDataset> held;
+  if (!o.eval_data.empty())
+    held = data::load_sft_jsonl(o.eval_data.substr(4),
+                                {int32_t(model->config().vocab),
+                                 model::companion_source(o.model, o.init), /*evaluation=*/true});
+  std::optional<std::vector<TaskScore>> before, after;
   // Every rank evaluates (a TP group's ranks each hold part of the vocabulary); rank 0 logs.
   // A pipeline stage holds only its layers, so with pp > 1 the saved model is evaluated
   // instead (--eval-every is refused then: launch/options.cpp).
   auto evaluate = [&](int64_t step, Progress& progress) {
-    if (!synthetic) return;
+    if (!synthetic && !held) return;
     if (job.pp_size() > 1) {
       const fs::path saved = fs::path(o.out) / "model";
       progress.message("evaluation runs on the saved model: neft eval --model " + saved.string());
       return;
     }
-    const data::SyntheticSuite suite(o.task_list(), o.seed);
+    std::vector<TaskScore> scores;
+    if (held) {
+      scores = evaluate_dataset(*model, *held, o.micro_batch);
+    } else {
+      const data::SyntheticSuite suite(o.task_list(), o.seed);
+      scores = evaluate_synthetic(*model, suite, o.eval_examples, o.micro_batch, o.seq_len, split);
+    }
     json record = {{"step", step}, {"eval", json::object()}};
-    if (split != data::Split::Eval) record["split"] = data::split_name(split);
-    std::string line = std::string(data::split_name(split)) + " @" + std::to_string(step) + ":";
-    for (const TaskScore& s :
-         evaluate_synthetic(*model, suite, o.eval_examples, o.micro_batch, o.seq_len, split)) {
-      record["eval"][s.task] = {{"loss", s.loss}, {"accuracy", s.accuracy}};
-      char buf[64];
-      std::snprintf(buf, sizeof buf, " %s %.0f%%", s.task.c_str(), 100.0 * s.accuracy);
+    if (!held && split != data::Split::Eval) record["split"] = data::split_name(split);
+    std::string line =
+        std::string(held ? "eval" : data::split_name(split)) + " @" + std::to_string(step) + ":";
+    for (const TaskScore& s : scores) {
+      record["eval"][s.task] = score_json(s);
+      char buf[96];
+      if (s.examples)
+        std::snprintf(buf, sizeof buf, " %s loss %.3f exact %.0f%%", s.task.c_str(), s.loss,
+                      100.0 * s.accuracy);
+      else
+        std::snprintf(buf, sizeof buf, " %s acc %.0f%%", s.task.c_str(), 100.0 * s.choice_accuracy);
       line += buf;
     }
     output.log(record);
     progress.message(line);
+    (step == 0 ? before : after) = scores;
   };
+  // On the user's data the model is evaluated before the first step too, for the
+  // before/after table (not when resuming: the run's first evaluation is in its metrics).
+  if (held && start == 0) {
+    Progress quiet({o.steps, start, o.log_every, rank0});
+    evaluate(0, quiet);
+  }
 
   const int dp = job.dp_size();
   if (rank0)
@@ -285,6 +311,9 @@ int run_training(const TrainOptions& o) {
   if (rank0)
     std::printf("saved %s (HF format); metrics in %s\n", final_dir.c_str(),
                 o.metrics_path().c_str());
+  if (rank0 && before && after)
+    std::printf("held-out %s, before and after training:\n%s", o.eval_data.c_str(),
+                before_after_table(*before, *after).c_str());
   return 0;
 }
 

@@ -9,6 +9,6 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = neft::fuzz::write_input("train.jsonl", data, size);
   for (const int32_t vocab : {256, 0})
-    neft::fuzz::expect_only_project_errors([&] { neft::data::load_sft_jsonl(path, vocab); });
+    neft::fuzz::expect_only_project_errors([&] { neft::data::load_sft_jsonl(path, {vocab}); });
   return 0;
 }

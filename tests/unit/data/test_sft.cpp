@@ -88,7 +88,7 @@ TEST(DataSft, LoadsExamplesTasksAndLineNumbers) {
              "{\"prompt\": [4], \"response\": [5, 6], \"task\": \"y\"}\r\n"
              "{\"prompt\": [7], \"response\": [8]}\n"
              "{\"prompt\": [9], \"response\": [10], \"task\": \"x\"}");
-  const SftDataset d = load_sft_jsonl(path, 11);
+  const SftDataset d = load_sft_jsonl(path, {11});
   ASSERT_EQ(d.examples.size(), 4u);
   EXPECT_EQ(d.lines, (std::vector<int64_t>{1, 3, 4, 5}));
   EXPECT_EQ(d.task_names, (std::vector<std::string>{"x", "y"}));
@@ -110,7 +110,7 @@ TEST_P(DataSftBadLine, NamesFileLineAndProblem) {
   TempDir dir;
   const std::string path = dir.file("bad.jsonl");
   write_text(path, "{\"prompt\": [1], \"response\": [2]}\n" + GetParam().line + "\n");
-  expect_error([&] { load_sft_jsonl(path, 50); }, {path + ":2: ", GetParam().problem});
+  expect_error([&] { load_sft_jsonl(path, {50}); }, {path + ":2: ", GetParam().problem});
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -123,7 +123,14 @@ INSTANTIATE_TEST_SUITE_P(
         BadLine{"{\"prompt\": [1], \"response\": [1e999]}",
                 "key 'response': number 1e999 is beyond the range of a double"},
         BadLine{"[1, 2]", "expected a JSON object"},
-        BadLine{"{\"response\": [2]}", "missing \"prompt\""},
+        BadLine{"{\"response\": [2]}", "expected \"messages\", \"prompt\" and \"completion\""},
+        BadLine{"{\"answer\": 1}", "expected \"messages\", \"prompt\" and \"completion\""},
+        BadLine{"{\"text\": 3}", "\"text\" must be a string"},
+        BadLine{"{\"text\": \"hello\"}", "text needs the model's tokenizer"},
+        BadLine{"{\"messages\": [{\"role\": \"user\"}]}",
+                "\"messages\"[0] must be {\"role\": string, \"content\": string}"},
+        BadLine{"{\"prompt\": \"a\", \"choices\": [\"b\", \"c\"], \"answer\": 0}",
+                "multiple-choice item (\"choices\") is for evaluation"},
         BadLine{"{\"prompt\": [1]}", "missing \"response\""},
         BadLine{"{\"prompt\": \"hello\", \"response\": [2]}",
                 "\"prompt\" must be an array of integer token ids"},

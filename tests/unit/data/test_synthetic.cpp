@@ -175,7 +175,7 @@ TEST(DataSynthetic, TheDocumentedSampleFileIsCorrect) {
       (std::filesystem::path(__FILE__).parent_path() / "../../../examples/data/sft-sample.jsonl")
           .lexically_normal()
           .string();
-  const SftDataset d = load_sft_jsonl(path, S::kVocab);
+  const SftDataset d = load_sft_jsonl(path, {S::kVocab});
   ASSERT_GE(d.examples.size(), 3u);
   for (const Example& e : d.examples) {
     ASSERT_GE(e.prompt.size(), 4u);

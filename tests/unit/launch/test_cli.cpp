@@ -59,7 +59,7 @@ TEST(LaunchCli, ErrorsAreOneLineNamingTheCommand) {
   r = neft({"trian"});
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.err,
-            "neft: error: unknown command 'trian' (the commands are train, eval, finetune, "
+            "neft: error: unknown command 'trian' (the commands are train, eval, generate, finetune, "
             "score, select, merge, import-gguf, tokenize, report); try `neft --help`\n");
   r = neft({"--verbose"});
   EXPECT_EQ(r.err.rfind("neft: error: unknown option '--verbose'", 0), 0u) << r.err;

@@ -5,6 +5,7 @@
 // logits on those texts. Skipped, saying why, when the file is not there.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -13,11 +14,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data/text_example.h"
 #include "model/gguf_import.h"
 #include "model/safetensors.h"
 #include "tests/unit/model/golden_fixture.h"
 #include "tests/unit/temp_dir.h"
 #include "tokenizer/tokenizer.h"
+#include "train/generation.h"
 
 namespace neft::model {
 namespace {
@@ -109,6 +112,64 @@ TEST_F(SmolLM2, LogitsMatchTransformers) {
     }
   }
   std::printf("largest logit difference / logit spread: %.3g\n", worst);
+}
+
+// Greedy generation (KV cache, prompts batched eight at a time, left-padded) from the chat
+// prompts' ids equals transformers' greedy generate() on the same model (greedy.jsonl,
+// make_generation_fixture.py), token for token. The logits test above bounds each logit's
+// difference by 1e-4 of the row's spread, so the two can pick different tokens only where
+// transformers' best two were within 2e-4 of the spread; a prompt may part from the
+// reference only at such a step (and is then compared no further). Our chat template and
+// tokenizer give the reference's prompt ids too.
+TEST_F(SmolLM2, GreedyGenerationMatchesTransformers) {
+  auto m = neft::testing::load_fixture_model(model_dir(), Device::CPU);
+  const data::TextFormat format = data::TextFormat::for_model(model_dir());
+  std::vector<std::vector<int32_t>> prompts, expected;
+  std::vector<std::vector<double>> margins;
+  std::ifstream in(golden_dir() + "/greedy.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    prompts.push_back(j["prompt_ids"].get<std::vector<int32_t>>());
+    expected.push_back(j["ids"].get<std::vector<int32_t>>());
+    margins.push_back(j["margins"].get<std::vector<double>>());
+    EXPECT_EQ(data::chat_prompt_ids(format, {{"user", j["prompt"].get<std::string>()}}),
+              prompts.back())
+        << j["prompt"];
+  }
+  ASSERT_GE(prompts.size(), 20u);
+  train::GenerationOptions o;
+  o.max_new_tokens = 40;
+  o.batch = 8;
+  o.eos = m->config().eos_token_ids;
+  const std::vector<train::Generated> out = train::generate(*m, prompts, o);
+  size_t identical = 0;
+  for (size_t p = 0; p < prompts.size(); ++p) {
+    const auto& got = out[p].ids;
+    const auto& want = expected[p];
+    const size_t n = std::min(got.size(), want.size());
+    size_t s = 0;
+    while (s < n && got[s] == want[s]) ++s;
+    if (s == n && got.size() == want.size()) {
+      ++identical;
+      continue;
+    }
+    ASSERT_LT(s, n) << "prompt " << p << ": one output is a prefix of the other";
+    // Parted at step s: the reference's margin there must be a near tie of our logits.
+    std::vector<int32_t> seq = prompts[p];
+    seq.insert(seq.end(), want.begin(), want.begin() + long(s));
+    const int64_t T = int64_t(seq.size());
+    m->forward(Tensor::from_ints(seq, {1, T}),
+               Tensor::from_ints(std::vector<int32_t>(seq.size(), -100), {1, T}));
+    const std::vector<float> logits = m->logits().to_floats();
+    const auto row = logits.begin() + (T - 1) * m->config().vocab;
+    const auto [lo, hi] = std::minmax_element(row, row + m->config().vocab);
+    EXPECT_LE(margins[p][s], 2e-4 * double(*hi - *lo))
+        << "prompt " << p << " parts from transformers at token " << s << " where its margin was "
+        << margins[p][s];
+  }
+  std::printf("%zu of %zu prompts generated exactly transformers' tokens\n", identical,
+              prompts.size());
+  EXPECT_GE(identical, 20u);
 }
 
 }  // namespace
