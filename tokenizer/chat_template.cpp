@@ -1,244 +1,355 @@
 #include "tokenizer/chat_template.h"
 
+#include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
-#include <regex>
+#include <optional>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
 #include "runtime/error.h"
 #include "runtime/json_file.h"
+#include "runtime/mapped_file.h"
+#include "tokenizer/jinja_shape.h"
+#include "tokenizer/json_fields.h"
 #include "tokenizer/utf8.h"
 
 namespace neft::tokenizer {
 
 namespace {
 
-namespace fs = std::filesystem;
+constexpr const char* kRefusal =
+    "chat template not recognised; neft renders ChatML (SmolLM2, Qwen), Llama-3, Llama-2 [INST] "
+    "<<SYS>>, Mistral [INST] and Zephyr templates";
 
-constexpr const char* kAccepted =
-    "neft renders ChatML (SmolLM2, Qwen), Llama-3, Llama-2 [INST] <<SYS>>, Mistral [INST] and "
-    "Zephyr templates";
+// The free part of a recognised template: a literal holding it matches any literal with the
+// same text around it.
+constexpr std::string_view kSystem = "@SYSTEM@";
 
-// Whitespace outside string literals dropped, one quote style, message['x'] as message.x,
-// a newline inside a literal as the two characters \n.
-std::string normalise(const std::string& t) {
-  std::string out;
-  char quote = 0;
+// The templates neft renders, as the models' tokenizer_config.json files have them (these are
+// those JSON strings), the default system prompt replaced by @SYSTEM@.
+// clang-format off: one line per template, as in the JSON files.
+const char* const kChatML =
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
+    "'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' "
+    "}}{% endif %}";
+const char* const kChatMLSystem =  // SmolLM2-Instruct, Qwen2-Instruct, Qwen1.5-Chat
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ "
+    "'<|im_start|>system\n@SYSTEM@<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + "
+    "'\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ "
+    "'<|im_start|>assistant\n' }}{% endif %}";
+const char* const kQwen25 =
+    "{%- if tools %}\n    {{- '<|im_start|>system\\n' }}\n    {%- if messages[0]['role'] == "
+    "'system' %}\n        {{- messages[0]['content'] }}\n    {%- else %}\n        {{- '@SYSTEM@' "
+    "}}\n    {%- endif %}\n    {{- \"\\n\\n# Tools\\n\\nYou may call one or more functions to "
+    "assist with the user query.\\n\\nYou are provided with function signatures within "
+    "<tools></tools> XML tags:\\n<tools>\" }}\n    {%- for tool in tools %}\n        {{- \"\\n\" "
+    "}}\n        {{- tool | tojson }}\n    {%- endfor %}\n    {{- \"\\n</tools>\\n\\nFor each "
+    "function call, return a json object with function name and arguments within "
+    "<tool_call></tool_call> XML tags:\\n<tool_call>\\n{\\\"name\\\": <function-name>, "
+    "\\\"arguments\\\": <args-json-object>}\\n</tool_call><|im_end|>\\n\" }}\n{%- else %}\n    {%- "
+    "if messages[0]['role'] == 'system' %}\n        {{- '<|im_start|>system\\n' + "
+    "messages[0]['content'] + '<|im_end|>\\n' }}\n    {%- else %}\n        {{- "
+    "'<|im_start|>system\\n@SYSTEM@<|im_end|>\\n' }}\n    {%- endif %}\n{%- endif %}\n{%- for "
+    "message in messages %}\n    {%- if (message.role == \"user\") or (message.role == \"system\" "
+    "and not loop.first) or (message.role == \"assistant\" and not message.tool_calls) %}\n        "
+    "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}\n    "
+    "{%- elif message.role == \"assistant\" %}\n        {{- '<|im_start|>' + message.role }}\n     "
+    "   {%- if message.content %}\n            {{- '\\n' + message.content }}\n        {%- endif "
+    "%}\n        {%- for tool_call in message.tool_calls %}\n            {%- if tool_call.function "
+    "is defined %}\n                {%- set tool_call = tool_call.function %}\n            {%- "
+    "endif %}\n            {{- '\\n<tool_call>\\n{\"name\": \"' }}\n            {{- tool_call.name "
+    "}}\n            {{- '\", \"arguments\": ' }}\n            {{- tool_call.arguments | tojson "
+    "}}\n            {{- '}\\n</tool_call>' }}\n        {%- endfor %}\n        {{- '<|im_end|>\\n' "
+    "}}\n    {%- elif message.role == \"tool\" %}\n        {%- if (loop.index0 == 0) or "
+    "(messages[loop.index0 - 1].role != \"tool\") %}\n            {{- '<|im_start|>user' }}\n      "
+    "  {%- endif %}\n        {{- '\\n<tool_response>\\n' }}\n        {{- message.content }}\n      "
+    "  {{- '\\n</tool_response>' }}\n        {%- if loop.last or (messages[loop.index0 + 1].role "
+    "!= \"tool\") %}\n            {{- '<|im_end|>\\n' }}\n        {%- endif %}\n    {%- endif "
+    "%}\n{%- endfor %}\n{%- if add_generation_prompt %}\n    {{- '<|im_start|>assistant\\n' "
+    "}}\n{%- endif %}\n";
+const char* const kLlama3 =
+    "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
+    "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim "
+    "+ '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif "
+    "%}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ "
+    "'<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
+const char* const kLlama2 =
+    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set "
+    "system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set "
+    "system_message = false %}{% endif %}{% for message in loop_messages %}{% if (message['role'] "
+    "== 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate "
+    "user/assistant/user/assistant/...') }}{% endif %}{% if loop.index0 == 0 and system_message != "
+    "false %}{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + "
+    "message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}{% if "
+    "message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif "
+    "message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% "
+    "endfor %}";
+const char* const kMistralV01 =
+    "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 "
+    "% 2 == 0) %}{{ raise_exception('Conversation roles must alternate "
+    "user/assistant/user/assistant/...') }}{% endif %}{% if message['role'] == 'user' %}{{ '[INST] "
+    "' + message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ "
+    "message['content'] + eos_token + ' ' }}{% else %}{{ raise_exception('Only user and assistant "
+    "roles are supported!') }}{% endif %}{% endfor %}";
+const char* const kMistralV02 =  // also Mixtral-8x7B-Instruct-v0.1
+    "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 "
+    "% 2 == 0) %}{{ raise_exception('Conversation roles must alternate "
+    "user/assistant/user/assistant/...') }}{% endif %}{% if message['role'] == 'user' %}{{ '[INST] "
+    "' + message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ "
+    "message['content'] + eos_token}}{% else %}{{ raise_exception('Only user and assistant roles "
+    "are supported!') }}{% endif %}{% endfor %}";
+const char* const kZephyr =
+    "{% for message in messages %}\n{% if message['role'] == 'user' %}\n{{ '<|user|>\n' + "
+    "message['content'] + eos_token }}\n{% elif message['role'] == 'system' %}\n{{ '<|system|>\n' "
+    "+ message['content'] + eos_token }}\n{% elif message['role'] == 'assistant' %}\n{{ "
+    "'<|assistant|>\n'  + message['content'] + eos_token }}\n{% endif %}\n{% if loop.last and "
+    "add_generation_prompt %}\n{{ '<|assistant|>' }}\n{% endif %}\n{% endfor %}";
+// A no-op some ChatML templates start with (Dolphin, DeepSeek).
+const char* const kDefinedPrefix =
+    "{% if not add_generation_prompt is defined %}{% set add_generation_prompt = false %}{% endif "
+    "%}";
+// clang-format on
+
+Shape shape_of(const char* text) {
+  std::optional<Shape> s = jinja_shape(text);
+  NEFT_CHECK(s.has_value(), "a built-in chat template has no shape");
+  return *s;
+}
+
+// `t` has the shape `known`, whose @SYSTEM@ literals all match the same text (put in `system`).
+bool matches(const Shape& t, const Shape& known, std::string& system) {
+  if (t.size() != known.size()) return false;
+  std::optional<std::string> free;
   for (size_t i = 0; i < t.size(); ++i) {
-    const char c = t[i];
-    if (quote) {
-      if (c == '\\' && i + 1 < t.size()) {
-        out += c;
-        out += t[++i];
-      } else if (c == quote) {
-        out += '\'';
-        quote = 0;
-      } else if (c == '\n') {
-        out += "\\n";
-      } else {
-        out += c == '\'' ? '"' : c;
-      }
-    } else if (c == '\'' || c == '"') {
-      quote = c;
-      out += '\'';
-    } else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
-      out += c;
+    const size_t hole = known[i].literal ? known[i].text.find(kSystem) : std::string::npos;
+    if (hole == std::string::npos) {
+      if (!(t[i] == known[i])) return false;
+      continue;
     }
+    const std::string_view k = known[i].text, x = t[i].text;
+    const std::string_view before = k.substr(0, hole), after = k.substr(hole + kSystem.size());
+    if (!t[i].literal || x.size() < before.size() + after.size() || !x.starts_with(before) ||
+        !x.ends_with(after))
+      return false;
+    const std::string middle(x.substr(before.size(), x.size() - before.size() - after.size()));
+    if (free && *free != middle) return false;
+    free = middle;
   }
-  for (const char* field : {"role", "content"}) {
-    const std::string from = std::string("message['") + field + "']",
-                      to = std::string("message.") + field;
-    for (size_t at; (at = out.find(from)) != std::string::npos;) out.replace(at, from.size(), to);
-  }
-  // Adjacent literals joined: '<|im_end|>'+'\n' as '<|im_end|>\n'.
-  for (size_t at; (at = out.find("'+'")) != std::string::npos;) out.erase(at, 3);
-  return out;
-}
-
-bool has(const std::string& s, const char* fragment) {
-  return s.find(fragment) != std::string::npos;
-}
-
-// Python's str.isspace (Jinja's trim and str.strip): Unicode White_Space and the
-// information separators U+001C..U+001F.
-bool python_space(char32_t c) { return is_white_space(c) || (c >= 0x1C && c <= 0x1F); }
-
-std::string strip(const std::string& s, bool left = true) {
-  const std::vector<size_t> at = code_point_offsets(s);
-  size_t b = 0, e = at.size() - 1;
-  auto cp = [&](size_t k) { return decode_utf8(s, at[k], at[k + 1] - at[k]); };
-  while (left && b < e && python_space(cp(b))) ++b;
-  while (e > b && python_space(cp(e - 1))) --e;
-  return s.substr(at[b], at[e] - at[b]);
-}
-
-std::string token_content(const nlohmann::json& v) {
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_object() && v.contains("content") && v["content"].is_string())
-    return v["content"].get<std::string>();
-  return "";
-}
-
-// Roles user, assistant, user, ... (after a leading system message where allowed), as the
-// [INST] templates raise otherwise.
-void check_alternation(const std::vector<ChatMessage>& m, size_t from) {
-  for (size_t i = from; i < m.size(); ++i)
-    if ((m[i].role == "user") != ((i - from) % 2 == 0))
-      fail("Conversation roles must alternate user/assistant/user/assistant/... (message ", i,
-           " is \"", m[i].role, "\")");
-}
-
-void check_roles(const std::vector<ChatMessage>& m) {
-  for (const ChatMessage& x : m)
-    if (x.role != "system" && x.role != "user" && x.role != "assistant")
-      fail("role \"", x.role, "\" is not one this template renders (system, user, assistant)");
+  system = free.value_or("");
+  return true;
 }
 
 }  // namespace
 
+std::string special_token(const Fields& config, const std::string& key) {
+  if (!config.has(key)) return "";
+  const Fields f = config.at(key);
+  if (f.value().is_string()) return f.value().get<std::string>();
+  if (f.value().is_object() && f.has("content")) return f.str("content");
+  f.fail("expected a string or an object with \"content\", got " + json_excerpt(f.value()));
+}
+
+namespace {
+
+std::string template_text(const Fields& t) {
+  if (t.value().is_string()) return t.value().get<std::string>();
+  if (t.value().is_array()) {
+    for (size_t i = 0; i < t.size(); ++i)
+      if (t.at(i).value().is_object() && t.at(i).opt_str("name") == "default")
+        return t.at(i).str("template");
+    t.fail("no template named \"default\" in the list");
+  }
+  t.fail("expected a string or a list of {\"name\", \"template\"}, got " + json_excerpt(t.value()));
+}
+
+bool is_role(const ChatMessage& m, const char* role) { return m.role == role; }
+
+[[noreturn]] void unrendered_role(size_t i, const ChatMessage& m, const char* roles) {
+  fail("messages[", i, "]: role \"", m.role, "\" is not one this template renders (", roles, ")");
+}
+
+// The text so far, and the spans of the answers in it.
+struct Writer {
+  RenderedChat r;
+  void add(std::string_view s) { r.text += s; }
+  size_t at() const { return r.text.size(); }
+  // The answer that began at `begin` has been written, and what follows it in its turn.
+  void answered(size_t begin) {
+    r.assistant_spans.push_back({begin, std::max(begin, python_rstrip(r.text).size())});
+  }
+};
+
+}  // namespace
+
 ChatTemplate ChatTemplate::load(const std::string& model_dir) {
-  const fs::path dir(model_dir), jinja = dir / "chat_template.jinja",
-                                 config_path = dir / "tokenizer_config.json";
-  nlohmann::json config = nlohmann::json::object();
-  if (fs::exists(config_path)) config = read_json_file(config_path.string());
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(model_dir))
+    fail(model_dir, ": not a directory (a Hugging Face model directory is needed)");
+  const std::string config_file = (fs::path(model_dir) / "tokenizer_config.json").string();
+  const std::string jinja_file = (fs::path(model_dir) / "chat_template.jinja").string();
+  const nlohmann::json config =
+      fs::exists(config_file) ? read_json_file(config_file) : nlohmann::json::object();
+  const Fields root(config, config_file);
+  if (!config.is_object()) root.fail("expected a JSON object");
   std::string text, source;
-  if (fs::exists(jinja)) {
-    std::ifstream in(jinja, std::ios::binary);
-    if (!in) fail(jinja.string(), ": cannot open for reading");
-    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    source = jinja.string();
-  } else if (config.contains("chat_template")) {
-    source = config_path.string();
-    const nlohmann::json& t = config["chat_template"];
-    if (t.is_string())
-      text = t.get<std::string>();
-    else if (t.is_array())
-      for (const nlohmann::json& named : t)
-        if (named.is_object() && named.value("name", "") == "default" &&
-            named.contains("template") && named["template"].is_string())
-          text = named["template"].get<std::string>();
-    if (text.empty())
-      fail(source, ": \"chat_template\" must be a string or a list holding a \"default\" one");
+  if (fs::exists(jinja_file)) {
+    const MappedFile file(jinja_file);
+    text.assign(reinterpret_cast<const char*>(file.data()), file.size());
+    source = jinja_file;
+  } else if (root.has("chat_template")) {
+    text = template_text(root.at("chat_template"));
+    source = config_file;
   } else {
     fail(model_dir,
-         ": no chat template (tokenizer_config.json has no \"chat_template\" and there "
-         "is no chat_template.jinja)");
+         ": no chat template (tokenizer_config.json has no \"chat_template\" and there is no "
+         "chat_template.jinja)");
   }
-  return recognise(text, source, token_content(config.value("bos_token", nlohmann::json())),
-                   token_content(config.value("eos_token", nlohmann::json())));
+  return recognise(text, source, special_token(root, "bos_token"),
+                   special_token(root, "eos_token"));
 }
 
-ChatTemplate ChatTemplate::recognise(const std::string& text, const std::string& source,
-                                     std::string bos, std::string eos) {
-  const std::string n = normalise(text);
-  ChatTemplate t;
-  t.bos_ = std::move(bos);
-  t.eos_ = std::move(eos);
-  if (has(n, "'<|im_start|>'+message.role+'\\n'+message.content+'<|im_end|>\\n'")) {
-    t.family_ = "chatml";
-    // A template that knows tools (Qwen2.5) writes tool turns its own way, which neft does
-    // not; a plain one writes any role as a turn.
-    t.tool_responses_ = has(n, "<tool_response>");
-    t.any_role_ = !has(n, "tool");
-    // A default system message, written when the first message is not a system one.
-    static const std::regex system(R"(<\|im_start\|>system(?:\\n|\n)([^'"]*?)<\|im_end\|>)");
-    std::smatch m;
-    if (has(n, "messages[0]['role']!='system'") || has(n, "messages[0]['role']=='system'") ||
-        has(n, "messages[0].role!='system'") || has(n, "messages[0].role=='system'"))
-      if (std::regex_search(text, m, system)) {
-        t.has_default_system_ = true;
-        std::string s = m[1].str();
-        for (size_t at; (at = s.find("\\n")) != std::string::npos;) s.replace(at, 2, "\n");
-        t.default_system_ = s;
-      }
-  } else if (has(n,
-                 "'<|start_header_id|>'+message.role+'<|end_header_id|>\\n\\n'+message.content|"
-                 "trim+'<|eot_id|>'") &&
-             has(n, "bos_token") && !has(n, "CuttingKnowledgeDate") &&
-             !has(n, "Cutting Knowledge Date")) {
-    t.family_ = "llama3";
-    t.any_role_ = true;
-  } else if (has(n, "<<SYS>>") && has(n, "bos_token+'[INST] '+content.strip()+' [/INST]'")) {
-    t.family_ = "llama2";
-  } else if (has(n, "'[INST] '+message.content+' [/INST]'") &&
-             has(n, "message.content+eos_token")) {
-    t.family_ = "mistral";
-    t.space_after_eos_ = has(n, "message.content+eos_token+' '");
-  } else if (has(n, "'<|user|>\\n'+message.content+eos_token")) {
-    t.family_ = "zephyr";
-  } else {
-    fail(source, ": chat template not recognised; ", kAccepted);
-  }
-  return t;
-}
-
-RenderedChat ChatTemplate::render(const std::vector<ChatMessage>& m, bool generation) const {
-  if (!any_role_ && !tool_responses_) check_roles(m);
-  if (tool_responses_)
-    for (const ChatMessage& x : m)
-      if (x.role != "tool" && x.role != "system" && x.role != "user" && x.role != "assistant")
-        fail("role \"", x.role,
-             "\" is not one this template renders (system, user, assistant, tool)");
-  RenderedChat r;
-  std::string& s = r.text;
-  // Each turn: the text before the learned part, the learned part (assistant turns), after.
-  auto turn = [&](const ChatMessage& msg, const std::string& head, const std::string& body,
-                  const std::string& tail) {
-    s += head;
-    const size_t begin = s.size();
-    s += body;
-    if (msg.role == "assistant")
-      r.assistant_spans.push_back({begin, begin + strip(body, false).size()});
-    s += tail;
+ChatTemplate ChatTemplate::recognise(const std::string& template_text, const std::string& source,
+                                     std::string bos_token, std::string eos_token) {
+  struct Known {
+    Kind kind;
+    const char* family;
+    Shape shape;
+    const char* after_answer;
   };
-  if (family_ == "chatml") {
-    if (!m.empty() && m[0].role != "system" && has_default_system_)
-      s += "<|im_start|>system\n" + default_system_ + "<|im_end|>\n";
-    for (size_t i = 0; i < m.size(); ++i) {
-      const ChatMessage& x = m[i];
-      if (tool_responses_ && x.role == "tool") {
-        if (i == 0 || m[i - 1].role != "tool") s += "<|im_start|>user";
-        s += "\n<tool_response>\n" + x.content + "\n</tool_response>";
-        if (i + 1 == m.size() || m[i + 1].role != "tool") s += "<|im_end|>\n";
-        continue;
-      }
-      turn(x, "<|im_start|>" + x.role + "\n", x.content + "<|im_end|>", "\n");
-    }
-    if (generation) s += "<|im_start|>assistant\n";
-  } else if (family_ == "llama3") {
-    s += bos_;
-    for (const ChatMessage& x : m)
-      turn(x, "<|start_header_id|>" + x.role + "<|end_header_id|>\n\n",
-           strip(x.content) + "<|eot_id|>", "");
-    if (generation) s += "<|start_header_id|>assistant<|end_header_id|>\n\n";
-  } else if (family_ == "llama2") {
-    const bool system = !m.empty() && m[0].role == "system";
-    check_alternation(m, system ? 1 : 0);
-    for (size_t i = system ? 1 : 0; i < m.size(); ++i) {
-      std::string content = m[i].content;
-      if (system && i == 1) content = "<<SYS>>\n" + m[0].content + "\n<</SYS>>\n\n" + content;
-      if (m[i].role == "user")
-        s += bos_ + "[INST] " + strip(content) + " [/INST]";
-      else
-        turn(m[i], "", " " + strip(content) + " " + eos_, "");
-    }
-  } else if (family_ == "mistral") {
-    check_alternation(m, 0);
-    s += bos_;
-    for (const ChatMessage& x : m) {
-      if (x.role == "user")
-        s += "[INST] " + x.content + " [/INST]";
-      else
-        turn(x, "", x.content + eos_, space_after_eos_ ? " " : "");
-    }
-  } else {  // zephyr
-    check_roles(m);
-    for (const ChatMessage& x : m) turn(x, "<|" + x.role + "|>\n", x.content + eos_, "\n");
-    if (generation) s += "<|assistant|>\n";
+  static const std::vector<Known> known = {
+      {Kind::kChatML, "chatml", shape_of(kChatML), ""},
+      {Kind::kChatMLSystem, "chatml", shape_of(kChatMLSystem), ""},
+      {Kind::kQwen25, "chatml", shape_of(kQwen25), ""},
+      {Kind::kLlama3, "llama3", shape_of(kLlama3), ""},
+      {Kind::kLlama2, "llama2", shape_of(kLlama2), ""},
+      {Kind::kMistral, "mistral", shape_of(kMistralV01), " "},
+      {Kind::kMistral, "mistral", shape_of(kMistralV02), ""},
+      {Kind::kZephyr, "zephyr", shape_of(kZephyr), ""},
+  };
+  static const Shape prefix = shape_of(kDefinedPrefix);
+
+  std::optional<Shape> shape = jinja_shape(template_text);
+  if (!shape) fail(source, ": ", kRefusal);
+  if (shape->size() > prefix.size() && std::equal(prefix.begin(), prefix.end(), shape->begin()))
+    shape->erase(shape->begin(), shape->begin() + prefix.size());
+  for (const Known& k : known) {
+    ChatTemplate t;
+    if (!matches(*shape, k.shape, t.default_system_)) continue;
+    t.kind_ = k.kind;
+    t.family_ = k.family;
+    t.after_answer_ = k.after_answer;
+    t.bos_ = std::move(bos_token);
+    t.eos_ = std::move(eos_token);
+    return t;
   }
-  return r;
+  fail(source, ": ", kRefusal);
+}
+
+RenderedChat ChatTemplate::render(const std::vector<ChatMessage>& m,
+                                  bool add_generation_prompt) const {
+  if (m.empty()) fail("a conversation with no messages");
+  for (size_t i = 0; i < m.size(); ++i)
+    if (utf8_valid_prefix(m[i].role) != m[i].role.size() ||
+        utf8_valid_prefix(m[i].content) != m[i].content.size())
+      fail("messages[", i, "]: not UTF-8 text");
+  Writer w;
+  // A ChatML turn: header, content, end; an assistant's content and end are its answer.
+  const auto chatml_turn = [&](const ChatMessage& x) {
+    w.add("<|im_start|>" + x.role + "\n");
+    const size_t begin = w.at();
+    w.add(x.content + "<|im_end|>\n");
+    if (is_role(x, "assistant")) w.answered(begin);
+  };
+  switch (kind_) {
+    case Kind::kChatML:
+    case Kind::kChatMLSystem:
+      if (kind_ == Kind::kChatMLSystem && !is_role(m[0], "system"))
+        w.add("<|im_start|>system\n" + default_system_ + "<|im_end|>\n");
+      for (const ChatMessage& x : m) chatml_turn(x);
+      if (add_generation_prompt) w.add("<|im_start|>assistant\n");
+      break;
+    case Kind::kQwen25:
+      w.add("<|im_start|>system\n" + (is_role(m[0], "system") ? m[0].content : default_system_) +
+            "<|im_end|>\n");
+      for (size_t i = 0; i < m.size(); ++i) {
+        if (is_role(m[i], "user") || is_role(m[i], "assistant") ||
+            (is_role(m[i], "system") && i > 0)) {
+          chatml_turn(m[i]);
+        } else if (is_role(m[i], "tool")) {
+          // Consecutive tool results share one user turn.
+          if (i == 0 || !is_role(m[i - 1], "tool")) w.add("<|im_start|>user");
+          w.add("\n<tool_response>\n" + m[i].content + "\n</tool_response>");
+          if (i + 1 == m.size() || !is_role(m[i + 1], "tool")) w.add("<|im_end|>\n");
+        } else if (!is_role(m[i], "system")) {
+          unrendered_role(i, m[i], "system, user, assistant, tool");
+        }
+      }
+      if (add_generation_prompt) w.add("<|im_start|>assistant\n");
+      break;
+    case Kind::kLlama3:
+      for (size_t i = 0; i < m.size(); ++i) {
+        if (i == 0) w.add(bos_);
+        w.add("<|start_header_id|>" + m[i].role + "<|end_header_id|>\n\n");
+        const size_t begin = w.at();
+        w.add(python_strip(m[i].content) + "<|eot_id|>");
+        if (is_role(m[i], "assistant")) w.answered(begin);
+      }
+      if (add_generation_prompt) w.add("<|start_header_id|>assistant<|end_header_id|>\n\n");
+      break;
+    case Kind::kLlama2: {
+      // A first system message goes into the first user turn; the rest alternate from there.
+      const size_t first = is_role(m[0], "system") ? 1 : 0;
+      for (size_t i = first; i < m.size(); ++i) {
+        if (is_role(m[i], "system"))
+          fail("messages[", i, "]: this template renders a system message only first");
+        if (!is_role(m[i], "user") && !is_role(m[i], "assistant"))
+          unrendered_role(i, m[i], "system, user, assistant");
+        if (is_role(m[i], "user") != ((i - first) % 2 == 0))
+          fail("messages[", i, "]: roles must alternate user/assistant/user/assistant/... after ",
+               "an optional system message (the template raises otherwise)");
+        std::string content = m[i].content;
+        if (first == 1 && i == 1) content = "<<SYS>>\n" + m[0].content + "\n<</SYS>>\n\n" + content;
+        if (is_role(m[i], "user")) {
+          w.add(bos_ + "[INST] " + python_strip(content) + " [/INST]");
+        } else {
+          const size_t begin = w.at();
+          w.add(" " + python_strip(content) + " " + eos_);
+          w.answered(begin);
+        }
+      }
+      break;
+    }
+    case Kind::kMistral:
+      w.add(bos_);
+      for (size_t i = 0; i < m.size(); ++i) {
+        if (!is_role(m[i], "user") && !is_role(m[i], "assistant"))
+          unrendered_role(i, m[i], "user, assistant");
+        if (is_role(m[i], "user") != (i % 2 == 0))
+          fail("messages[", i, "]: roles must alternate user/assistant/user/assistant/... ",
+               "(the template raises otherwise)");
+        if (is_role(m[i], "user")) {
+          w.add("[INST] " + m[i].content + " [/INST]");
+        } else {
+          const size_t begin = w.at();
+          w.add(m[i].content + eos_ + after_answer_);
+          w.answered(begin);
+        }
+      }
+      break;
+    case Kind::kZephyr:
+      for (size_t i = 0; i < m.size(); ++i) {
+        if (!is_role(m[i], "user") && !is_role(m[i], "assistant") && !is_role(m[i], "system"))
+          unrendered_role(i, m[i], "system, user, assistant");
+        w.add("<|" + m[i].role + "|>\n");
+        const size_t begin = w.at();
+        w.add(m[i].content + eos_ + "\n");
+        if (is_role(m[i], "assistant")) w.answered(begin);
+        if (i + 1 == m.size() && add_generation_prompt) w.add("<|assistant|>\n");
+      }
+      break;
+  }
+  return std::move(w.r);
 }
 
 }  // namespace neft::tokenizer
