@@ -51,22 +51,17 @@ std::string text_field(const nlohmann::json& line, const char* key, const std::s
   return v.get<std::string>();
 }
 
-std::vector<tokenizer::ChatMessage> messages_field(const nlohmann::json& line, const char* key,
-                                                   const std::string& where) {
-  const nlohmann::json& v = line.at(key);
-  if (!v.is_array() || v.empty())
-    fail(where, "\"", key, "\" must be a non-empty list of {\"role\", \"content\"} messages");
-  std::vector<tokenizer::ChatMessage> messages;
-  for (size_t i = 0; i < v.size(); ++i) {
-    const nlohmann::json& m = v[i];
-    const bool ok = m.is_object() && m.contains("role") && m["role"].is_string() &&
-                    m.contains("content") && m["content"].is_string();
-    if (!ok)
-      fail(where, "\"", key, "\"[", i, "] must be {\"role\": string, \"content\": string}, got ",
-           json_excerpt(m));
-    messages.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+// Runs `read` for the line at `where`, whose errors then all start with it: the field
+// checks here say where themselves, the text conversions (text_example.h) do not.
+template <class Read>
+auto at_line(const std::string& where, Read&& read) {
+  try {
+    return read();
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    if (what.rfind(where, 0) == 0) throw;
+    fail(where, what);
   }
-  return messages;
 }
 
 ChoiceItem choice_item(const nlohmann::json& line, const TextFormat& f, const std::string& where) {
@@ -141,32 +136,25 @@ SftDataset load_sft_jsonl(const std::string& path, const SftOptions& options) {
       if (!options.evaluation)
         fail(where, "a multiple-choice item (\"choices\") is for evaluation; training reads ",
              "\"messages\", \"prompt\"/\"completion\", \"text\" or token ids");
-      ChoiceItem item;
-      try {
-        item = choice_item(line, text_format(), where);
-      } catch (const Error& e) {
-        const std::string what = e.what();
-        if (what.rfind(where, 0) == 0) throw;
-        fail(where, what);
-      }
+      ChoiceItem item = at_line(where, [&] { return choice_item(line, text_format(), where); });
       item.task = task;
       item.line = line_no;
       data.choices.push_back(std::move(item));
       continue;
     }
-    Example e;
-    try {
+    Example e = at_line(where, [&] {
+      Example e;
       if (ids || (prompt != line.end() && line.contains("response"))) {
         e.prompt = token_ids(line, "prompt", options.vocab, where);
         e.response = token_ids(line, "response", options.vocab, where);
       } else if (line.contains("messages")) {
-        e = chat_example(text_format(), messages_field(line, "messages", where), 0,
+        e = chat_example(text_format(), messages_of(line["messages"], "messages"), 0,
                          options.evaluation);
       } else if (prompt != line.end() && line.contains("completion")) {
         if (prompt->is_array()) {
-          std::vector<tokenizer::ChatMessage> m = messages_field(line, "prompt", where);
+          std::vector<tokenizer::ChatMessage> m = messages_of(*prompt, "prompt");
           const size_t learn_from = m.size();
-          for (auto& c : messages_field(line, "completion", where)) m.push_back(std::move(c));
+          for (auto& c : messages_of(line["completion"], "completion")) m.push_back(std::move(c));
           e = chat_example(text_format(), m, learn_from, options.evaluation);
         } else {
           e = completion_example(text_format(), text_field(line, "prompt", where),
@@ -178,11 +166,8 @@ SftDataset load_sft_jsonl(const std::string& path, const SftOptions& options) {
         fail(where, "expected \"messages\", \"prompt\" and \"completion\", \"text\", or token ids ",
              "\"prompt\" and \"response\"; the line has ", json_excerpt(line));
       }
-    } catch (const Error& err) {
-      const std::string what = err.what();
-      if (what.rfind(where, 0) == 0) throw;  // already says where
-      fail(where, what);
-    }
+      return e;
+    });
     if (options.vocab > 0)
       for (const auto* part : {&e.prompt, &e.response})
         for (int32_t id : *part)

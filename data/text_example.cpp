@@ -6,6 +6,7 @@
 
 #include "runtime/error.h"
 #include "runtime/json_file.h"
+#include "tokenizer/json_fields.h"
 
 namespace neft::data {
 
@@ -13,21 +14,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// An added token's content as tokenizer_config.json writes it: a string or {"content": ...}.
-std::string token_content(const nlohmann::json& v) {
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_object() && v.contains("content") && v["content"].is_string())
-    return v["content"].get<std::string>();
-  return "";
-}
-
 // The eos id text examples end with, as TRL appends tokenizer.eos_token: tokenizer_config.json's
 // eos_token, else config.json's eos_token_id (the first, where it lists several).
 int32_t eos_of(const fs::path& dir, const tokenizer::Tokenizer& tok) {
   if (const fs::path p = dir / "tokenizer_config.json"; fs::exists(p)) {
-    const nlohmann::json c = read_json_file(p.string());
-    if (c.contains("eos_token"))
-      if (const auto id = tok.token_to_id(token_content(c["eos_token"]))) return *id;
+    const std::string eos = tokenizer::special_token(
+        tokenizer::Fields(read_json_file(p.string()), p.string()), "eos_token");
+    if (!eos.empty())
+      if (const auto id = tok.token_to_id(eos)) return *id;
   }
   if (const fs::path p = dir / "config.json"; fs::exists(p)) {
     nlohmann::json e = read_json_file(p.string()).value("eos_token_id", nlohmann::json());
@@ -88,6 +82,22 @@ const tokenizer::ChatTemplate& TextFormat::need_chat() const {
   need_tokenizer();
   if (!chat) fail("\"messages\" need the model's chat template: ", no_chat);
   return *chat;
+}
+
+std::vector<tokenizer::ChatMessage> messages_of(const nlohmann::json& v, const char* key) {
+  if (!v.is_array() || v.empty())
+    fail("\"", key, "\" must be a non-empty list of {\"role\", \"content\"} messages");
+  std::vector<tokenizer::ChatMessage> messages;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const nlohmann::json& m = v[i];
+    const bool ok = m.is_object() && m.contains("role") && m["role"].is_string() &&
+                    m.contains("content") && m["content"].is_string();
+    if (!ok)
+      fail("\"", key, "\"[", i, "] must be {\"role\": string, \"content\": string}, got ",
+           json_excerpt(m));
+    messages.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+  }
+  return messages;
 }
 
 MaskedIds encode_masked(const tokenizer::Tokenizer& tok, std::string_view text,

@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "data/example.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
@@ -41,6 +43,10 @@ struct TextFormat {
 };
 
 using ByteSpans = std::vector<std::pair<size_t, size_t>>;
+
+// A JSONL line's list of {"role": string, "content": string} messages (`key` names it in the
+// one-line error: not a non-empty list, or an element of another shape).
+std::vector<tokenizer::ChatMessage> messages_of(const nlohmann::json& list, const char* key);
 
 // The ids of `text` and, per id, whether it is learned: those inside one of `spans` (byte
 // ranges). A span's tokens are found without offsets: they are the ids after the ones the

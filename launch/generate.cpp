@@ -134,16 +134,8 @@ std::vector<Request> read_requests(const GenerateOptions& o, const data::TextFor
     const std::string where = o.input + ":" + std::to_string(n) + ": ";
     Request r{parse_json(text, o.input, n), {}};
     try {
-      if (r.line.is_object() && r.line.contains("messages") && r.line["messages"].is_array()) {
-        std::vector<tokenizer::ChatMessage> m;
-        for (const nlohmann::json& x : r.line["messages"]) {
-          if (!x.is_object() || !x.contains("role") || !x["role"].is_string() ||
-              !x.contains("content") || !x["content"].is_string())
-            fail("each message must be {\"role\": string, \"content\": string}, got ",
-                 json_excerpt(x));
-          m.push_back({x["role"].get<std::string>(), x["content"].get<std::string>()});
-        }
-        r.ids = data::chat_prompt_ids(f, m);
+      if (r.line.is_object() && r.line.contains("messages")) {
+        r.ids = data::chat_prompt_ids(f, data::messages_of(r.line["messages"], "messages"));
       } else if (r.line.is_object() && r.line.contains("prompt") && r.line["prompt"].is_string()) {
         r.ids = from_prompt(r.line["prompt"].get<std::string>());
       } else {

@@ -1,6 +1,7 @@
 #include "train/generation.h"
 
 #include <algorithm>
+#include <span>
 
 #include "parallel/mappings.h"
 #include "runtime/error.h"
@@ -24,9 +25,8 @@ std::vector<int32_t> pick(model::LlamaModel& m, const Tensor& logits, const Samp
   const std::vector<float> all = full.to_floats();
   std::vector<int32_t> ids(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b)
-    ids[size_t(b)] =
-        sample_token(std::vector<float>(all.begin() + b * V, all.begin() + (b + 1) * V), s,
-                     first_prompt + size_t(b), step);
+    ids[size_t(b)] = sample_token(std::span<const float>(all).subspan(size_t(b * V), size_t(V)), s,
+                                  first_prompt + size_t(b), step);
   return ids;
 }
 

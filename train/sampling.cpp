@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <vector>
 
 #include "runtime/error.h"
 #include "runtime/rng.h"
@@ -15,7 +16,7 @@ void SamplingOptions::validate() const {
   if (!(top_p > 0.0 && top_p <= 1.0)) fail("--top-p must be in (0, 1], got ", top_p);
 }
 
-int32_t sample_token(const std::vector<float>& logits, const SamplingOptions& o, uint64_t prompt,
+int32_t sample_token(std::span<const float> logits, const SamplingOptions& o, uint64_t prompt,
                      uint64_t step) {
   NEFT_CHECK(!logits.empty(), "sample_token: no logits");
   if (o.greedy())  // the first maximum, as torch.argmax

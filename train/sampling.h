@@ -6,8 +6,7 @@
 // shares or on the number of ranks.
 #pragma once
 #include <cstdint>
-#include <string>
-#include <vector>
+#include <span>
 
 namespace neft::train {
 
@@ -23,7 +22,7 @@ struct SamplingOptions {
 };
 
 // logits: one row of the whole vocabulary. `prompt` and `step` key the draw.
-int32_t sample_token(const std::vector<float>& logits, const SamplingOptions& o, uint64_t prompt,
+int32_t sample_token(std::span<const float> logits, const SamplingOptions& o, uint64_t prompt,
                      uint64_t step);
 
 }  // namespace neft::train

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Makes the SmolLM2-135M-Instruct generation fixture: transformers' greedy generate() on the
 real model, read from the same GGUF file `neft import-gguf` reads (as make_smollm2_fixture.py
-loads it, fp32, eager attention, SmolLM2's own digit-splitting pre-tokenizer).
+loads it: load_reference there).
 
 Each of the PROMPTS is a user message rendered with the model's chat template and the
 assistant's header (apply_chat_template(add_generation_prompt=True)), then generated from
@@ -22,8 +22,8 @@ import os
 import sys
 
 import torch
-from tokenizers import pre_tokenizers
-from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from make_smollm2_fixture import load_reference
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
@@ -60,15 +60,8 @@ PROMPTS = [
 
 def main() -> int:
     gguf = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_GGUF
-    torch.manual_seed(0)
     torch.set_num_threads(2)
-    d, name = os.path.dirname(os.path.abspath(gguf)), os.path.basename(gguf)
-    tok = AutoTokenizer.from_pretrained(d, gguf_file=name)
-    tok.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Digits(individual_digits=True),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True)])
-    model = AutoModelForCausalLM.from_pretrained(
-        d, gguf_file=name, dtype=torch.float32, attn_implementation="eager").eval()
+    tok, model = load_reference(gguf)
     eos = tok.convert_tokens_to_ids("<|im_end|>")
     with open(os.path.join(HERE, "greedy.jsonl"), "w", encoding="utf-8") as out:
         for prompt in PROMPTS:

@@ -43,10 +43,9 @@ TEXTS = [
 ]
 
 
-def main() -> int:
-    gguf = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_GGUF
+def load_reference(gguf):
+    """transformers' tokenizer and fp32 eager model from the GGUF, with SmolLM2's own split."""
     torch.manual_seed(0)
-    torch.set_num_threads(1)
     d, name = os.path.dirname(os.path.abspath(gguf)), os.path.basename(gguf)
     tok = AutoTokenizer.from_pretrained(d, gguf_file=name)
     tok.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
@@ -54,6 +53,13 @@ def main() -> int:
         pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True)])
     model = AutoModelForCausalLM.from_pretrained(
         d, gguf_file=name, dtype=torch.float32, attn_implementation="eager").eval()
+    return tok, model
+
+
+def main() -> int:
+    gguf = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_GGUF
+    torch.set_num_threads(1)
+    tok, model = load_reference(gguf)
     golden = {}
     with torch.no_grad():
         for k, text in enumerate(TEXTS):

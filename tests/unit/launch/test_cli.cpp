@@ -58,9 +58,10 @@ TEST(LaunchCli, ErrorsAreOneLineNamingTheCommand) {
             "eval --help`\n");
   r = neft({"trian"});
   EXPECT_EQ(r.status, 1);
-  EXPECT_EQ(r.err,
-            "neft: error: unknown command 'trian' (the commands are train, eval, generate, finetune, "
-            "score, select, merge, import-gguf, tokenize, report); try `neft --help`\n");
+  EXPECT_EQ(
+      r.err,
+      "neft: error: unknown command 'trian' (the commands are train, eval, generate, finetune, "
+      "score, select, merge, import-gguf, tokenize, report); try `neft --help`\n");
   r = neft({"--verbose"});
   EXPECT_EQ(r.err.rfind("neft: error: unknown option '--verbose'", 0), 0u) << r.err;
 }

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/unit/jsonl.h"
 #include "tokenizer/tokenizer.h"
 
 namespace neft::tokenizer {
@@ -19,13 +20,7 @@ namespace {
 
 std::string fixtures() { return std::string(NEFT_SOURCE_DIR) + "/tests/golden/tokenizers"; }
 
-std::vector<nlohmann::json> read_jsonl(const std::string& path) {
-  std::ifstream in(path);
-  EXPECT_TRUE(in.good()) << path;
-  std::vector<nlohmann::json> out;
-  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
+using ::neft::testing::read_jsonl;
 
 std::string show(const std::vector<int32_t>& ids) {
   std::string s;
