@@ -141,7 +141,7 @@ std::unique_ptr<CommandOptions> finetune_command_options(FinetuneOptions& o) {
 }
 
 void check_finetune(const CommandOptions& t, FinetuneOptions& o) {
-  check_train(t, o.train);
+  check_train(t, o.train, /*neuron_level=*/true);
   check_specs(o.score, &o.select);
 }
 

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "launch/recipe.h"
 #include "model/config.h"
 #include "runtime/error.h"
 
@@ -93,8 +94,9 @@ void check_tasks(const CommandOptions& table, const std::string& tasks) {
     if (task.empty()) table.option("tasks").reject("empty task name in the comma-separated list");
 }
 
-void check_train(const CommandOptions& table, TrainOptions& o) {
+void check_train(const CommandOptions& table, TrainOptions& o, bool neuron_level) {
   check_device_and_dtype(table, o.device, o.dtype);
+  apply_recipe(table, o, neuron_level || !o.neurons.empty());
   check_parallel(table, o.parallelism, o.device);
   check_tasks(table, o.tasks);
   if (o.min_lr > o.lr)
@@ -197,12 +199,29 @@ void add_train_options(CommandOptions& t, TrainOptions& o) {
       .at_least(0);
   add_parallel_options(t, &o.parallelism, /*pipeline=*/true);
 
-  t.add(G::optimizer, "lr", &o.lr, "peak learning rate").above(0);
-  t.add(G::optimizer, "min-lr", &o.min_lr, "learning rate at the end of the decay").at_least(0);
-  t.add(G::optimizer, "warmup", &o.warmup, "steps of linear warmup from 0 to --lr").at_least(0);
+  t.add(G::optimizer, "recipe", &o.recipe,
+        "where the defaults of --lr, --warmup and --weight-decay come from: scratch (a model "
+        "trained from its random start: lr 3e-3, 50 warmup steps, weight decay 0.1) or "
+        "pretrained (fine-tuning loaded weights: lr 1e-4 full, 3e-4 neuron-level, warmup 10% "
+        "of the steps, weight decay 0); auto: pretrained when weights are loaded. Options "
+        "given always win")
+      .one_of({"auto", "scratch", "pretrained"});
+  t.add(G::optimizer, "lr", &o.lr, "peak learning rate (default: the --recipe's)").above(0);
+  t.add(G::optimizer, "min-lr", &o.min_lr,
+        "learning rate at the end of the decay (default: a tenth of --lr)")
+      .at_least(0);
+  t.add(G::optimizer, "warmup", &o.warmup,
+        "steps of linear warmup from 0 to --lr (default: the --recipe's)")
+      .at_least(0);
+  t.add(G::optimizer, "warmup-ratio", &o.warmup_ratio,
+        "warmup as a share of --steps, instead of --warmup (as HF's warmup_ratio)")
+      .at_least(0)
+      .below(1);
   t.add(G::optimizer, "lr-schedule", &o.lr_schedule, "decay from --lr to --min-lr after warmup")
       .one_of({"cosine", "linear", "constant"});
-  t.add(G::optimizer, "weight-decay", &o.weight_decay, "AdamW decoupled weight decay").at_least(0);
+  t.add(G::optimizer, "weight-decay", &o.weight_decay,
+        "AdamW decoupled weight decay (default: the --recipe's)")
+      .at_least(0);
   t.add(G::optimizer, "beta1", &o.beta1, "AdamW first-moment decay").at_least(0).below(1);
   t.add(G::optimizer, "beta2", &o.beta2, "AdamW second-moment decay").at_least(0).below(1);
   t.add(G::optimizer, "eps", &o.eps, "AdamW denominator epsilon").above(0);
@@ -315,7 +334,9 @@ std::unique_ptr<CommandOptions> merge_command_options(MergeOptions& o) {
 
 std::optional<TrainOptions> parse_train_options(const std::vector<std::string>& args,
                                                 std::ostream& out) {
-  return parse_command<TrainOptions>(&train_command_options, &check_train, args, out);
+  return parse_command<TrainOptions>(
+      &train_command_options, [](const CommandOptions& t, TrainOptions& o) { check_train(t, o); },
+      args, out);
 }
 
 std::optional<EvalOptions> parse_eval_options(const std::vector<std::string>& args,

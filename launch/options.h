@@ -93,8 +93,9 @@ void check_parallel(const CommandOptions& table, ParallelOptions& p, const std::
 void check_tasks(const CommandOptions& table, const std::string& tasks);
 
 // The options of `neft train` (but --neurons), for commands that train too (`neft finetune`),
-// and its checks.
+// and its checks; neuron_level: the command trains a neuron set (`neft finetune`), which
+// picks the recipe (launch/recipe.h) as --neurons does.
 void add_train_options(CommandOptions& table, TrainOptions& options);
-void check_train(const CommandOptions& table, TrainOptions& options);
+void check_train(const CommandOptions& table, TrainOptions& options, bool neuron_level = false);
 
 }  // namespace neft::launch

@@ -50,12 +50,15 @@ struct TrainOptions {
   double lr = 3e-3;
   double min_lr = 3e-4;
   int64_t warmup = 50;
+  double warmup_ratio = 0.0;  // > 0: warmup = round(warmup_ratio * steps) (launch/recipe.h)
   std::string lr_schedule = "cosine";  // cosine | linear | constant
   double weight_decay = 0.1;
   double beta1 = 0.9;
   double beta2 = 0.95;
   double eps = 1e-8;
-  double clip = 1.0;  // 0 = off
+  double clip = 1.0;            // 0 = off
+  std::string recipe = "auto";  // auto | scratch | pretrained: the defaults above (launch/recipe.h)
+  std::string recipe_note;      // what the recipe chose, printed when training starts
   // evaluation
   int64_t eval_every = 0;  // 0 = off
   std::string eval_data;   // "" = the synthetic suite's held-out split; else sft:FILE.jsonl

@@ -181,6 +181,7 @@ int run_training(const TrainOptions& o) {
     start = read_checkpoint(*latest, *model, opt, *source, o.steps);
     if (rank0) std::printf("resuming from %s (step %lld)\n", latest->c_str(), (long long)start);
   }
+  if (rank0 && !o.recipe_note.empty() && !latest) std::printf("%s\n", o.recipe_note.c_str());
   RunOutput output(o.out, o.metrics_path(), start, rank0);
   if (neurons)
     output.on_open([&] {

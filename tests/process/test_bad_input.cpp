@@ -305,6 +305,24 @@ std::function<std::vector<std::string>(const fs::path&)> gguf_file(
   };
 }
 
+// train on one conversation (dir/data.jsonl) with a copy of the fixture model that reads
+// text: dir/model holds `tokenizer` as tokenizer.json and `tokenizer_config` as
+// tokenizer_config.json.
+std::function<std::vector<std::string>(const fs::path&)> text_model(
+    std::function<std::string()> tokenizer, std::string tokenizer_config) {
+  return [tokenizer, tokenizer_config](const fs::path& dir) {
+    const fs::path m = copy_model(dir);
+    write_file(m / "tokenizer.json", tokenizer());
+    write_file(m / "tokenizer_config.json", tokenizer_config);
+    write_file(dir / "data.jsonl", R"({"messages": [{"role": "user", "content": "hi"}, )"
+                                   R"({"role": "assistant", "content": "hello"}]})"
+                                   "\n");
+    return cat({"train", "--model", m.string(), "--data", "sft:" + (dir / "data.jsonl").string(),
+                "--out", (dir / "out").string()},
+               small_run());
+  };
+}
+
 std::function<void(const fs::path&)> replace_with(std::string bytes) {
   return [bytes](const fs::path& p) { write_file(p, bytes); };
 }
@@ -741,6 +759,15 @@ const std::vector<Case>& cases() {
       {"TokenizerAddedTokenWithoutId",
        tokenizer_json(edited_tokenizer([](json& j) { j["added_tokens"][0].erase("id"); })),
        {"{dir}/tokenizer.json: key 'added_tokens[0].id' is missing"}},
+      // a text model's tokenizer files, met by the conversations of an sft file
+      {"TextModelTokenizerNotJson",
+       text_model(verbatim("{\"model\": "), R"({"chat_template": "x"})"),
+       {"{dir}/model/tokenizer.json:1"}},
+      {"TextModelUnknownChatTemplate",
+       text_model(edited_tokenizer([](json&) {}),
+                  R"({"chat_template": "{% for m in messages %}{{ m.content }}{% endfor %}"})"),
+       {"{dir}/data.jsonl:1:", "{dir}/model/tokenizer_config.json: chat template not recognised",
+        "neft renders ChatML"}},
       // GGUF files
       {"GgufUnsupportedType",
        gguf_file([] { return synthetic_gguf(14).bytes; }),

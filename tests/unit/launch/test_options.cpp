@@ -204,12 +204,50 @@ TEST(LaunchOptions, RangeAndChoiceChecks) {
       "bad value 'bf16' for --dtype: the cpu backend runs f32 (bf16 needs --device cuda)" + hint);
 }
 
-TEST(LaunchOptions, ChecksAcrossOptionsNameTheDefault) {
-  // The user lowered --lr below the default --min-lr: the message says which is which.
-  EXPECT_EQ(train_error({"--lr", "1e-4"}),
-            "bad value '0.0003' (the default) for --min-lr: must not exceed --lr (0.0001); try "
-            "`neft train --help`");
+TEST(LaunchOptions, ChecksAcrossOptionsNameTheirValues) {
+  EXPECT_EQ(train_error({"--lr", "1e-4", "--min-lr", "3e-4"}),
+            "bad value '0.0003' for --min-lr: must not exceed --lr (0.0001); try `neft train "
+            "--help`");
   EXPECT_DOUBLE_EQ(parse_train({"--lr", "1e-4", "--min-lr", "0"}).min_lr, 0.0);
+  // --min-lr not given follows --lr: a lower --lr alone is never refused.
+  EXPECT_DOUBLE_EQ(parse_train({"--lr", "1e-4"}).min_lr, 1e-5);
+  EXPECT_EQ(train_error({"--warmup", "5", "--warmup-ratio", "0.2", "--steps", "50"}),
+            "bad value '0.2' for --warmup-ratio: give --warmup (steps) or --warmup-ratio, not "
+            "both; try `neft train --help`");
+}
+
+// The recipe fills only what is not given: scratch for a preset's random start, pretrained
+// (full or neuron-level) when weights are loaded.
+TEST(LaunchOptions, RecipeDefaultsFollowWhereTheWeightsStart) {
+  const TrainOptions scratch = parse_train({"--model", "tiny"});
+  EXPECT_DOUBLE_EQ(scratch.lr, 3e-3);
+  EXPECT_EQ(scratch.warmup, 50);
+  EXPECT_DOUBLE_EQ(scratch.weight_decay, 0.1);
+
+  const std::string weights = std::string(NEFT_SOURCE_DIR) + "/tests/golden/gqa_untied";
+  const TrainOptions full = parse_train({"--model", weights, "--steps", "40"});
+  EXPECT_DOUBLE_EQ(full.lr, 1e-4);
+  EXPECT_DOUBLE_EQ(full.min_lr, 1e-5);
+  EXPECT_EQ(full.warmup, 4);  // 10% of the steps
+  EXPECT_DOUBLE_EQ(full.weight_decay, 0.0);
+  EXPECT_NE(full.recipe_note.find("recipe pretrained, full: lr 0.0001"), std::string::npos)
+      << full.recipe_note;
+  // --init loads weights too; --neurons makes it neuron-level.
+  const TrainOptions neurons = parse_train(
+      {"--model", "tiny", "--init", weights, "--neurons", "n.safetensors", "--steps", "40"});
+  EXPECT_DOUBLE_EQ(neurons.lr, 3e-4);
+  EXPECT_EQ(neurons.warmup, 4);
+
+  // Given options win, and --recipe overrides auto.
+  const TrainOptions given =
+      parse_train({"--model", weights, "--lr", "5e-5", "--warmup", "7", "--weight-decay", "0.01"});
+  EXPECT_DOUBLE_EQ(given.lr, 5e-5);
+  EXPECT_DOUBLE_EQ(given.min_lr, 5e-6);
+  EXPECT_EQ(given.warmup, 7);
+  EXPECT_DOUBLE_EQ(given.weight_decay, 0.01);
+  EXPECT_DOUBLE_EQ(parse_train({"--model", weights, "--recipe", "scratch"}).lr, 3e-3);
+  EXPECT_DOUBLE_EQ(parse_train({"--recipe", "pretrained"}).lr, 1e-4);
+  EXPECT_EQ(parse_train({"--warmup-ratio", "0.25", "--steps", "10"}).warmup, 3);  // 2.5 rounds up
 }
 
 TEST(LaunchOptions, CudaDeviceNeedsTheCudaBackend) {
