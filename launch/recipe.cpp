@@ -1,6 +1,7 @@
 #include "launch/recipe.h"
 
 #include <cmath>
+#include <cstdio>
 
 #include "launch/command_options.h"
 #include "train/model_setup.h"
@@ -28,31 +29,35 @@ void apply_recipe(const CommandOptions& table, train::TrainOptions& o, bool neur
     table.option("warmup-ratio").reject("give --warmup (steps) or --warmup-ratio, not both");
   const Recipe r =
       recipe_for(o.recipe, train::has_pretrained_weights({o.model, o.init}), neuron_level);
-  // What it fills, in the options' own spelling of their values.
+  // What it fills, as a person would write it (%g: 3e-05, not 2.9999999999999997e-05).
   std::string chosen;
   auto note = [&](const char* name, const std::string& value) {
     chosen += std::string(chosen.empty() ? "" : ", ") + name + " " + value;
   };
+  auto short_text = [](double v) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", v);
+    return std::string(text);
+  };
   auto fill = [&](const char* name, double& field, double value) {
     if (table.option(name).source().given) return;
     field = value;
-    note(name, table.option(name).value_text());
+    note(name, short_text(value));
   };
   fill("lr", o.lr, r.lr);
   fill("min-lr", o.min_lr, o.lr / 10);
   fill("weight-decay", o.weight_decay, r.weight_decay);
-  if (!given_ratio && !table.option("warmup").source().given) {
-    if (r.warmup_steps >= 0) {
-      o.warmup = r.warmup_steps;
-      note("warmup", std::to_string(o.warmup) + " steps");
-    } else {
-      o.warmup_ratio = r.warmup_ratio;
-      note("warmup", table.option("warmup-ratio").value_text() + " of the steps");
-    }
+  const bool warmup_left = !given_ratio && !table.option("warmup").source().given;
+  if (warmup_left && r.warmup_steps >= 0) {
+    o.warmup = r.warmup_steps;
+    note("warmup", std::to_string(o.warmup) + " steps");
   }
+  if (warmup_left && r.warmup_steps < 0) o.warmup_ratio = r.warmup_ratio;
   if (o.warmup_ratio > 0) o.warmup = int64_t(std::llround(o.warmup_ratio * double(o.steps)));
+  if (warmup_left && r.warmup_steps < 0)
+    note("warmup-ratio", short_text(o.warmup_ratio) + " (" + std::to_string(o.warmup) + " steps)");
   if (!chosen.empty())
-    o.recipe_note = "recipe " + r.name + ": " + chosen + " (give an option to override it)";
+    o.recipe_note = "recipe " + r.name + ": " + chosen + "; options given override these";
 }
 
 }  // namespace neft::launch

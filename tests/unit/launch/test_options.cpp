@@ -230,8 +230,9 @@ TEST(LaunchOptions, RecipeDefaultsFollowWhereTheWeightsStart) {
   EXPECT_DOUBLE_EQ(full.min_lr, 1e-5);
   EXPECT_EQ(full.warmup, 4);  // 10% of the steps
   EXPECT_DOUBLE_EQ(full.weight_decay, 0.0);
-  EXPECT_NE(full.recipe_note.find("recipe pretrained, full: lr 0.0001"), std::string::npos)
-      << full.recipe_note;
+  EXPECT_EQ(full.recipe_note,
+            "recipe pretrained, full: lr 0.0001, min-lr 1e-05, weight-decay 0, warmup-ratio 0.1 "
+            "(4 steps); options given override these");
   // --init loads weights too; --neurons makes it neuron-level.
   const TrainOptions neurons = parse_train(
       {"--model", "tiny", "--init", weights, "--neurons", "n.safetensors", "--steps", "40"});
