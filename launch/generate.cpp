@@ -21,6 +21,7 @@
 #include "train/generation.h"
 #include "train/model_setup.h"
 #include "train/parallel_job.h"
+#include "train/progress.h"
 
 namespace neft::launch {
 
@@ -213,8 +214,7 @@ int run_generate(const GenerateOptions& o) {
       train::generate(*model, prompts, g,
                       stream ? train::TokenCallback([&](size_t, int32_t id) { text.add(id); })
                              : train::TokenCallback());
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds = train::seconds_since(t0);
   if (!rank0) return 0;
   size_t tokens = 0;
   for (const train::Generated& r : out) tokens += r.ids.size();

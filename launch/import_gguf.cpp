@@ -5,6 +5,7 @@
 
 #include "launch/command_options.h"
 #include "model/gguf_import.h"
+#include "train/progress.h"
 
 namespace neft::launch {
 
@@ -63,7 +64,7 @@ int run_import_gguf(const ImportGgufOptions& o) {
   model::GgufImportOptions opts;
   opts.dtype = o.dtype == "bf16" ? DType::BF16 : DType::F32;
   model::import_gguf(o.gguf, o.out, opts);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double s = train::seconds_since(t0);
   std::printf("imported %s into %s (Hugging Face format, %s) in %.1f s\n", o.gguf.c_str(),
               o.out.c_str(), o.dtype.c_str(), s);
   return 0;

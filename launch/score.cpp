@@ -10,18 +10,11 @@
 #include "neuron/selection.h"
 #include "train/model_setup.h"
 #include "train/parallel_job.h"
+#include "train/progress.h"
 #include "train/scoring.h"
 #include "train/step_data.h"
 
 namespace neft::launch {
-
-namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-}  // namespace
 
 int run_score(const ScoreOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -47,7 +40,7 @@ int run_score(const ScoreOptions& o) {
                                                            o.score.scorer, "all", ""));
     std::printf("scored %lld %s neurons of %s with %s in %.1f s; wrote %s\n",
                 (long long)space.total_neurons(), space.kinds().str().c_str(),
-                model->config().name.c_str(), o.score.scorer.c_str(), seconds_since(t0),
+                model->config().name.c_str(), o.score.scorer.c_str(), train::seconds_since(t0),
                 o.out.c_str());
   }
   job.barrier();

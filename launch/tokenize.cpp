@@ -10,6 +10,7 @@
 #include "runtime/atomic_file.h"
 #include "runtime/error.h"
 #include "tokenizer/tokenizer.h"
+#include "train/progress.h"
 
 namespace neft::launch {
 
@@ -122,7 +123,7 @@ int run_tokenize(const TokenizeOptions& o) {
   else
     write_file_atomic(o.out, result.str());
   if (!o.decode && !o.input.empty()) {
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double s = train::seconds_since(t0);
     std::fprintf(stderr, "tokenized %zu lines, %zu bytes into %zu tokens in %.2f s (%.1f MB/s)\n",
                  lines.size(), bytes, tokens, s, s > 0 ? double(bytes) / s / 1e6 : 0.0);
   }

@@ -150,4 +150,8 @@ void Progress::finish() {
   *out_ << "\n" << std::flush;
 }
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 }  // namespace neft::train

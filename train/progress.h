@@ -2,12 +2,16 @@
 // norm, smoothed tokens/s, elapsed time and ETA. On a terminal the line is rewritten in place;
 // in a log file it is printed every log-every steps. Only rank 0 prints (`enabled`).
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
 #include <string>
 
 namespace neft::train {
+
+// Seconds since `start` on the monotonic clock: the "done in 12.3 s" of a command's last line.
+double seconds_since(std::chrono::steady_clock::time_point start);
 
 struct ProgressConfig {
   int64_t total_steps = 0;

@@ -49,10 +49,6 @@ constexpr const char* kNeuronsFile = "neurons.safetensors";
 
 std::string data_spec(const TrainOptions& o) { return train::data_spec(o.data, o.tasks); }
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 // A training checkpoint: the model as an HF directory (so `neft eval --model` takes it as is),
 // the optimizer state, and where the run stood (step, data position). Tensors are whole
 // whatever the layout (train/distributed_checkpoint.h): each stage of rank 0's replica gathers

@@ -61,7 +61,9 @@ TEST_F(SmolLM2, TokenizerIdsMatchTransformers) {
     const std::vector<int32_t> want = nlohmann::json::parse(i)["ids"];
     if (tok->encode(text) != want && ++wrong <= 5)
       ADD_FAILURE() << "string " << n << " " << nlohmann::json(text).dump();
-    if (wrong == 0) EXPECT_EQ(tok->decode(want), text) << "string " << n;
+    if (wrong == 0) {
+      EXPECT_EQ(tok->decode(want), text) << "string " << n;
+    }
   }
   EXPECT_EQ(n, 2400u);
   EXPECT_EQ(wrong, 0u);
