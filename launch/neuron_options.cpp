@@ -4,7 +4,7 @@
 
 #include "model/config.h"
 #include "neuron/neuron_space.h"
-#include "neuron/scores.h"
+#include "neuron/scorer.h"
 #include "neuron/selection.h"
 
 namespace neft::launch {
@@ -14,12 +14,11 @@ namespace {
 using G = OptionGroup;
 
 void add_score_spec(CommandOptions& t, ScoreSpec& s) {
-  t.add(G::training, "scorer", &s.scorer,
-        "how neurons are ranked: cosine (NeFT: 1 - cosine similarity of each neuron's vectors "
-        "before and after a short full fine-tuning probe), attribution (task-specific neurons: "
-        "|activation x gradient| of each neuron's output over task data), wgrad (norm of its "
-        "weight gradient), magnitude (norm of its weights) or random (the control)")
-      .one_of({"cosine", "attribution", "wgrad", "magnitude", "random"});
+  std::string scorers;
+  for (const neuron::ScorerInfo& info : neuron::scorer_registry())
+    scorers += (scorers.empty() ? "" : "; ") + std::string(info.name) + ": " + info.summary;
+  t.add(G::training, "scorer", &s.scorer, "how neurons are ranked. " + scorers)
+      .one_of(neuron::scorer_names());
   t.add(G::training, "kinds", &s.kinds,
         "neuron kinds: ffn (row j of up_proj + column j of down_proj), qo (row i of q_proj + "
         "column i of o_proj), kv (row i of k_proj + row i of v_proj), comma-separated, or all")

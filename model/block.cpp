@@ -2,11 +2,9 @@
 
 #include <string>
 
-#include "model/linear.h"
 #include "model/llama.h"
 #include "runtime/ops/attention.h"
 #include "runtime/ops/attention_cached.h"
-#include "runtime/ops/attribution.h"
 #include "runtime/ops/elementwise.h"
 #include "runtime/ops/gather_scatter.h"
 #include "runtime/ops/rmsnorm.h"
@@ -94,37 +92,49 @@ size_t BlockScratch::bytes() const {
   return total;
 }
 
-Block::Block(const LlamaConfig& c, int64_t layer, const ModelOptions& o) : config_(c), tp_(o.tp) {
+Block::Block(const LlamaConfig& c, int64_t layer, const ModelOptions& o)
+    : config_(c), layer_(layer), qkv_(o.tp, {}), o_(o.tp, {}), gate_up_(o.tp, {}), down_(o.tp, {}) {
+  const TensorParallel& tp = o.tp;
   const std::string p = "model.layers." + std::to_string(layer) + ".";
-  const LocalDims l = local_dims(c, tp_);
-  const int64_t q0 = tp_.rank * l.q, kv0 = tp_.rank * l.kv, f0 = tp_.rank * l.ffn;
-  const int rows = tp_.size > 1 ? 0 : -1, cols = tp_.size > 1 ? 1 : -1;
-  q_ = make_parameter(p + "self_attn.q_proj.weight", {c.q_dim(), c.hidden}, rows, l.q, q0, o, true);
-  k_ = make_parameter(p + "self_attn.k_proj.weight", {c.kv_dim(), c.hidden}, rows, l.kv, kv0, o,
-                      true);
-  v_ = make_parameter(p + "self_attn.v_proj.weight", {c.kv_dim(), c.hidden}, rows, l.kv, kv0, o,
-                      true);
-  o_ = make_parameter(p + "self_attn.o_proj.weight", {c.hidden, c.q_dim()}, cols, l.q, q0, o, true);
-  gate_ = make_parameter(p + "mlp.gate_proj.weight", {c.intermediate, c.hidden}, rows, l.ffn, f0, o,
-                         true);
-  up_ = make_parameter(p + "mlp.up_proj.weight", {c.intermediate, c.hidden}, rows, l.ffn, f0, o,
-                       true);
-  down_ = make_parameter(p + "mlp.down_proj.weight", {c.hidden, c.intermediate}, cols, l.ffn, f0, o,
-                         true);
+  const LocalDims l = local_dims(c, tp);
+  const int64_t q0 = tp.rank * l.q, kv0 = tp.rank * l.kv, f0 = tp.rank * l.ffn;
+  const int rows = tp.size > 1 ? 0 : -1, cols = tp.size > 1 ? 1 : -1;
+  auto weight = [&](const char* name, const Shape& full, int dim, int64_t local, int64_t offset) {
+    return make_parameter(p + name, full, dim, local, offset, o, true);
+  };
+  qkv_ = ColumnParallelLinear(
+      tp, {weight("self_attn.q_proj.weight", {c.q_dim(), c.hidden}, rows, l.q, q0),
+           weight("self_attn.k_proj.weight", {c.kv_dim(), c.hidden}, rows, l.kv, kv0),
+           weight("self_attn.v_proj.weight", {c.kv_dim(), c.hidden}, rows, l.kv, kv0)});
+  o_ = RowParallelLinear(tp,
+                         weight("self_attn.o_proj.weight", {c.hidden, c.q_dim()}, cols, l.q, q0));
+  gate_up_ = ColumnParallelLinear(
+      tp, {weight("mlp.gate_proj.weight", {c.intermediate, c.hidden}, rows, l.ffn, f0),
+           weight("mlp.up_proj.weight", {c.intermediate, c.hidden}, rows, l.ffn, f0)});
+  down_ = RowParallelLinear(
+      tp, weight("mlp.down_proj.weight", {c.hidden, c.intermediate}, cols, l.ffn, f0));
   norm1_ = make_parameter(p + "input_layernorm.weight", {c.hidden}, -1, 0, 0, o, false);
   norm2_ = make_parameter(p + "post_attention_layernorm.weight", {c.hidden}, -1, 0, 0, o, false);
 }
 
 ParameterList Block::parameters() {
-  return {&q_, &k_, &v_, &o_, &gate_, &up_, &down_, &norm1_, &norm2_};
+  return {&qkv_.part(0).weight,
+          &qkv_.part(1).weight,
+          &qkv_.part(2).weight,
+          &o_.part().weight,
+          &gate_up_.part(0).weight,
+          &gate_up_.part(1).weight,
+          &down_.part().weight,
+          &norm1_,
+          &norm2_};
 }
 
 void Block::project_qkv(const Tensor& x, const TokenLayout& tokens, BlockActivations& a) {
   const LlamaConfig& c = config_;
   ops::rmsnorm_forward(x, norm1_.value, c.rms_eps, a.n1, a.rstd1);
-  linear_forward(a.n1, q_, a.q);
-  linear_forward(a.n1, k_, a.k);
-  linear_forward(a.n1, v_, a.v);
+  qkv_.forward(a.n1, {&a.q, &a.k, &a.v});
+  hook_forward(UnitSite::Key, a.k);
+  hook_forward(UnitSite::Value, a.v);
   Tensor q3 = heads3d(a.q, c.head_dim), k3 = heads3d(a.k, c.head_dim);
   ops::rope_forward(q3, tokens.positions, c.rope_theta, q3);
   ops::rope_forward(k3, tokens.positions, c.rope_theta, k3);
@@ -132,16 +142,15 @@ void Block::project_qkv(const Tensor& x, const TokenLayout& tokens, BlockActivat
 
 void Block::finish(const Tensor& x, BlockActivations& a, Tensor& out) {
   const LlamaConfig& c = config_;
-  linear_forward(a.att, o_, a.mid);
-  tp_.all_reduce(a.mid);  // row-parallel: sum the heads' partial outputs
+  hook_forward(UnitSite::AttentionOutput, a.att);
+  o_.forward(a.att, a.mid);
   ops::add(x, a.mid, a.mid);
 
   ops::rmsnorm_forward(a.mid, norm2_.value, c.rms_eps, a.n2, a.rstd2);
-  linear_forward(a.n2, gate_, a.gate);
-  linear_forward(a.n2, up_, a.up);
+  gate_up_.forward(a.n2, {&a.gate, &a.up});
   ops::swiglu_forward(a.gate, a.up, a.h);
-  linear_forward(a.h, down_, out);
-  tp_.all_reduce(out);
+  hook_forward(UnitSite::FfnHidden, a.h);
+  down_.forward(a.h, out);
   ops::add(a.mid, out, out);
 }
 
@@ -174,21 +183,18 @@ void Block::backward(const Tensor& x, const TokenLayout& tokens, const BlockActi
   const LlamaConfig& c = config_;
   const int64_t D = c.head_dim, B = tokens.B, T = tokens.T;
   const Tensor& positions = tokens.positions;
+  UnitHooks* hooks = hooks_ && hooks_->wants_backward() ? hooks_ : nullptr;
   // MLP branch: dres holds d(out), which is also d(mid) through the residual.
-  linear_backward(dres, a.h, down_, &s.dh, false);
-  if (attribution_)
-    ops::attribution_accumulate(a.h, s.dh, attribution_->ffn, attribution_absolute_);
+  down_.backward(dres, a.h, s.dh);
+  if (hooks) hooks->backward(layer_, UnitSite::FfnHidden, a.h, s.dh);
   ops::swiglu_backward(s.dh, a.gate, a.up, s.dgate, s.dup);
-  linear_backward(s.dgate, a.n2, gate_, &s.dn, false);
-  linear_backward(s.dup, a.n2, up_, &s.dn, true);
-  tp_.all_reduce(s.dn);  // column-parallel: the input's gradient sums over the units' shards
+  gate_up_.backward({&s.dgate, &s.dup}, a.n2, s.dn);
   ops::rmsnorm_backward(s.dn, a.mid, norm2_.value, a.rstd2, s.dn, s.norm_grad(norm2_));
   ops::add(dres, s.dn, dres);
 
   // Attention branch: dres now holds d(mid), which is also d(x) through the residual.
-  linear_backward(dres, a.att, o_, &s.datt, false);
-  if (attribution_)
-    ops::attribution_accumulate(a.att, s.datt, attribution_->qo, attribution_absolute_);
+  o_.backward(dres, a.att, s.datt);
+  if (hooks) hooks->backward(layer_, UnitSite::AttentionOutput, a.att, s.datt);
   Tensor dq4 = heads4d(s.dq, B, T, D), dk4 = heads4d(s.dk, B, T, D), dv4 = heads4d(s.dv, B, T, D);
   ops::attention_backward(heads4d(s.datt, B, T, D), heads4d(a.q, B, T, D), heads4d(a.k, B, T, D),
                           heads4d(a.v, B, T, D), heads4d(a.att, B, T, D), a.lse, dq4, dk4, dv4,
@@ -196,19 +202,16 @@ void Block::backward(const Tensor& x, const TokenLayout& tokens, const BlockActi
   Tensor dq3 = heads3d(s.dq, D), dk3 = heads3d(s.dk, D);
   ops::rope_backward(dq3, positions, c.rope_theta, dq3);
   ops::rope_backward(dk3, positions, c.rope_theta, dk3);
-  if (attribution_) {
-    // A k unit's output is its pre-RoPE value (row i of k_proj times n1), paired with dk
-    // now that it is the pre-RoPE gradient. RoPE is a rotation, so its transpose
-    // (rope_backward) undoes it on a copy of the saved post-RoPE k.
+  if (hooks) {
+    // The Key site is k before RoPE, paired with dk now that it is the pre-RoPE gradient.
+    // RoPE is a rotation, so its transpose (rope_backward) undoes it on a copy of the saved
+    // post-RoPE k.
     Tensor k_pre = a.k.clone(), k_pre3 = heads3d(k_pre, D);
     ops::rope_backward(k_pre3, positions, c.rope_theta, k_pre3);
-    ops::attribution_accumulate(k_pre, s.dk, attribution_->kv, attribution_absolute_);
-    ops::attribution_accumulate(a.v, s.dv, attribution_->kv, attribution_absolute_);
+    hooks->backward(layer_, UnitSite::Key, k_pre, s.dk);
+    hooks->backward(layer_, UnitSite::Value, a.v, s.dv);
   }
-  linear_backward(s.dq, a.n1, q_, &s.dn, false);
-  linear_backward(s.dk, a.n1, k_, &s.dn, true);
-  linear_backward(s.dv, a.n1, v_, &s.dn, true);
-  tp_.all_reduce(s.dn);
+  qkv_.backward({&s.dq, &s.dk, &s.dv}, a.n1, s.dn);
   ops::rmsnorm_backward(s.dn, x, norm1_.value, a.rstd1, s.dn, s.norm_grad(norm1_));
   ops::add(dres, s.dn, dres);
 }

@@ -3,15 +3,17 @@
 //   out = mid + down_proj(silu(gate_proj(n2)) * up_proj(n2)),                    n2 = rmsnorm2(mid)
 // Attention is causal with grouped-query heads (kv_heads divides heads), within each token's
 // document when a row packs several (TokenLayout::doc_start). Under tensor
-// parallelism q/k/v/gate/up are column-parallel (this rank's heads and units), o/down
-// row-parallel with their partial outputs all-reduced, and the inputs' gradients of the
-// column-parallel layers all-reduced in backward (Megatron's f and g).
+// parallelism q/k/v and gate/up are column-parallel layers (this rank's heads and units), o
+// and down row-parallel ones (model/parallel_linear.h). Unit hooks (model/unit_hooks.h) see
+// the units' outputs and gradients.
 #pragma once
 #include <cstdint>
 #include <vector>
 
 #include "model/config.h"
+#include "model/parallel_linear.h"
 #include "model/token_layout.h"
+#include "model/unit_hooks.h"
 #include "runtime/parameter.h"
 #include "runtime/tensor.h"
 
@@ -19,7 +21,6 @@ namespace neft::model {
 
 struct ModelOptions;
 struct TensorParallel;
-struct UnitAttribution;
 
 // What a block's backward needs from its forward (N = B*T tokens).
 struct BlockActivations {
@@ -74,11 +75,14 @@ class Block {
   void backward(const Tensor& x, const TokenLayout& tokens, const BlockActivations& a,
                 BlockScratch& s, Tensor& dres);
 
-  // While `acc` is set, backward adds each local unit's attribution into it (llama.h).
-  void set_attribution(UnitAttribution* acc, bool absolute) {
-    attribution_ = acc;
-    attribution_absolute_ = absolute;
-  }
+  // Hooks on the units' outputs (null: none); not owned.
+  void set_unit_hooks(UnitHooks* hooks) { hooks_ = hooks; }
+
+  // The projections, for adapters: q, k, v; o; gate, up; down.
+  ColumnParallelLinear& qkv() { return qkv_; }
+  RowParallelLinear& o() { return o_; }
+  ColumnParallelLinear& gate_up() { return gate_up_; }
+  RowParallelLinear& down() { return down_; }
 
  private:
   // The two halves around attention: n1 = norm1(x) and q, k, v with RoPE; then
@@ -86,11 +90,18 @@ class Block {
   void project_qkv(const Tensor& x, const TokenLayout& tokens, BlockActivations& a);
   void finish(const Tensor& x, BlockActivations& a, Tensor& out);
 
+  void hook_forward(UnitSite site, Tensor& out) {
+    if (hooks_) hooks_->forward(layer_, site, out);
+  }
+
   const LlamaConfig& config_;
-  const TensorParallel& tp_;
-  Parameter q_, k_, v_, o_, gate_, up_, down_, norm1_, norm2_;
-  UnitAttribution* attribution_ = nullptr;
-  bool attribution_absolute_ = true;
+  const int64_t layer_;
+  ColumnParallelLinear qkv_;
+  RowParallelLinear o_;
+  ColumnParallelLinear gate_up_;
+  RowParallelLinear down_;
+  Parameter norm1_, norm2_;
+  UnitHooks* hooks_ = nullptr;
 };
 
 }  // namespace neft::model

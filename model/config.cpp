@@ -9,6 +9,7 @@
 #include "runtime/atomic_file.h"
 #include "runtime/error.h"
 #include "runtime/json_file.h"
+#include "runtime/text.h"
 
 namespace neft::model {
 
@@ -104,12 +105,6 @@ double shortest_decimal(float f) {
   char buf[32];
   const auto end = std::to_chars(buf, buf + sizeof buf, f).ptr;
   return std::strtod(std::string(buf, end).c_str(), nullptr);
-}
-
-std::string join(const std::vector<std::string>& names) {
-  std::string s;
-  for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
-  return s;
 }
 
 const std::vector<LlamaConfig>& presets() {
@@ -243,7 +238,7 @@ void save_hf_config(const LlamaConfig& c, const std::string& path, const std::st
 LlamaConfig preset(const std::string& name) {
   for (const LlamaConfig& c : presets())
     if (c.name == name) return c;
-  fail("unknown model preset '", name, "' (known: ", join(preset_names()), ")");
+  fail("unknown model preset '", name, "' (known: ", join(preset_names(), ", "), ")");
 }
 
 std::vector<std::string> preset_names() {
@@ -266,7 +261,7 @@ LlamaConfig resolve_config(const std::string& name_or_path) {
     return load_hf_config(config);
   }
   if (fs::exists(name_or_path, ec)) return load_hf_config(name_or_path);
-  fail("model '", name_or_path, "' is neither a preset (", join(preset_names()),
+  fail("model '", name_or_path, "' is neither a preset (", join(preset_names(), ", "),
        ") nor a config.json or a directory holding one");
 }
 

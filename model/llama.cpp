@@ -179,7 +179,8 @@ LossSums LlamaModel::forward(const Tensor& tokens, const Tensor& targets, const 
 
   if (first_stage()) {
     ops::embedding_forward(tokens_, embed_.value, vocab_start_, block_inputs_[0]);
-    options_.tp.all_reduce(block_inputs_[0]);  // each rank embedded the tokens of its vocabulary
+    options_.tp.reduce_from_tp_forward(
+        block_inputs_[0]);  // each rank embedded its vocabulary's tokens
   } else {
     NEFT_CHECK(input.defined(), "model forward: pipeline stage ", options_.pp_stage,
                " needs the previous stage's output");
@@ -234,39 +235,25 @@ void LlamaModel::backward_head(float loss_scale) {
   ops::cross_entropy_backward(dlosses_, logits_, targets_, lse_, vocab_start_, kIgnoreIndex,
                               dlogits_);
   linear_backward(dlogits_, final_normed_, head(), &dnormed_, false);
-  options_.tp.all_reduce(dnormed_);  // the head is column-parallel over the vocabulary
+  options_.tp.copy_to_tp_backward(dnormed_);  // the head is column-parallel over the vocabulary
   ops::rmsnorm_backward(dnormed_, block_inputs_.back(), final_norm_.value, final_rstd_, dresidual_,
                         scratch_->norm_grad(final_norm_));
 }
 
-void LlamaModel::set_attribution(bool on, bool absolute) {
-  attribution_.clear();
-  if (on) {
-    attribution_.resize(blocks_.size());  // not resized again: the blocks keep pointers
-    const TensorParallel& tp = options_.tp;
-    auto zeros = [&](int64_t n, const char* what) {
-      return Tensor::zeros({tp.local(n, what)}, DType::F32, options_.device);
-    };
-    for (UnitAttribution& u : attribution_)
-      u = {zeros(config_.intermediate, "intermediate_size"), zeros(config_.q_dim(), "q_dim"),
-           zeros(config_.kv_dim(), "kv_dim")};
-  }
-  for (size_t b = 0; b < blocks_.size(); ++b)
-    blocks_[b]->set_attribution(on ? &attribution_[b] : nullptr, absolute);
+void LlamaModel::set_unit_hooks(UnitHooks* hooks) {
+  for (auto& b : blocks_) b->set_unit_hooks(hooks);
 }
 
-void LlamaModel::zero_attribution() {
-  for (UnitAttribution& u : attribution_)
-    for (Tensor* t : {&u.ffn, &u.qo, &u.kv}) t->zero_();
+LayerRange LlamaModel::layers() const {
+  return {first_layer_, first_layer_ + int64_t(blocks_.size())};
 }
 
-const UnitAttribution& LlamaModel::attribution(int64_t layer) const {
-  if (attribution_.empty()) fail("model attribution: attribution is off (set_attribution(true))");
-  const int64_t last = first_layer_ + int64_t(blocks_.size());
-  if (layer < first_layer_ || layer >= last)
-    fail("model attribution: layer ", layer, " is not on pipeline stage ", options_.pp_stage,
-         " (layers ", first_layer_, " to ", last - 1, ")");
-  return attribution_[size_t(layer - first_layer_)];
+Block& LlamaModel::block(int64_t layer) {
+  const LayerRange r = layers();
+  if (layer < r.first || layer >= r.last)
+    fail("model: layer ", layer, " is not on pipeline stage ", options_.pp_stage, " (layers ",
+         r.first, " to ", r.last - 1, ")");
+  return *blocks_[size_t(layer - r.first)];
 }
 
 size_t LlamaModel::activation_bytes() const {

@@ -18,6 +18,7 @@
 #include "model/kv_cache.h"
 #include "model/tensor_parallel.h"
 #include "model/token_layout.h"
+#include "model/unit_hooks.h"
 #include "runtime/parameter.h"
 #include "runtime/tensor.h"
 
@@ -46,17 +47,6 @@ LayerRange stage_layers(int64_t layers, int stages, int stage);
 struct LossSums {
   double loss_sum = 0.0;  // sum of the per-token losses over counted positions
   int64_t tokens = 0;     // counted positions (target != kIgnoreIndex)
-};
-
-// First-order attribution of one layer's units on this rank (f32 [local units] each, on the
-// model's device), summed over every backward pass while attribution is on: for unit u,
-// sum over tokens of (its output) x d(loss)/d(its output), absolute per token or signed.
-// A unit's output: ffn j: the SwiGLU output h[:, j] (down_proj's input column j); qo i: the
-// attention output att[:, i] (o_proj's input column i); kv i: the pre-RoPE k[:, i] plus
-// v[:, i] (both terms added into kv). Signed, it is d(loss)/d(eps) when the unit's output is
-// scaled by (1 + eps) (e.g. column j of down_proj, or rows i of k_proj and v_proj).
-struct UnitAttribution {
-  Tensor ffn, qo, kv;  // [F_local], [q_local], [kv_local]
 };
 
 class Block;
@@ -123,13 +113,12 @@ class LlamaModel {
   // Bytes held in activation buffers (for memory reports).
   size_t activation_bytes() const;
 
-  // Unit attribution (neuron scoring): on allocates zeroed accumulators for this stage's
-  // layers that every later backward adds into (absolute or signed per token); off frees them.
-  void set_attribution(bool on, bool absolute = true);
-  void zero_attribution();
-  // The accumulators of global layer `layer`; fails unless attribution is on and the layer
-  // is on this pipeline stage.
-  const UnitAttribution& attribution(int64_t layer) const;
+  // Hooks on every block's unit outputs (model/unit_hooks.h; null: none); not owned, and
+  // must outlive their use.
+  void set_unit_hooks(UnitHooks* hooks);
+  // The layers of this pipeline stage, and one of them (fails naming a layer not on it).
+  LayerRange layers() const;
+  Block& block(int64_t layer);
 
  private:
   void ensure_buffers(int64_t B, int64_t T);
@@ -156,8 +145,7 @@ class LlamaModel {
   Tensor recompute_out_;  // [N, C]: the discarded output of a recomputed block
   Tensor final_normed_, final_rstd_, logits_, losses_, lse_;
   Tensor dresidual_, dnormed_, dlogits_, dlosses_;
-  std::vector<UnitAttribution> attribution_;  // one per block while attribution is on
-  std::unique_ptr<DecodeBuffers> decode_;     // decode()'s, for its last [B, T]
+  std::unique_ptr<DecodeBuffers> decode_;  // decode()'s, for its last [B, T]
 };
 
 }  // namespace neft::model

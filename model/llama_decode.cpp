@@ -72,7 +72,7 @@ const Tensor& LlamaModel::decode(const Tensor& tokens, const Tensor& positions, 
   layout.positions = positions.view({N});
 
   ops::embedding_forward(tokens.view({N}), embed_.value, vocab_start_, buf.x);
-  options_.tp.all_reduce(buf.x);
+  options_.tp.reduce_from_tp_forward(buf.x);
   cache.length += T;
   for (size_t l = 0; l < blocks_.size(); ++l) {
     blocks_[l]->forward_cached(buf.x, layout, cache.k[l], cache.v[l], cache.length, cache.key_start,

@@ -1,6 +1,7 @@
 // The NeFT scorer: how far a short fine-tuning run turned each neuron's vectors.
 #include <cmath>
 
+#include "neuron/scorer.h"
 #include "neuron/scores.h"
 #include "neuron/scores_detail.h"
 
@@ -28,5 +29,20 @@ LocalScores score_cosine(const NeuronSpace& space, model::LlamaModel& model,
   });
   return detail::local_scores(space, model, std::move(values));
 }
+
+namespace {
+class CosineScorer : public Scorer {
+ public:
+  LocalScores score(const ScoringContext& c) const override {
+    const WeightSnapshot base = snapshot_weights(c.model, c.space);
+    c.probe();
+    const WeightSnapshot probed = snapshot_weights(c.model, c.space);
+    restore_weights(c.model, base);
+    return score_cosine(c.space, c.model, base, probed);
+  }
+};
+}  // namespace
+
+std::unique_ptr<Scorer> make_cosine_scorer() { return std::make_unique<CosineScorer>(); }
 
 }  // namespace neft::neuron

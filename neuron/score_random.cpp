@@ -1,5 +1,6 @@
 // The random scorer, the control of every comparison: a value that depends only on the seed
 // and the neuron's global id, so every layout scores (and selects) the same neurons.
+#include "neuron/scorer.h"
 #include "neuron/scores.h"
 #include "neuron/scores_detail.h"
 
@@ -26,5 +27,16 @@ LocalScores score_random(const NeuronSpace& space, model::LlamaModel& model, uin
     values.push_back(float(mix(mix(seed) ^ uint64_t(id)) >> 40) * (1.0f / float(1 << 24)));
   return detail::local_scores(space, model, std::move(values));
 }
+
+namespace {
+class RandomScorer : public Scorer {
+ public:
+  LocalScores score(const ScoringContext& c) const override {
+    return score_random(c.space, c.model, c.seed);
+  }
+};
+}  // namespace
+
+std::unique_ptr<Scorer> make_random_scorer() { return std::make_unique<RandomScorer>(); }
 
 }  // namespace neft::neuron

@@ -1,4 +1,5 @@
 // The weight-gradient scorer: the L2 norm of the loss's gradient over each neuron's vectors.
+#include "neuron/scorer.h"
 #include "neuron/scores.h"
 #include "neuron/scores_detail.h"
 #include "neuron/trainable.h"
@@ -30,5 +31,16 @@ LocalScores score_wgrad(const NeuronSpace& space, model::LlamaModel& model,
   return detail::local_scores(space, model,
                               detail::neuron_norms(space, model, grads, "wgrad scores"));
 }
+
+namespace {
+class WgradScorer : public Scorer {
+ public:
+  LocalScores score(const ScoringContext& c) const override {
+    return score_wgrad(c.space, c.model, c.passes);
+  }
+};
+}  // namespace
+
+std::unique_ptr<Scorer> make_wgrad_scorer() { return std::make_unique<WgradScorer>(); }
 
 }  // namespace neft::neuron

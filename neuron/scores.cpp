@@ -1,4 +1,4 @@
-// Scorer names, weight snapshots and what the scorers share (neuron/scores_detail.h).
+// Attribution rules, weight snapshots and what the scorers share (neuron/scores_detail.h).
 #include "neuron/scores.h"
 
 #include <cmath>
@@ -9,33 +9,8 @@
 namespace neft::neuron {
 
 namespace {
-constexpr Scorer kScorers[] = {Scorer::Cosine, Scorer::Attribution, Scorer::Wgrad,
-                               Scorer::Magnitude, Scorer::Random};
 constexpr AttributionRule kRules[] = {AttributionRule::TokenAbs, AttributionRule::AbsTotal};
 }  // namespace
-
-const char* scorer_name(Scorer s) {
-  switch (s) {
-    case Scorer::Cosine:
-      return "cosine";
-    case Scorer::Attribution:
-      return "attribution";
-    case Scorer::Wgrad:
-      return "wgrad";
-    case Scorer::Magnitude:
-      return "magnitude";
-    case Scorer::Random:
-      return "random";
-  }
-  return "?";
-}
-
-Scorer scorer_from_name(const std::string& name) {
-  for (Scorer s : kScorers)
-    if (name == scorer_name(s)) return s;
-  fail("scorer: unknown scorer '", name,
-       "' (expected cosine, attribution, wgrad, magnitude or random)");
-}
 
 const char* attribution_rule_name(AttributionRule r) {
   return r == AttributionRule::TokenAbs ? "token-abs" : "abs-total";

@@ -1,15 +1,16 @@
-// The scorers: how important each neuron is for a task, one value per neuron this rank owns
-// (DESIGN.md §1). Every scorer reads only this rank's shards and returns LocalScores whose
-// ids are NeuronSpace::owned(tp rank, pp stage) of the model's layout, in that order; a
-// higher value is selected first. Data-parallel replicas end with identical scores.
+// The scoring functions the scorers (neuron/scorer.h) are made of: how important each neuron
+// is for a task, one value per neuron this rank owns (DESIGN.md §1). Every one reads only
+// this rank's shards and returns LocalScores whose ids are NeuronSpace::owned(tp rank, pp
+// stage) of the model's layout, in that order; a higher value is selected first.
+// Data-parallel replicas end with identical scores.
 //
 //   cosine       NeFT: 1 - the mean over the neuron's vectors of cos(base, probed weights),
 //                after a short full fine-tuning "probe" run (the caller runs it between two
 //                snapshots). A vector of norm 0 on either side counts as unchanged (cos 1).
 //   attribution  task-specific neurons: first-order attribution of the neuron's output,
-//                activation x d(loss)/d(activation), accumulated over task data
-//                (model/llama.h UnitAttribution), per token |.| (token-abs, the default) or
-//                |signed total| (abs-total).
+//                activation x d(loss)/d(activation), accumulated over task data through the
+//                model's unit hooks (model/unit_hooks.h), per token |.| (token-abs, the
+//                default) or |signed total| (abs-total).
 //   wgrad        the L2 norm of the loss's gradient over the neuron's weight vectors.
 //   magnitude    the L2 norm of the neuron's weight vectors.
 //   random       the control: a hash of (seed, global id), the same at every layout.
@@ -27,11 +28,6 @@
 #include "parallel/communicator.h"
 
 namespace neft::neuron {
-
-enum class Scorer { Cosine, Attribution, Wgrad, Magnitude, Random };
-// "cosine", "attribution", "wgrad", "magnitude", "random"; a one-line error for another name.
-Scorer scorer_from_name(const std::string& name);
-const char* scorer_name(Scorer s);
 
 // How attribution adds up over tokens: "token-abs" sums |a * g| per token (the default);
 // "abs-total" takes |sum of a * g| (the first-order change of the loss when the unit is
@@ -54,10 +50,10 @@ LocalScores score_magnitude(const NeuronSpace& space, model::LlamaModel& model);
 // A hash of (seed, global id) in [0, 1).
 LocalScores score_random(const NeuronSpace& space, model::LlamaModel& model, uint64_t seed);
 
-// Freezes every parameter (freeze_all: no weight gradient is computed), turns attribution
-// on, runs `passes` (the caller's forward and backward passes over the task data, e.g.
+// Freezes every parameter (freeze_all: no weight gradient is computed), installs attribution
+// hooks, runs `passes` (the caller's forward and backward passes over the task data, e.g.
 // launch::forward_backward per step), reads this rank's accumulators, sums them over `dp`
-// when it has more than one rank (each replica saw its own data) and turns attribution off.
+// when it has more than one rank (each replica saw its own data) and removes the hooks.
 // Returns with every parameter frozen: the caller restores training (train_all/train_only).
 LocalScores score_attribution(const NeuronSpace& space, model::LlamaModel& model,
                               AttributionRule rule, const std::function<void()>& passes,

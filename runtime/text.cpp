@@ -20,6 +20,12 @@ std::vector<std::string> split_list(const std::string& text) {
   return items;
 }
 
+std::string join(const std::vector<std::string>& items, const std::string& separator) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? separator : "") + items[i];
+  return out;
+}
+
 size_t utf8_sequence_length(std::string_view s, size_t i) {
   const auto at = [&](size_t k) { return uint8_t(s[i + k]); };
   const uint8_t b0 = at(0);

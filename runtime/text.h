@@ -14,6 +14,8 @@ std::string trim(const std::string& s);
 // Splits a comma-separated list, trimming blanks around each item ("a, b" -> {"a", "b"});
 // "" is the empty list, and "a," ends in an empty item (for the caller to refuse).
 std::vector<std::string> split_list(const std::string& text);
+// The items with `separator` between them ({"a", "b"}, ", " -> "a, b").
+std::string join(const std::vector<std::string>& items, const std::string& separator);
 
 // The length in bytes of the well-formed UTF-8 sequence at s[i], or 0 when there is none
 // (a stray continuation byte, an overlong form, a surrogate, a value beyond U+10FFFF or a

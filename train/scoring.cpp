@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "model/hf_checkpoint.h"
+#include "neuron/scorer.h"
 #include "neuron/trainable.h"
 #include "optim/adamw.h"
 #include "optim/clip.h"
@@ -56,38 +57,25 @@ void run_probe(model::LlamaModel& model, data::BatchSource& source, const Parall
 neuron::LocalScores score_neurons(model::LlamaModel& model, const neuron::NeuronSpace& space,
                                   data::BatchSource& source, const ParallelJob& job,
                                   const ScoreSpec& spec, uint64_t seed) {
+  const std::unique_ptr<neuron::Scorer> scorer = neuron::find_scorer(spec.scorer).make();
   const StepGroups groups{job.dp(), job.pp()};
-  auto micro_batches = [&] {
-    return draw_micro_batches(source, spec.score_batches, job.dp_rank(), job.dp_size());
+  std::vector<data::Batch> batches;  // drawn on first use: only scorers that read data draw
+  neuron::ScoringContext context{space, model};
+  context.passes = [&] {
+    if (batches.empty())
+      batches = draw_micro_batches(source, spec.score_batches, job.dp_rank(), job.dp_size());
+    forward_backward(model, batches, groups);
   };
-  switch (neuron::scorer_from_name(spec.scorer)) {
-    case neuron::Scorer::Cosine: {
-      const neuron::WeightSnapshot base = neuron::snapshot_weights(model, space);
-      if (!spec.probe.empty()) {
-        model::load_hf_weights(model, model::Checkpoint(spec.probe));
-      } else {
-        run_probe(model, source, job, spec);
-      }
-      const neuron::WeightSnapshot probe = neuron::snapshot_weights(model, space);
-      neuron::restore_weights(model, base);
-      return neuron::score_cosine(space, model, base, probe);
-    }
-    case neuron::Scorer::Attribution: {
-      const std::vector<data::Batch> batches = micro_batches();
-      return neuron::score_attribution(
-          space, model, neuron::attribution_rule_from_name(spec.rule),
-          [&] { forward_backward(model, batches, groups); }, job.dp());
-    }
-    case neuron::Scorer::Wgrad: {
-      const std::vector<data::Batch> batches = micro_batches();
-      return neuron::score_wgrad(space, model, [&] { forward_backward(model, batches, groups); });
-    }
-    case neuron::Scorer::Magnitude:
-      return neuron::score_magnitude(space, model);
-    case neuron::Scorer::Random:
-      return neuron::score_random(space, model, seed);
-  }
-  fail("unknown scorer ", spec.scorer);
+  context.probe = [&] {
+    if (!spec.probe.empty())
+      model::load_hf_weights(model, model::Checkpoint(spec.probe));
+    else
+      run_probe(model, source, job, spec);
+  };
+  context.dp = job.dp();
+  context.seed = seed;
+  context.rule = neuron::attribution_rule_from_name(spec.rule);
+  return scorer->score(context);
 }
 
 }  // namespace neft::train

@@ -1,0 +1,66 @@
+// Megatron-core's tensor-parallel linear layers (tensor_parallel/layers.py), bias-free as
+// Llama's projections are, built on the conjugate mappings of parallel/mappings.h:
+//   ColumnParallelLinear  W [out, in] split by rows: each rank computes its out/tp outputs
+//                         from the whole input (copy_to_tp: identity forward, the input
+//                         gradient summed over the group in backward). Like Megatron's
+//                         linear_qkv and linear_fc1 it may hold several weights that read
+//                         one input (q, k, v; gate, up), so that one all-reduce of their
+//                         summed input gradient serves them all.
+//   RowParallelLinear     W split by columns: each rank reads its in/tp inputs (a column-
+//                         parallel layer's outputs) and the partial outputs are summed
+//                         (reduce_from_tp: all-reduce forward, identity backward).
+// Every weight has one adapter slot (model/linear_adapter.h). Weight gradients follow
+// model/linear.h: none for a frozen weight, selected rows only for a neuron-level one.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "model/linear_adapter.h"
+#include "model/tensor_parallel.h"
+#include "runtime/parameter.h"
+
+namespace neft::model {
+
+// One weight of a parallel linear layer and its adapter (null: none).
+struct LinearWeight {
+  Parameter weight;
+  std::unique_ptr<LinearAdapter> adapter;
+};
+
+class ColumnParallelLinear {
+ public:
+  // Each weight holds this rank's rows of its whole tensor.
+  ColumnParallelLinear(const TensorParallel& tp, std::vector<Parameter> weights);
+
+  size_t size() const { return parts_.size(); }
+  LinearWeight& part(size_t i) { return parts_.at(i); }
+
+  // ys[i] = x W_iᵀ + adapter_i(x): this rank's outputs of weight i.
+  void forward(const Tensor& x, const std::vector<Tensor*>& ys);
+  // dx = the sum over weights (and the group) of dy_i W_i + the adapters' input gradients;
+  // the weights' and adapters' gradients accumulate.
+  void backward(const std::vector<const Tensor*>& dys, const Tensor& x, Tensor& dx);
+
+ private:
+  const TensorParallel* tp_;  // the model's (outlives the layer)
+  std::vector<LinearWeight> parts_;
+};
+
+class RowParallelLinear {
+ public:
+  // The weight holds this rank's columns of its whole tensor.
+  RowParallelLinear(const TensorParallel& tp, Parameter weight);
+
+  LinearWeight& part() { return part_; }
+
+  // y = the sum over the group of x W_localᵀ, + adapter(x): whole on every rank.
+  void forward(const Tensor& x, Tensor& y);
+  // dx = dy W_local + the adapter's input gradient (this rank's inputs); gradients accumulate.
+  void backward(const Tensor& dy, const Tensor& x, Tensor& dx);
+
+ private:
+  const TensorParallel* tp_;  // the model's (outlives the layer)
+  LinearWeight part_;
+};
+
+}  // namespace neft::model
