@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <new>
 
+#include "launch/analyze.h"
+#include "launch/command_options.h"
 #include "launch/eval.h"
 #include "launch/generate.h"
 #include "launch/import_gguf.h"
@@ -28,15 +30,6 @@ struct Subcommand {
   const char* summary;  // one line for `neft --help`
   int (*run)(const std::vector<std::string>& args, std::ostream& out);
 };
-
-// Parse, then run; --help has printed the page when parsing returns nothing.
-template <class Options>
-int parse_and_run(std::optional<Options> (*parse)(const std::vector<std::string>&, std::ostream&),
-                  int (*run)(const Options&), const std::vector<std::string>& args,
-                  std::ostream& out) {
-  const std::optional<Options> options = parse(args, out);
-  return options ? run(*options) : 0;
-}
 
 const Subcommand kSubcommands[] = {
     {"train", "train a model on a data set (every weight, or --neurons only; AdamW)",
@@ -75,6 +68,10 @@ const Subcommand kSubcommands[] = {
     {"tokenize", "encode text to token ids (or decode ids) with a Hugging Face tokenizer.json",
      [](const std::vector<std::string>& args, std::ostream& out) {
        return parse_and_run<TokenizeOptions>(&parse_tokenize_options, &run_tokenize, args, out);
+     }},
+    {"analyze", "measure neuron sets: deactivation against random sets, overlap across tasks",
+     [](const std::vector<std::string>& args, std::ostream& out) {
+       return run_analyze(args, out);
      }},
     {"report", "compare runs: a markdown table of accuracy, trained parameters, state, step time",
      [](const std::vector<std::string>& args, std::ostream& out) {
@@ -166,14 +163,19 @@ int run_neft(const std::vector<std::string>& args, std::ostream& out, std::ostre
                                   "); try `neft --help`",
                               err);
   }
+  // Errors name the command as typed: "analyze deactivate" for a command of commands.
+  const std::string command =
+      std::string(subcommand->name) == "analyze" && args.size() > 1 && !args[1].starts_with("-")
+          ? first + " " + args[1]
+          : first;
   try {
     return subcommand->run({args.begin() + 1, args.end()}, out);
   } catch (const std::bad_alloc&) {
-    return report_fatal_error(first, std::string("out of host memory") + kMemoryHint, err);
+    return report_fatal_error(command, std::string("out of host memory") + kMemoryHint, err);
   } catch (const std::exception& e) {  // neft::Error, and anything a library throws
     const std::string what = e.what();
     return report_fatal_error(
-        first, what.starts_with("out of host memory") ? what + kMemoryHint : what, err);
+        command, what.starts_with("out of host memory") ? what + kMemoryHint : what, err);
   }
 }
 

@@ -499,4 +499,21 @@ bool CommandOptions::parse(const std::vector<std::string>& args, std::ostream& h
   return true;
 }
 
+std::vector<std::string> split_positional(const std::vector<std::string>& args,
+                                          std::vector<std::string>& positional) {
+  std::vector<std::string> options;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--help" || a == "-h") {
+      options.push_back(a);
+    } else if (a.rfind("--", 0) == 0) {
+      options.push_back(a);
+      if (a.find('=') == std::string::npos && i + 1 < args.size()) options.push_back(args[++i]);
+    } else {
+      positional.push_back(a);
+    }
+  }
+  return options;
+}
+
 }  // namespace neft::launch

@@ -133,6 +133,13 @@ class CommandOptions {
   std::deque<Option> options_;  // a deque: references handed out by add() stay valid
 };
 
+// For commands that take plain arguments as well as options (`neft report RUN...`, `neft
+// analyze overlap SET...`), which the option table refuses: moves them into `positional` and
+// returns the options (every such command's options take a value, so the word after an
+// option without '=' is its value).
+std::vector<std::string> split_positional(const std::vector<std::string>& args,
+                                          std::vector<std::string>& positional);
+
 // A subcommand's options from its arguments: `declare` binds the option table to a fresh
 // struct, `check` makes the checks that involve several options (and fills the values that
 // depend on whether an option was given). std::nullopt after printing --help.
@@ -145,6 +152,15 @@ std::optional<Options> parse_command(std::unique_ptr<CommandOptions> (*declare)(
   if (!table->parse(args, out)) return std::nullopt;
   check(*table, options);
   return options;
+}
+
+// Parse, then run; 0 when --help printed the page instead.
+template <class Options>
+int parse_and_run(std::optional<Options> (*parse)(const std::vector<std::string>&, std::ostream&),
+                  int (*run)(const Options&), const std::vector<std::string>& args,
+                  std::ostream& out) {
+  const std::optional<Options> options = parse(args, out);
+  return options ? run(*options) : 0;
 }
 
 }  // namespace neft::launch

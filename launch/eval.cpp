@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -10,7 +11,9 @@
 #include "data/synthetic.h"
 #include "model/hf_companion_files.h"
 #include "model/safetensors.h"
+#include "neuron/deactivation.h"
 #include "neuron/delta.h"
+#include "neuron/neuron_set.h"
 #include "parallel/mappings.h"
 #include "train/eval_report.h"
 #include "train/evaluate.h"
@@ -46,31 +49,51 @@ void dump_logits(model::LlamaModel& m, const data::SyntheticSuite& suite, const 
 }
 }  // namespace
 
-int run_eval(const EvalOptions& o) {
+std::unique_ptr<model::LlamaModel> build_eval_model(const EvalOptions& o,
+                                                    const train::ParallelJob& job) {
   const train::ModelSource source{o.model, o.init};
   if (!train::has_pretrained_weights(source))
     fail("--model ", o.model, ": no weights to evaluate (give a model directory with ",
          "model.safetensors, or --init CHECKPOINT)");
-  // Every rank evaluates (a tensor-parallel model needs its whole TP group); rank 0 prints.
-  const train::ParallelJob job = train::ParallelJob::start(o.parallelism, o.device);
   model::ModelOptions mopts{o.compute_device(), o.compute_dtype(), false};
   mopts.tp = job.tensor_parallel();
   auto model = train::build_model(source, mopts, o.seed);
   train::check_sequence_length(model->config(), o.seq_len);
-  // Each rank writes the delta's rows of its own shard.
-  if (!o.delta.empty()) neuron::apply_delta(*model, o.delta);
-  std::vector<train::TaskScore> scores;
+  return model;
+}
+
+std::vector<train::TaskScore> evaluate_held_out(model::LlamaModel& model, const EvalOptions& o) {
   if (o.data == "synthetic") {
     const data::SyntheticSuite suite(o.task_list(), o.seed);
-    if (!o.dump_logits.empty()) dump_logits(*model, suite, o, job.writes_output());
-    scores = train::evaluate_synthetic(*model, suite, o.examples, o.micro_batch, o.seq_len,
-                                       data::parse_held_out_split(o.split));
-  } else {
-    const data::SftDataset held = data::load_sft_jsonl(
-        o.data.substr(4), {int32_t(model->config().vocab), model::companion_source(o.model, o.init),
-                           /*evaluation=*/true});
-    scores = train::evaluate_dataset(*model, held, o.micro_batch);
+    return train::evaluate_synthetic(model, suite, o.examples, o.micro_batch, o.seq_len,
+                                     data::parse_held_out_split(o.split));
   }
+  const data::SftDataset held = data::load_sft_jsonl(
+      o.data.substr(4), {int32_t(model.config().vocab), model::companion_source(o.model, o.init),
+                         /*evaluation=*/true});
+  return train::evaluate_dataset(model, held, o.micro_batch);
+}
+
+neuron::NeuronSpace deactivation_space(const neuron::NeuronSet& set, const std::string& path,
+                                       const model::LlamaModel& model) {
+  const model::ModelOptions& mo = model.options();
+  return neuron::space_of(set, model.config(), mo.tp.size, mo.pp_stages, path);
+}
+
+int run_eval(const EvalOptions& o) {
+  // Every rank evaluates (a tensor-parallel model needs its whole TP group); rank 0 prints.
+  const train::ParallelJob job = train::ParallelJob::start(o.parallelism, o.device);
+  auto model = build_eval_model(o, job);
+  // Each rank writes the delta's rows of its own shard.
+  if (!o.delta.empty()) neuron::apply_delta(*model, o.delta);
+  std::optional<neuron::Deactivation> deactivation;
+  if (!o.deactivate.empty()) {
+    const neuron::NeuronSet set = neuron::load_neuron_set(o.deactivate);
+    deactivation.emplace(*model, deactivation_space(set, o.deactivate, *model), set.ids);
+  }
+  if (!o.dump_logits.empty())
+    dump_logits(*model, data::SyntheticSuite(o.task_list(), o.seed), o, job.writes_output());
+  const std::vector<train::TaskScore> scores = evaluate_held_out(*model, o);
   if (!job.writes_output()) return 0;
 
   if (o.json) {

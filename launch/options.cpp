@@ -114,7 +114,28 @@ void check_train(const CommandOptions& table, TrainOptions& o, bool neuron_level
                 " does not evaluate; use --eval-every 0 and `neft eval --model OUT/model`");
 }
 
-namespace {
+void add_eval_options(CommandOptions& t, EvalOptions& o) {
+  t.add(G::model, "model", &o.model,
+        "model directory (config.json and weights), or a preset name (" + preset_list() +
+            ") with --init")
+      .value_name("DIR|NAME");
+  add_model_options(t, &o.init, &o.device, &o.dtype);
+  t.add(G::data, "data", &o.data,
+        "what to evaluate on: synthetic (the built-in tasks' held-out split) or sft:FILE.jsonl "
+        "(read with the model's tokenizer and chat template; every line is evaluated)")
+      .value_name("SPEC");
+  t.add(G::data, "tasks", &o.tasks, "comma-separated synthetic tasks to evaluate; empty: all")
+      .value_name("LIST");
+  t.add(G::data, "seq-len", &o.seq_len, "tokens per sequence (synthetic)").at_least(1);
+  t.add(G::data, "examples", &o.examples, "held-out examples per task (synthetic)").at_least(1);
+  t.add(G::data, "split", &o.split,
+        "the held-out split: eval (what results report) or validation (disjoint from both "
+        "train and eval: choose settings on it)")
+      .one_of({"eval", "validation"});
+  t.add(G::data, "seed", &o.seed, "seed of the held-out examples");
+  t.add(G::evaluation, "micro-batch", &o.micro_batch, "sequences per forward pass").at_least(1);
+  add_parallel_options(t, &o.parallelism, /*pipeline=*/false);
+}
 
 void check_eval(const CommandOptions& table, EvalOptions& o) {
   if (o.model.empty())
@@ -124,9 +145,9 @@ void check_eval(const CommandOptions& table, EvalOptions& o) {
   check_tasks(table, o.tasks);
   if (o.data != "synthetic" && (o.data.rfind("sft:", 0) != 0 || o.data.size() == 4))
     table.option("data").reject("must be synthetic or sft:FILE.jsonl");
-  if (o.data != "synthetic" && !o.dump_logits.empty())
-    table.option("dump-logits").reject("dumps a synthetic batch: use it without --data");
 }
+
+namespace {
 
 // Each names a file or directory that has no sensible default.
 void check_merge(const CommandOptions& table, MergeOptions&) {
@@ -274,33 +295,16 @@ std::unique_ptr<CommandOptions> eval_command_options(EvalOptions& o) {
       "train` (or any Hugging Face Llama directory), or a preset shape with its weights from "
       "--init.");
   CommandOptions& t = *table;
-  t.add(G::model, "model", &o.model,
-        "model directory (config.json and weights), or a preset name (" + preset_list() +
-            ") with --init")
-      .value_name("DIR|NAME");
-  add_model_options(t, &o.init, &o.device, &o.dtype);
+  add_eval_options(t, o);
   t.add(G::model, "delta", &o.delta,
         "a sparse delta of a neuron-level run (`neft train --neurons`) to apply to the model's "
         "weights before evaluating; empty: none")
       .value_name("FILE");
-
-  t.add(G::data, "data", &o.data,
-        "what to evaluate on: synthetic (the built-in tasks' held-out split) or sft:FILE.jsonl "
-        "(read with the model's tokenizer and chat template; every line is evaluated)")
-      .value_name("SPEC");
-  t.add(G::data, "tasks", &o.tasks, "comma-separated synthetic tasks to evaluate; empty: all")
-      .value_name("LIST");
-  t.add(G::data, "seq-len", &o.seq_len, "tokens per sequence (synthetic)").at_least(1);
-  t.add(G::data, "examples", &o.examples, "held-out examples per task (synthetic)").at_least(1);
-  t.add(G::data, "split", &o.split,
-        "the held-out split: eval (what results report) or validation (disjoint from both "
-        "train and eval: choose settings on it)")
-      .one_of({"eval", "validation"});
-  t.add(G::data, "seed", &o.seed, "seed of the held-out examples");
-
-  t.add(G::evaluation, "micro-batch", &o.micro_batch, "sequences per forward pass").at_least(1);
-  add_parallel_options(t, &o.parallelism, /*pipeline=*/false);
-
+  t.add(G::model, "deactivate", &o.deactivate,
+        "a neuron-set file whose neurons' outputs are zeroed while evaluating (an ffn unit's "
+        "activation, a qo unit's attention output, a kv unit's key and value): the "
+        "task-specific-neurons paper's deactivation; empty: none")
+      .value_name("FILE");
   t.add_switch(G::output, "json", &o.json, "print one JSON line instead of a table");
   t.add(G::output, "dump-logits", &o.dump_logits,
         "also write the first batch's tokens, positions and logits to this safetensors file, "
@@ -341,7 +345,14 @@ std::optional<TrainOptions> parse_train_options(const std::vector<std::string>& 
 
 std::optional<EvalOptions> parse_eval_options(const std::vector<std::string>& args,
                                               std::ostream& out) {
-  return parse_command<EvalOptions>(&eval_command_options, &check_eval, args, out);
+  return parse_command<EvalOptions>(
+      &eval_command_options,
+      [](const CommandOptions& table, EvalOptions& o) {
+        check_eval(table, o);
+        if (o.data != "synthetic" && !o.dump_logits.empty())
+          table.option("dump-logits").reject("dumps a synthetic batch: use it without --data");
+      },
+      args, out);
 }
 
 std::optional<MergeOptions> parse_merge_options(const std::vector<std::string>& args,

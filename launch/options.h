@@ -41,6 +41,7 @@ struct EvalOptions {
   bool json = false;        // one JSON line instead of a table
   std::string dump_logits;  // "" = off; else a safetensors file (tokens, positions, logits)
   std::string delta;        // "" = none; else a sparse delta applied to the model first
+  std::string deactivate;   // "" = none; else a neuron set whose outputs are zeroed
 
   Device compute_device() const;
   DType compute_dtype() const;
@@ -77,6 +78,10 @@ std::unique_ptr<CommandOptions> eval_command_options(EvalOptions& options);
 std::unique_ptr<CommandOptions> merge_command_options(MergeOptions& options);
 
 // Pieces the subcommands' option tables share.
+// What `neft eval` and `neft analyze deactivate` share: --model and its options, the held-out
+// data, --micro-batch and --tp; and their checks.
+void add_eval_options(CommandOptions& table, EvalOptions& options);
+void check_eval(const CommandOptions& table, EvalOptions& options);
 // --init, --device, --dtype (after --model, whose meaning differs between commands).
 void add_model_options(CommandOptions& table, std::string* init, std::string* device,
                        std::string* dtype);

@@ -3,10 +3,6 @@
 // rank trained), its neurons.safetensors (the method) and its model/config.json (the size).
 #include "launch/report.h"
 
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -20,13 +16,12 @@
 #include <nlohmann/json.hpp>
 
 #include "launch/command_options.h"
+#include "launch/plot.h"
 #include "model/config.h"
 #include "neuron/neuron_set.h"
 #include "runtime/error.h"
 #include "runtime/json_file.h"
 #include "train/checkpoint_dir.h"
-
-extern char** environ;
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -35,7 +30,6 @@ namespace neft::launch {
 
 namespace {
 
-constexpr const char* kPlotScript = "scripts/neuron_map.gp";
 constexpr int64_t kWarmupSteps = 5;  // first steps left out of the step time (allocation, caches)
 
 std::string count_text(double n) {
@@ -147,69 +141,6 @@ int64_t units_of(const neuron::NeuronSet& set, neuron::NeuronKind k) {
       return set.kv_heads * set.head_dim;
   }
   return 0;
-}
-
-// Where scripts/neuron_map.gp is: in the source tree that holds the binary (build/launch/neft
-// sits under it), else under the current directory.
-std::string find_plot_script() {
-  std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec)
-    for (fs::path d = exe.parent_path(); !d.empty() && d != d.root_path(); d = d.parent_path())
-      if (fs::exists(d / kPlotScript)) return (d / kPlotScript).string();
-  return fs::exists(kPlotScript) ? kPlotScript : "";
-}
-
-bool on_path(const std::string& program) {
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path ? path : "");
-  for (std::string d; std::getline(dirs, d, ':');)
-    if (!d.empty() && access((fs::path(d) / program).c_str(), X_OK) == 0) return true;
-  return false;
-}
-
-// The labels as one gnuplot string of words (word(labels, i) honours the double quotes).
-std::string plot_words(const std::vector<std::string>& labels) {
-  std::string words;
-  for (std::string l : labels) {
-    l.erase(std::remove(l.begin(), l.end(), '"'), l.end());
-    words += (words.empty() ? "\"" : " \"") + l + "\"";
-  }
-  return words;
-}
-
-// Runs `gnuplot -c script args...` without a shell, so paths and labels pass as they are;
-// its exit status.
-int run_gnuplot(const std::string& script, const std::vector<std::string>& script_args) {
-  std::vector<std::string> args = {"gnuplot", "-c", script};
-  args.insert(args.end(), script_args.begin(), script_args.end());
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  if (posix_spawnp(&pid, "gnuplot", nullptr, nullptr, argv.data(), environ) != 0) return -1;
-  int status = 0;
-  if (waitpid(pid, &status, 0) < 0) return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-// `neft report` takes run directories as plain arguments, which the option table (options
-// only) refuses: they are taken out first. Every report option takes a value.
-std::vector<std::string> split_runs(const std::vector<std::string>& args,
-                                    std::vector<std::string>& runs) {
-  std::vector<std::string> options;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--help" || a == "-h") {
-      options.push_back(a);
-    } else if (a.rfind("--", 0) == 0) {
-      options.push_back(a);
-      if (a.find('=') == std::string::npos && i + 1 < args.size()) options.push_back(args[++i]);
-    } else {
-      runs.push_back(a);
-    }
-  }
-  return options;
 }
 
 using G = OptionGroup;
@@ -401,7 +332,7 @@ std::vector<std::string> write_neuron_map_tsv(const std::vector<RunSummary>& run
 std::optional<ReportOptions> parse_report_options(const std::vector<std::string>& args,
                                                   std::ostream& out) {
   std::vector<std::string> runs;
-  const std::vector<std::string> options = split_runs(args, runs);
+  const std::vector<std::string> options = split_positional(args, runs);
   std::optional<ReportOptions> o =
       parse_command<ReportOptions>(&report_command_options, &check_report, options, out);
   if (!o) return o;
@@ -435,21 +366,13 @@ int run_report(const ReportOptions& o) {
     std::printf("no neuron-level run among them: no neuron map drawn\n");
     return 0;
   }
-  const std::string script = find_plot_script();
-  if (!on_path("gnuplot") || script.empty()) {
-    std::printf("%s: wrote the neuron map's data to %s, not drawn (install gnuplot)\n",
-                !on_path("gnuplot") ? "gnuplot is not on PATH" : "scripts/neuron_map.gp not found",
-                tsv.c_str());
-    return 0;
-  }
   int64_t layers = 0;
   for (const RunSummary& r : runs) {
     const fs::path file = fs::path(r.dir) / "neurons.safetensors";
     if (fs::exists(file)) layers = std::max(layers, neuron::load_neuron_set(file.string()).layers);
   }
-  if (run_gnuplot(script, {tsv, o.png, std::to_string(layers), plot_words(labels)}) != 0)
-    fail("report: gnuplot failed to draw ", o.png, " from ", tsv, " (", script, ")");
-  std::printf("wrote %s (data: %s)\n", o.png.c_str(), tsv.c_str());
+  draw_png("neuron_map.gp", {tsv, o.png, std::to_string(layers), plot_words(labels)}, o.png, tsv,
+           "report");
   return 0;
 }
 

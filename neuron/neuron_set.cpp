@@ -199,6 +199,14 @@ NeuronSpace space_of(const NeuronSet& set, const model::LlamaConfig& config, int
   return space;
 }
 
+void check_same_model(const NeuronSet& a, const std::string& path_a, const NeuronSet& b,
+                      const std::string& path_b) {
+  for (const ShapeField& f : kShape)
+    if (a.*f.in_set != b.*f.in_set)
+      fail(path_b, ": made for a model with ", f.key, " ", b.*f.in_set, ", but ", path_a,
+           " for one with ", a.*f.in_set);
+}
+
 LocalScores local_scores(const NeuronSet& all, const NeuronSpace& space, int tp_rank, int pp_stage,
                          const std::string& path) {
   LocalScores mine;

@@ -51,6 +51,11 @@ NeuronSet load_neuron_set(const std::string& path);
 NeuronSpace space_of(const NeuronSet& set, const model::LlamaConfig& config, int tp, int pp,
                      const std::string& path);
 
+// Fails unless sets a (read from path_a) and b (path_b) were made for models of one shape,
+// naming b's file and the first field that differs.
+void check_same_model(const NeuronSet& a, const std::string& path_a, const NeuronSet& b,
+                      const std::string& path_b);
+
 // This rank's part of a scores file: a score for every neuron (tp_rank, pp_stage) owns; a
 // one-line error naming the first one the file lacks.
 LocalScores local_scores(const NeuronSet& all, const NeuronSpace& space, int tp_rank, int pp_stage,

@@ -5,7 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "model/llama.h"
 #include "parallel/environment.h"
+#include "parallel/process_groups.h"
 #include "runtime/error.h"
 #include "tests/unit/error_of.h"
 
@@ -20,6 +22,15 @@ inline std::vector<float> rank_values(int rank, int64_t n) {
   std::vector<float> v(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) v[size_t(i)] = rank_value(rank, i);
   return v;
+}
+
+// This rank's shard of a model at the groups' layout: its tp rank and pipeline stage.
+inline model::ModelOptions shard_options(const ProcessGroups& g) {
+  model::ModelOptions o;
+  o.tp = {g.tp.get(), g.tp->rank(), g.tp->size()};
+  o.pp_stage = g.coords.pp;
+  o.pp_stages = g.layout.pp;
+  return o;
 }
 
 using ::neft::testing::error_of;

@@ -16,6 +16,7 @@
 #include "neuron/neuron_space.h"
 #include "neuron/scores.h"
 #include "parallel/process_groups.h"
+#include "tests/parallel/helpers.h"
 #include "tests/unit/model/random_batches.h"
 #include "tests/unit/model/small_config.h"
 #include "train/train_step.h"
@@ -48,11 +49,7 @@ TEST_P(ScoresLayouts, MatchTheSingleRankScores) {
   const NeuronSpace single_space(c, kinds), space(c, kinds, k.tp, k.pp);
 
   model::LlamaModel single(c);
-  model::ModelOptions o;
-  o.tp = {groups.tp.get(), groups.tp->rank(), groups.tp->size()};
-  o.pp_stage = groups.coords.pp;
-  o.pp_stages = k.pp;
-  model::LlamaModel sharded(c, o);
+  model::LlamaModel sharded(c, parallel::testing::shard_options(groups));
 
   const std::vector<data::Batch> all = global_batches(c);
   std::vector<data::Batch> mine;
