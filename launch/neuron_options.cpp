@@ -133,18 +133,22 @@ std::unique_ptr<CommandOptions> finetune_command_options(FinetuneOptions& o) {
       "--scope, then train only those, evaluate, and write the sparse delta of the trained "
       "rows. Writes <out>/scores.safetensors, <out>/neurons.safetensors, the run as `neft "
       "train` writes it, and <out>/delta.safetensors (`neft merge` folds it into the base).");
-  add_train_options(*table, o.train);
-  add_score_spec(*table, o.score);
-  add_select_spec(*table, o.select);
+  add_finetune_options(*table, o);
   return table;
+}
+
+}  // namespace
+
+void add_finetune_options(CommandOptions& table, FinetuneOptions& o) {
+  add_train_options(table, o.train);
+  add_score_spec(table, o.score);
+  add_select_spec(table, o.select);
 }
 
 void check_finetune(const CommandOptions& t, FinetuneOptions& o) {
   check_train(t, o.train, /*neuron_level=*/true);
   check_specs(o.score, &o.select);
 }
-
-}  // namespace
 
 std::optional<ScoreOptions> parse_score_options(const std::vector<std::string>& args,
                                                 std::ostream& out) {

@@ -53,6 +53,11 @@ struct FinetuneOptions {
   SelectSpec select;
 };
 
+// The options of `neft finetune` (every `neft train` option but --neurons, the scoring and the
+// selection), for commands built on it (`neft continual`), and their checks.
+void add_finetune_options(CommandOptions& table, FinetuneOptions& options);
+void check_finetune(const CommandOptions& table, FinetuneOptions& options);
+
 std::optional<ScoreOptions> parse_score_options(const std::vector<std::string>& args,
                                                 std::ostream& out);
 std::optional<SelectOptions> parse_select_options(const std::vector<std::string>& args,

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "launch/recipe.h"
+#include "lora/lora.h"
 #include "model/config.h"
 #include "runtime/error.h"
 
@@ -96,7 +97,7 @@ void check_tasks(const CommandOptions& table, const std::string& tasks) {
 
 void check_train(const CommandOptions& table, TrainOptions& o, bool neuron_level) {
   check_device_and_dtype(table, o.device, o.dtype);
-  apply_recipe(table, o, neuron_level || !o.neurons.empty());
+  apply_recipe(table, o, neuron_level || !o.neurons.empty() || o.lora_rank > 0);
   check_parallel(table, o.parallelism, o.device);
   check_tasks(table, o.tasks);
   if (o.min_lr > o.lr)
@@ -112,6 +113,49 @@ void check_train(const CommandOptions& table, TrainOptions& o, bool neuron_level
     table.option("eval-every")
         .reject("training with --pp " + table.option("pp").value_text() +
                 " does not evaluate; use --eval-every 0 and `neft eval --model OUT/model`");
+}
+
+void add_lora_options(CommandOptions& t, TrainOptions& o) {
+  t.add(G::training, "lora-rank", &o.lora_rank,
+        "train LoRA adapters of this rank instead of the weights (every weight stays as "
+        "loaded); the run's checkpoints and model/ hold the base and the adapter in Hugging "
+        "Face PEFT's format (adapter_config.json, adapter_model.safetensors). 0: no LoRA")
+      .at_least(0);
+  t.add(G::training, "lora-alpha", &o.lora_alpha,
+        "LoRA's scaling numerator: the update is (alpha / rank) B A. 0: the rank (a scaling "
+        "of 1, PEFT's default)")
+      .at_least(0);
+  t.add(G::training, "lora-targets", &o.lora_targets,
+        "the projections that get an adapter: q, k, v, o, gate, up, down (or their _proj "
+        "names), comma-separated, or all")
+      .value_name("LIST");
+  t.add(G::training, "lora-dropout", &o.lora_dropout,
+        "dropout on the adapters' input; only 0 is implemented")
+      .at_least(0);
+}
+
+void check_lora(const CommandOptions& t, TrainOptions& o) {
+  if (o.lora_rank > 0 && !o.neurons.empty())
+    t.option("lora-rank").reject("trains adapters; --neurons trains neurons: choose one");
+  // On the command line; a config file (as config_text writes it) names every option.
+  auto typed = [&](const char* name) {
+    return t.option(name).source().given && t.option(name).source().file.empty();
+  };
+  if (o.lora_rank == 0 && typed("lora-rank"))
+    t.option("lora-rank").reject("must be at least 1 (leave it out to train without LoRA)");
+  if (o.lora_rank == 0)
+    for (const char* name : {"lora-alpha", "lora-targets", "lora-dropout"})
+      if (typed(name)) t.option(name).reject("is a LoRA option: give --lora-rank too");
+  if (o.lora_rank > 0) {
+    if (o.lora_alpha == 0) o.lora_alpha = double(o.lora_rank);
+    try {
+      lora::parse_targets(o.lora_targets);
+    } catch (const Error& e) {
+      t.option("lora-targets").reject(e.what());
+    }
+    if (o.lora_dropout != 0)
+      t.option("lora-dropout").reject("only 0 is implemented (the adapters train without it)");
+  }
 }
 
 void add_eval_options(CommandOptions& t, EvalOptions& o) {
@@ -151,7 +195,7 @@ namespace {
 
 // Each names a file or directory that has no sensible default.
 void check_merge(const CommandOptions& table, MergeOptions&) {
-  for (const char* required : {"base", "delta", "out"})
+  for (const char* required : {"base", "out"})
     if (!table.option(required).source().given)
       fail("missing --", required, "; ", table.help_hint());
 }
@@ -179,6 +223,7 @@ std::unique_ptr<CommandOptions> train_command_options(TrainOptions& o) {
             "every other weight stays as loaded, bit for bit, and the sparse delta of the "
             "trained rows is written to <out>/delta.safetensors. Empty: every weight trains")
       .value_name("FILE");
+  add_lora_options(*table, o);
   return table;
 }
 
@@ -317,9 +362,11 @@ std::unique_ptr<CommandOptions> merge_command_options(MergeOptions& o) {
   auto table = std::make_unique<CommandOptions>(
       "merge",
       "Applies the sparse delta of a neuron-level run (the rows of its trained neurons, "
-      "written by `neft train --neurons`) to the base model it was trained from, and writes "
-      "the merged model as a Hugging Face directory (f32), loadable by `neft eval` and "
-      "transformers. Runs on one CPU process.");
+      "written by `neft train --neurons`) to the base model it was trained from, or folds a "
+      "LoRA adapter into it (W += alpha/r B A, as PEFT's merge_and_unload: --adapter DIR in "
+      "PEFT's format, or the adapter a LoRA run's model/ carries), and writes the merged model "
+      "as a Hugging Face directory (f32), loadable by `neft eval` and transformers. Runs on one "
+      "CPU process.");
   CommandOptions& t = *table;
   t.add(G::model, "base", &o.base,
         "the base model: a Hugging Face model directory with weights, or a preset name (" +
@@ -328,8 +375,10 @@ std::unique_ptr<CommandOptions> merge_command_options(MergeOptions& o) {
       .not_empty();
   t.add(G::model, "seed", &o.seed, "seed of a preset base's random initialisation");
   t.add(G::model, "delta", &o.delta, "the delta file (safetensors, format neft-delta)")
-      .value_name("FILE")
-      .not_empty();
+      .value_name("FILE");
+  t.add(G::model, "adapter", &o.adapter,
+        "a LoRA adapter directory (adapter_config.json, adapter_model.safetensors) to fold in")
+      .value_name("DIR");
   t.add(G::output, "out", &o.out, "directory to write the merged model to (replaced atomically)")
       .value_name("DIR")
       .not_empty();
@@ -339,7 +388,11 @@ std::unique_ptr<CommandOptions> merge_command_options(MergeOptions& o) {
 std::optional<TrainOptions> parse_train_options(const std::vector<std::string>& args,
                                                 std::ostream& out) {
   return parse_command<TrainOptions>(
-      &train_command_options, [](const CommandOptions& t, TrainOptions& o) { check_train(t, o); },
+      &train_command_options,
+      [](const CommandOptions& t, TrainOptions& o) {
+        check_train(t, o);
+        check_lora(t, o);
+      },
       args, out);
 }
 

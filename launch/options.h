@@ -53,7 +53,8 @@ struct EvalOptions {
 struct MergeOptions {
   std::string base;      // HF model directory, or a preset (randomly initialised from seed)
   uint64_t seed = 1234;  // the preset's initialisation, as `neft train --seed` made it
-  std::string delta;     // the delta file
+  std::string delta;     // the delta file ("" = none)
+  std::string adapter;   // a PEFT LoRA adapter directory ("" = none, or the base's own)
   std::string out;       // the merged model's directory
 };
 
@@ -101,6 +102,11 @@ void check_tasks(const CommandOptions& table, const std::string& tasks);
 // and its checks; neuron_level: the command trains a neuron set (`neft finetune`), which
 // picks the recipe (launch/recipe.h) as --neurons does.
 void add_train_options(CommandOptions& table, TrainOptions& options);
+// --lora-rank, --lora-alpha, --lora-targets, --lora-dropout, and their checks (after
+// check_train): --lora-rank with --neurons, a LoRA option without --lora-rank, an unknown
+// target or a dropout other than 0 are refused; alpha 0 becomes the rank.
+void add_lora_options(CommandOptions& table, TrainOptions& options);
+void check_lora(const CommandOptions& table, TrainOptions& options);
 void check_train(const CommandOptions& table, TrainOptions& options, bool neuron_level = false);
 
 }  // namespace neft::launch

@@ -17,6 +17,7 @@
 
 #include "launch/command_options.h"
 #include "launch/plot.h"
+#include "lora/peft_format.h"
 #include "model/config.h"
 #include "neuron/neuron_set.h"
 #include "runtime/error.h"
@@ -180,7 +181,15 @@ RunSummary summarize_run(const std::string& label, const std::string& dir) {
   if (!fs::is_directory(dir)) fail("report: ", dir, ": no such run directory");
   read_metrics(fs::path(dir) / "metrics.jsonl", s);
   const fs::path neurons = fs::path(dir) / "neurons.safetensors";
-  s.method = fs::exists(neurons) ? method_of(neuron::load_neuron_set(neurons.string())) : "full";
+  const fs::path adapter = fs::path(dir) / "model";
+  if (fs::exists(neurons)) {
+    s.method = method_of(neuron::load_neuron_set(neurons.string()));
+  } else if (lora::has_peft_adapter(adapter.string())) {
+    const lora::LoraConfig l = lora::load_peft_adapter(adapter.string()).config;
+    s.method = "lora r" + std::to_string(l.rank) + " " + join(l.targets, ",");
+  } else {
+    s.method = "full";
+  }
   // Accuracy on the validation split is not the held-out result: say so where it shows.
   if (s.eval_split != "eval") s.method += " (" + s.eval_split + " split)";
   s.model_parameters = model_parameters(dir);

@@ -129,6 +129,15 @@ ParameterList Block::parameters() {
           &norm2_};
 }
 
+ParameterList Block::adapter_parameters() {
+  ParameterList all;
+  for (LinearWeight* w : {&qkv_.part(0), &qkv_.part(1), &qkv_.part(2), &o_.part(),
+                          &gate_up_.part(0), &gate_up_.part(1), &down_.part()})
+    if (w->adapter)
+      for (Parameter* p : w->adapter->parameters()) all.push_back(p);
+  return all;
+}
+
 void Block::project_qkv(const Tensor& x, const TokenLayout& tokens, BlockActivations& a) {
   const LlamaConfig& c = config_;
   ops::rmsnorm_forward(x, norm1_.value, c.rms_eps, a.n1, a.rstd1);

@@ -61,6 +61,8 @@ class Block {
   // HF order: self_attn.{q,k,v,o}_proj, mlp.{gate,up,down}_proj, input_layernorm,
   // post_attention_layernorm.
   ParameterList parameters();
+  // The adapters' parameters (model/linear_adapter.h), q, k, v, o, gate, up, down order.
+  ParameterList adapter_parameters();
 
   // x [N, C] -> out [N, C] (a different buffer); fills a.
   void forward(const Tensor& x, const TokenLayout& tokens, BlockActivations& a, Tensor& out);

@@ -40,7 +40,7 @@ std::optional<std::pair<int64_t, std::string>> layer_and_suffix(const std::strin
 void refuse_unknown_tensors(LlamaModel& model, const Checkpoint& checkpoint) {
   const LlamaConfig& c = model.config();
   std::set<std::string> own, layer_suffixes;
-  for (const Parameter* p : model.parameters()) {
+  for (const Parameter* p : model.hf_parameters()) {
     own.insert(p->name);
     if (const auto ls = layer_and_suffix(p->name)) layer_suffixes.insert(ls->second);
   }
@@ -65,7 +65,7 @@ void refuse_unknown_tensors(LlamaModel& model, const Checkpoint& checkpoint) {
 
 void load_hf_weights(LlamaModel& model, const Checkpoint& checkpoint) {
   refuse_unknown_tensors(model, checkpoint);
-  for (Parameter* p : model.parameters()) {
+  for (Parameter* p : model.hf_parameters()) {
     if (!checkpoint.has(p->name))
       fail(checkpoint.path(), ": no tensor '", p->name, "' (model ", model.config().name, ")");
     // A tensor-parallel rank reads only its rows or columns from the mapped file.

@@ -58,11 +58,18 @@ LlamaModel::LlamaModel(const LlamaConfig& config, const ModelOptions& options)
 
 LlamaModel::~LlamaModel() = default;
 
-ParameterList LlamaModel::parameters() {
+ParameterList LlamaModel::parameters() { return parameters(true); }
+
+ParameterList LlamaModel::hf_parameters() { return parameters(false); }
+
+ParameterList LlamaModel::parameters(bool with_adapters) {
   ParameterList all;
   if (first_stage()) all.push_back(&embed_);
-  for (auto& b : blocks_)
+  for (auto& b : blocks_) {
     for (Parameter* p : b->parameters()) all.push_back(p);
+    if (with_adapters)
+      for (Parameter* p : b->adapter_parameters()) all.push_back(p);
+  }
   if (last_stage()) {
     all.push_back(&final_norm_);
     if (!config_.tied_embeddings) all.push_back(&head_);

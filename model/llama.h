@@ -64,8 +64,11 @@ class LlamaModel {
   const LlamaConfig& config() const { return config_; }
   const ModelOptions& options() const { return options_; }
 
-  // Every parameter, in HF order and with HF names (the tied head is not listed twice).
+  // Every parameter, in HF order and with HF names (the tied head is not listed twice), each
+  // block's adapters' (model/linear_adapter.h) after its own.
   ParameterList parameters();
+  // The model's own weights alone, what an HF checkpoint holds (no adapter).
+  ParameterList hf_parameters();
   Parameter& parameter(const std::string& name);  // fails naming an unknown name
   // HF's initialisation: linear and embedding weights ~ N(0, std), norm weights 1.
   void init_random(uint64_t seed, float std = 0.02f);
@@ -121,6 +124,7 @@ class LlamaModel {
   Block& block(int64_t layer);
 
  private:
+  ParameterList parameters(bool with_adapters);
   void ensure_buffers(int64_t B, int64_t T);
   void backward_head(float loss_scale);
 

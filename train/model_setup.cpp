@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "lora/peft_format.h"
 #include "model/config.h"
 #include "model/hf_checkpoint.h"
 
@@ -23,10 +24,13 @@ std::unique_ptr<model::LlamaModel> build_model(const ModelSource& source,
                                                const model::ModelOptions& options, uint64_t seed) {
   auto m = std::make_unique<model::LlamaModel>(model::resolve_config(source.model), options);
   const std::string weights = weights_path(source);
-  if (weights.empty())
+  if (weights.empty()) {
     m->init_random(seed);
-  else
-    model::load_hf_weights(*m, model::Checkpoint(weights));
+    return m;
+  }
+  model::load_hf_weights(*m, model::Checkpoint(weights));
+  // A LoRA run's directory carries its adapter beside the base (lora/peft_format.h).
+  if (lora::has_peft_adapter(weights)) lora::attach_peft_adapter(*m, weights);
   return m;
 }
 

@@ -1,6 +1,7 @@
 // Where a command's model comes from: a preset or an HF directory for the shapes, and for
 // the weights the --init checkpoint, else the model directory's own weights, else a seeded
-// random initialisation.
+// random initialisation. A weights directory that carries a PEFT adapter (a LoRA run's
+// checkpoint or model/) gets it attached (lora/peft_format.h).
 #pragma once
 #include <cstdint>
 #include <memory>

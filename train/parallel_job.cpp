@@ -21,6 +21,17 @@ int running_world_size() {
   return size;
 }
 
+int running_world_rank() {
+  if (!parallel::mpi_running()) return 0;
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  return rank;
+}
+
+void world_barrier() {
+  if (parallel::mpi_running()) MPI_Barrier(MPI_COMM_WORLD);
+}
+
 ParallelJob ParallelJob::start(const ParallelOptions& o, const std::string& device) {
   const int64_t model_ranks = o.tp * o.pp;
   const int world = running_world_size();

@@ -24,6 +24,10 @@ bool started_by_mpi_launcher(const parallel::EnvLookup& env = parallel::getenv_l
 
 // The world size without a collective (safe on the way out): 1 while MPI is not running.
 int running_world_size();
+// This process's rank in the job (0 when MPI is not running), and a barrier over every rank
+// (nothing on one process): for steps one rank does for all, between collective ones.
+int running_world_rank();
+void world_barrier();
 
 class ParallelJob {
  public:

@@ -74,6 +74,11 @@ struct TrainOptions {
   int64_t log_every = 10;
   // neuron-level training
   std::string neurons;  // "" = every weight trains; else a neuron-set file
+  // LoRA (lora/lora.h): 0 = none; else adapters of this rank on lora_targets train, alone.
+  int64_t lora_rank = 0;
+  double lora_alpha = 0;  // 0 = the rank: a scaling of 1, as PEFT's defaults (r 8, alpha 8)
+  std::string lora_targets = "q,k,v,o,gate,up,down";
+  double lora_dropout = 0;
 
   Device compute_device() const;
   DType compute_dtype() const;                 // dtype with "auto" resolved for the device

@@ -11,6 +11,8 @@
 
 #include "data/batch_source.h"
 #include "data/synthetic.h"
+#include "lora/lora.h"
+#include "lora/peft_format.h"
 #include "model/config.h"
 #include "model/hf_checkpoint.h"
 #include "model/hf_companion_files.h"
@@ -49,6 +51,10 @@ constexpr const char* kNeuronsFile = "neurons.safetensors";
 
 std::string data_spec(const TrainOptions& o) { return train::data_spec(o.data, o.tasks); }
 
+lora::LoraConfig lora_config(const TrainOptions& o) {
+  return {o.lora_rank, o.lora_alpha, lora::parse_targets(o.lora_targets), o.lora_dropout};
+}
+
 // A training checkpoint: the model as an HF directory (so `neft eval --model` takes it as is),
 // the optimizer state, and where the run stood (step, data position). Tensors are whole
 // whatever the layout (train/distributed_checkpoint.h): each stage of rank 0's replica gathers
@@ -58,7 +64,14 @@ void save_training_checkpoint(const ParallelJob& job, model::LlamaModel& m, cons
                               int64_t step, const data::BatchSource& source,
                               const TrainOptions& o) {
   if (job.holds_output_shards()) {
-    const model::NamedTensors weights = collect_stages(gather_weights(m), job.output_stages());
+    model::NamedTensors weights = collect_stages(gather_weights(m), job.output_stages());
+    // A LoRA run's adapter goes beside the base in PEFT's format (lora/peft_format.h).
+    lora::PeftAdapter adapter{lora_config(o), {}};
+    std::erase_if(weights, [&](const auto& named) {
+      const bool is_adapter = named.first.find(".lora_") != std::string::npos;
+      if (is_adapter) adapter.tensors.push_back(named);
+      return is_adapter;
+    });
     const model::NamedTensors optimizer =
         collect_stages(gather_optimizer_state(m, opt), job.output_stages());
     if (job.writes_output())
@@ -70,6 +83,8 @@ void save_training_checkpoint(const ParallelJob& job, model::LlamaModel& m, cons
                                   model::torch_dtype_name(m.options().dtype));
             model::write_companion_files(model::companion_source(o.model, o.init), m.config(),
                                          dir.string());
+            if (!adapter.tensors.empty())
+              lora::write_peft_files(dir.string(), adapter, o.init.empty() ? o.model : o.init);
             model::save_safetensors((dir / kOptimizerFile).string(), optimizer);
             const json state = {{"step", step},
                                 {"optimizer_steps", opt.steps_taken()},
@@ -125,6 +140,8 @@ int64_t read_checkpoint(const fs::path& dir, model::LlamaModel& m, optim::AdamW&
          "; pass a larger --steps to train on from it");
   if (!s.contains("data")) fail(state_path, ": no key 'data'");
   model::load_hf_weights(m, model::Checkpoint(dir.string()));
+  if (!lora::lora_parameters(m).empty())
+    lora::load_adapter_weights(m, lora::load_peft_adapter(dir.string(), &m.config()), dir.string());
   try {
     load_optimizer_state(m, opt, (dir / kOptimizerFile).string(), optimizer_steps);
     source.restore(s.at("data"));
@@ -156,6 +173,20 @@ int run_training(const TrainOptions& o) {
   if (latest && !o.resume)
     fail("--out ", o.out, " already holds a run (", latest->string(),
          "): pass --resume to continue it, or choose another --out");
+  if (!lora::lora_parameters(*model).empty() && o.lora_rank == 0)
+    fail("--init ", o.init.empty() ? o.model : o.init,
+         " carries a LoRA adapter: fold it into the weights with `neft merge` first, or train a "
+         "new adapter on the merged model with --lora-rank");
+  if (o.lora_rank > 0) {
+    const lora::LoraConfig l = lora_config(o);
+    lora::attach_lora(*model, l, o.seed);
+    if (rank0)
+      std::printf(
+          "training LoRA adapters of rank %lld (alpha %g) on %s: %lld parameters; every "
+          "weight is frozen\n",
+          (long long)l.rank, l.alpha, o.lora_targets.c_str(),
+          (long long)lora::parameter_count(l, model->config()));
+  }
   // Nothing is written before the first step has completed (train/run_output.h).
   std::optional<neuron::NeuronSet> neurons;
   // Neuron-level training: only the file's neurons train (it is kept with the run so that

@@ -34,6 +34,16 @@ inline std::vector<std::string> with(std::vector<std::string> args,
   return args;
 }
 
+// A base model to fine-tune, in `out`: the tiny preset after two steps of training on `data`
+// (--tasks, --seq-len, ...); returns its model/ directory.
+inline std::string make_base(const std::string& out, const std::vector<std::string>& data) {
+  const Result r = neft(
+      with({"train", "--out", out, "--steps", "2", "--log-every", "100", "--eval-examples", "2"},
+           data));
+  EXPECT_EQ(r.status, 0) << r.err;
+  return out + "/model";
+}
+
 // Exit status 1 and exactly one line on stderr that contains every one of `parts`.
 inline void expect_one_line_error(const Result& r, const std::vector<std::string>& parts) {
   EXPECT_EQ(r.status, 1);

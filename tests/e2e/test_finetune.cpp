@@ -23,14 +23,8 @@ namespace fs = std::filesystem;
 const std::vector<std::string> kData = {"--tasks",       "copy,shift", "--seq-len", "32",
                                         "--micro-batch", "4",          "--seed",    "7"};
 
-// A base model to fine-tune: the tiny preset after two steps of training.
 std::string make_base(const TempDir& dir) {
-  const std::string out = dir.file("base");
-  const Result r = neft(
-      with({"train", "--out", out, "--steps", "2", "--log-every", "100", "--eval-examples", "2"},
-           kData));
-  EXPECT_EQ(r.status, 0) << r.err;
-  return out + "/model";
+  return ::neft::launch::testing::make_base(dir.file("base"), kData);
 }
 
 std::map<std::string, std::vector<float>> weights(const std::string& model_dir) {

@@ -176,7 +176,7 @@ TEST(MergeE2E, OptionsAndHelp) {
   EXPECT_THAT(help.out, HasSubstr("--base DIR|NAME"));
   EXPECT_THAT(neft({"--help"}).out, HasSubstr("merge"));
   expect_one_line_error(neft({"merge", "--base", "tiny", "--out", "x"}),
-                        {"missing --delta", "neft merge --help"});
+                        {"nothing to merge: give --delta FILE or --adapter DIR"});
   expect_one_line_error(neft({"merge", "--delta", "d", "--out", "x"}), {"missing --base"});
 }
 

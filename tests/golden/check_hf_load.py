@@ -4,7 +4,10 @@
     python3 tests/golden/check_hf_load.py MODEL_DIR LOGITS_FILE [--tol 1e-4] [--rtol 0]
 
 MODEL_DIR    a model directory as neft saves it: config.json plus model.safetensors, or
-             shards with model.safetensors.index.json.
+             shards with model.safetensors.index.json; a LoRA run's (neft train
+             --lora-rank) also holds adapter_config.json and adapter_model.safetensors, which
+             transformers' PEFT integration attaches on loading (needs pip install peft):
+             the check is then that PEFT computes neft's adapted logits.
 LOGITS_FILE  a safetensors file with
                tokens     I32 [B,T]
                positions  I32 [B,T] or [T]  (optional; default 0..T-1 in every row)
@@ -71,6 +74,12 @@ def load_model(model_dir: str) -> LlamaForCausalLM:
     model = LlamaForCausalLM.from_pretrained(
         model_dir, dtype=torch.float32, attn_implementation="eager"
     )
+    has_adapter = os.path.isfile(os.path.join(model_dir, "adapter_config.json"))
+    if has_adapter and not hasattr(model, "peft_config"):
+        fail(f"{model_dir}: has adapter_config.json but transformers loaded no adapter "
+             "(is peft installed?)")
+    if has_adapter:
+        print(f"loaded the LoRA adapter of {model_dir} with PEFT")
     return model.eval()
 
 

@@ -1,0 +1,70 @@
+#include "lora/lora_adapter.h"
+
+#include "runtime/error.h"
+#include "runtime/ops/gemm.h"
+
+namespace neft::lora {
+
+std::string lora_name(const std::string& base_name, char which) {
+  const std::string suffix = ".weight";
+  NEFT_CHECK(base_name.ends_with(suffix), "lora: base '", base_name, "' is not a weight");
+  return base_name.substr(0, base_name.size() - suffix.size()) + ".lora_" + which + ".weight";
+}
+
+namespace {
+// A [rows, cols] slice of a whole [full_rows, full_cols] tensor: sharded along dim
+// (0 or 1) at offset, or whole (dim -1).
+Parameter make(const std::string& name, const Shape& full, int dim, int64_t local, int64_t offset,
+               const Parameter& like) {
+  Shape shape = full;
+  if (dim >= 0) shape[size_t(dim)] = local;
+  Parameter p{name, Tensor::empty(shape, like.value.dtype(), like.value.device()), Tensor(),
+              /*decay=*/true};
+  p.shard_dim = dim;
+  p.shard_offset = dim >= 0 ? offset : 0;
+  p.full_shape = full;
+  return p;
+}
+}  // namespace
+
+LoraAdapter::LoraAdapter(const Parameter& base, BaseLayer layer, const model::TensorParallel& tp,
+                         int64_t rank, double alpha)
+    : layer_(layer), tp_(&tp), scaling_(float(alpha / double(rank))) {
+  NEFT_CHECK(base.full_shape.size() == 2, "lora: base '", base.name, "' is not a matrix");
+  const int64_t out = base.full_shape[0], in = base.full_shape[1];
+  const bool sharded = base.shard_dim >= 0;
+  if (layer == BaseLayer::Column) {
+    a_ = make(lora_name(base.name, 'A'), {rank, in}, -1, 0, 0, base);
+    b_ = make(lora_name(base.name, 'B'), {out, rank}, sharded ? 0 : -1, base.value.size(0),
+              base.shard_offset, base);
+  } else {
+    a_ = make(lora_name(base.name, 'A'), {rank, in}, sharded ? 1 : -1, base.value.size(1),
+              base.shard_offset, base);
+    b_ = make(lora_name(base.name, 'B'), {out, rank}, -1, 0, 0, base);
+  }
+}
+
+void LoraAdapter::forward(const Tensor& x, Tensor& y) {
+  const int64_t N = x.size(0), r = a_.value.size(0);
+  if (!u_.defined() || u_.size(0) != N) {
+    u_ = Tensor::empty({N, r}, x.dtype(), x.device());
+    du_ = Tensor::empty({N, r}, x.dtype(), x.device());
+  }
+  ops::gemm(x, false, a_.value, true, u_);  // U = x Aᵀ (a row base: this rank's part)
+  if (layer_ == BaseLayer::Row) tp_->reduce_from_tp_forward(u_);
+  ops::gemm(u_, false, b_.value, true, y, scaling_, 1.0f);  // y += s U Bᵀ
+}
+
+void LoraAdapter::backward(const Tensor& dy, const Tensor& x, Tensor* dx) {
+  // dB += s dyᵀ U; dU = s dy B.
+  if (b_.grad.defined()) ops::gemm(dy, true, u_, false, b_.grad, scaling_, 1.0f);
+  ops::gemm(dy, false, b_.value, false, du_, scaling_, 0.0f);
+  // dx += dU A: for a column base each rank adds its part of dU's, which the layer then sums
+  // with the base's input gradient; for a row base, its columns of A.
+  if (dx) ops::gemm(du_, false, a_.value, false, *dx, 1.0f, 1.0f);
+  if (!a_.grad.defined()) return;
+  if (layer_ == BaseLayer::Column) tp_->copy_to_tp_backward(du_);  // the whole dU for A
+  ops::gemm(du_, true, x, false, a_.grad, 1.0f, 1.0f);             // dA += dUᵀ x
+}
+
+}  // namespace neft::lora

@@ -1,0 +1,59 @@
+// One LoRA adapter (Hu et al. 2021) in a parallel linear layer's slot (model/linear_adapter.h):
+//   y += (alpha / r) * (x Aᵀ) Bᵀ,   A [r, in], B [out, r]
+// as PEFT computes it (dropout 0). Under tensor parallelism it is sharded as PEFT's
+// LoraParallelLinear shards it, so that it adds no all-reduce of activations but one of
+// [tokens, r] per layer:
+//   column-parallel base (q, k, v, gate, up: each rank holds out/tp rows of W): A whole on
+//     every rank, B's matching out/tp rows. Forward needs nothing; backward all-reduces
+//     dU = (alpha/r) dy B [N, r] over the group, since each rank holds part of dy, before
+//     A's gradient dUᵀ x (the same on every rank, as A is).
+//   row-parallel base (o, down: each rank holds in/tp columns of W): A's matching in/tp
+//     columns, B whole. Forward all-reduces U = x Aᵀ [N, r] (each rank holds part of x);
+//     backward needs nothing.
+// Megatron-Bridge's ParallelLinearAdapter shards the other way round for a row-parallel base
+// (A whole, its input gathered), which moves [N, in] instead of [N, r]; PEFT's way moves r
+// columns per layer, r << in, so it is the one here.
+//
+// A and B are Parameters with HF-style names (`<base>.lora_A.weight`, `<base>.lora_B.weight`,
+// the base's name without ".weight" in front) and shard_dim set as above, so optimizer,
+// gradient sync, clipping and checkpoints treat them as any weight. Training state per rank:
+// the adapter's A and B shards, 12 bytes a parameter with AdamW, ∝ r (in + out / tp) for a
+// column base.
+#pragma once
+#include <string>
+
+#include "model/linear_adapter.h"
+#include "model/tensor_parallel.h"
+#include "runtime/parameter.h"
+
+namespace neft::lora {
+
+enum class BaseLayer { Column, Row };
+
+class LoraAdapter : public model::LinearAdapter {
+ public:
+  // `base`: the base weight (its name, whole shape [out, in], shard_dim and offset);
+  // A and B are allocated on its device in its dtype, uninitialised.
+  LoraAdapter(const Parameter& base, BaseLayer layer, const model::TensorParallel& tp, int64_t rank,
+              double alpha);
+
+  void forward(const Tensor& x, Tensor& y) override;
+  void backward(const Tensor& dy, const Tensor& x, Tensor* dx) override;
+  ParameterList parameters() override { return {&a_, &b_}; }
+
+  Parameter& a() { return a_; }
+  Parameter& b() { return b_; }
+  float scaling() const { return scaling_; }
+
+ private:
+  const BaseLayer layer_;
+  const model::TensorParallel* tp_;
+  const float scaling_;  // alpha / r
+  Parameter a_, b_;
+  Tensor u_, du_;  // [N, r]: x Aᵀ of the last forward, and its gradient
+};
+
+// "model.layers.0.self_attn.q_proj.weight" -> "model.layers.0.self_attn.q_proj.lora_A.weight".
+std::string lora_name(const std::string& base_name, char which);
+
+}  // namespace neft::lora
