@@ -132,7 +132,7 @@ int run_deactivate(const DeactivateOptions& o) {
     const auto t0 = std::chrono::steady_clock::now();
     std::optional<neuron::Deactivation> zeroed;
     if (!ids.empty()) zeroed.emplace(*model, space, ids);
-    runs.push_back({name, index, int64_t(ids.size()), evaluate_held_out(*model, o.eval)});
+    runs.push_back({name, index, int64_t(ids.size()), evaluate_held_out(*model, o.eval, job)});
     if (!print) return;
     for (const train::TaskScore& s : runs.back().scores) {
       nlohmann::json j = train::score_json(s);

@@ -5,6 +5,7 @@
 
 #include "launch/analyze.h"
 #include "launch/command_options.h"
+#include "launch/continual.h"
 #include "launch/eval.h"
 #include "launch/generate.h"
 #include "launch/import_gguf.h"
@@ -68,6 +69,10 @@ const Subcommand kSubcommands[] = {
     {"tokenize", "encode text to token ids (or decode ids) with a Hugging Face tokenizer.json",
      [](const std::vector<std::string>& args, std::ostream& out) {
        return parse_and_run<TokenizeOptions>(&parse_tokenize_options, &run_tokenize, args, out);
+     }},
+    {"continual", "continual fine-tuning over a task sequence: NCFT, SeqFT or SeqLoRA, forgetting",
+     [](const std::vector<std::string>& args, std::ostream& out) {
+       return parse_and_run<ContinualOptions>(&parse_continual_options, &run_continual, args, out);
      }},
     {"analyze", "measure neuron sets: deactivation against random sets, overlap across tasks",
      [](const std::vector<std::string>& args, std::ostream& out) {

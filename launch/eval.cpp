@@ -57,21 +57,24 @@ std::unique_ptr<model::LlamaModel> build_eval_model(const EvalOptions& o,
          "model.safetensors, or --init CHECKPOINT)");
   model::ModelOptions mopts{o.compute_device(), o.compute_dtype(), false};
   mopts.tp = job.tensor_parallel();
+  mopts.pp_stage = job.pp_stage();
+  mopts.pp_stages = job.pp_size();
   auto model = train::build_model(source, mopts, o.seed);
   train::check_sequence_length(model->config(), o.seq_len);
   return model;
 }
 
-std::vector<train::TaskScore> evaluate_held_out(model::LlamaModel& model, const EvalOptions& o) {
+std::vector<train::TaskScore> evaluate_held_out(model::LlamaModel& model, const EvalOptions& o,
+                                                const train::ParallelJob& job) {
   if (o.data == "synthetic") {
     const data::SyntheticSuite suite(o.task_list(), o.seed);
     return train::evaluate_synthetic(model, suite, o.examples, o.micro_batch, o.seq_len,
-                                     data::parse_held_out_split(o.split));
+                                     data::parse_held_out_split(o.split), job.pp());
   }
   const data::SftDataset held = data::load_sft_jsonl(
       o.data.substr(4), {int32_t(model.config().vocab), model::companion_source(o.model, o.init),
                          /*evaluation=*/true});
-  return train::evaluate_dataset(model, held, o.micro_batch);
+  return train::evaluate_dataset(model, held, o.micro_batch, job.pp());
 }
 
 neuron::NeuronSpace deactivation_space(const neuron::NeuronSet& set, const std::string& path,
@@ -93,7 +96,7 @@ int run_eval(const EvalOptions& o) {
   }
   if (!o.dump_logits.empty())
     dump_logits(*model, data::SyntheticSuite(o.task_list(), o.seed), o, job.writes_output());
-  const std::vector<train::TaskScore> scores = evaluate_held_out(*model, o);
+  const std::vector<train::TaskScore> scores = evaluate_held_out(*model, o, job);
   if (!job.writes_output()) return 0;
 
   if (o.json) {

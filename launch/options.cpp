@@ -108,11 +108,6 @@ void check_train(const CommandOptions& table, TrainOptions& o, bool neuron_level
     table.option("eval-every")
         .reject("evaluates the synthetic tasks; with --data " + o.data +
                 " give held-out data with --eval-data sft:FILE.jsonl");
-  // Evaluation runs the whole model on every rank; a pipeline stage holds only its layers.
-  if (o.eval_every > 0 && o.parallelism.pp > 1)
-    table.option("eval-every")
-        .reject("training with --pp " + table.option("pp").value_text() +
-                " does not evaluate; use --eval-every 0 and `neft eval --model OUT/model`");
 }
 
 void add_lora_options(CommandOptions& t, TrainOptions& o) {
@@ -178,7 +173,7 @@ void add_eval_options(CommandOptions& t, EvalOptions& o) {
       .one_of({"eval", "validation"});
   t.add(G::data, "seed", &o.seed, "seed of the held-out examples");
   t.add(G::evaluation, "micro-batch", &o.micro_batch, "sequences per forward pass").at_least(1);
-  add_parallel_options(t, &o.parallelism, /*pipeline=*/false);
+  add_parallel_options(t, &o.parallelism, /*pipeline=*/true);
 }
 
 void check_eval(const CommandOptions& table, EvalOptions& o) {
@@ -404,6 +399,8 @@ std::optional<EvalOptions> parse_eval_options(const std::vector<std::string>& ar
         check_eval(table, o);
         if (o.data != "synthetic" && !o.dump_logits.empty())
           table.option("dump-logits").reject("dumps a synthetic batch: use it without --data");
+        if (o.parallelism.pp > 1 && !o.dump_logits.empty())
+          table.option("dump-logits").reject("gathers the logits of one stage: use --tp");
       },
       args, out);
 }

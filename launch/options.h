@@ -36,7 +36,7 @@ struct EvalOptions {
   uint64_t seed = 1234;
   // evaluation
   int64_t micro_batch = 32;
-  ParallelOptions parallelism;  // tp and the backend (pp stays 1)
+  ParallelOptions parallelism;  // tp, pp (forward-only pipeline) and the backend
   // output
   bool json = false;        // one JSON line instead of a table
   std::string dump_logits;  // "" = off; else a safetensors file (tokens, positions, logits)

@@ -38,15 +38,58 @@ std::vector<int32_t> vocab_parallel_argmax(const Tensor& logits, int64_t vocab_s
   return out;
 }
 
+EvalForward eval_forward(model::LlamaModel& model, const data::BatchTensors& t,
+                         parallel::Communicator* pp) {
+  const model::TensorParallel& tp = model.options().tp;
+  const int64_t vocab_start = tp.offset(model.config().vocab, "vocab_size");
+  EvalForward r;
+  if (!pp || pp->size() == 1) {
+    const model::LossSums sums = model.forward(t.tokens, t.targets, t.positions);
+    r.loss_sum = sums.loss_sum;
+    r.tokens = sums.tokens;
+    r.token_losses = model.token_losses().to_floats();
+    r.argmax = vocab_parallel_argmax(model.logits(), vocab_start, tp);
+    return r;
+  }
+  // The forward-only pipeline: each stage takes the previous one's output and sends its own
+  // on; the last stage's per-token losses and argmax go to every stage.
+  const int stage = pp->rank(), last = pp->size() - 1;
+  const int64_t N = t.tokens.numel();
+  Tensor input;
+  if (stage > 0) {
+    input =
+        Tensor::empty({N, model.config().hidden}, model.options().dtype, model.options().device);
+    pp->recv(input, stage - 1);
+  }
+  model.forward(t.tokens, t.targets, t.positions, input);
+  if (stage < last) pp->send(model.output(), stage + 1);
+  Tensor losses = Tensor::empty({N}, DType::F32), argmax = Tensor::empty({N}, DType::I32);
+  if (stage == last) {
+    losses.copy_from(Tensor::from_floats(model.token_losses().to_floats(), {N}));
+    const std::vector<int32_t> ids = vocab_parallel_argmax(model.logits(), vocab_start, tp);
+    std::copy(ids.begin(), ids.end(), argmax.data<int32_t>());
+  }
+  pp->broadcast(losses, last);
+  pp->broadcast(argmax, last);
+  r.token_losses = losses.to_floats();
+  r.argmax.assign(argmax.data<int32_t>(), argmax.data<int32_t>() + N);
+  const std::vector<int32_t> targets = t.targets.to_ints();
+  for (int64_t i = 0; i < N; ++i)
+    if (targets[size_t(i)] != model::kIgnoreIndex) {
+      r.loss_sum += double(r.token_losses[size_t(i)]);
+      ++r.tokens;
+    }
+  return r;
+}
+
 std::vector<TaskScore> evaluate_synthetic(model::LlamaModel& model,
                                           const data::SyntheticSuite& suite, int64_t examples,
-                                          int64_t micro_batch, int64_t seq_len, data::Split split) {
+                                          int64_t micro_batch, int64_t seq_len, data::Split split,
+                                          parallel::Communicator* pp) {
   if (model.config().vocab < suite.vocab_size())
     fail("eval: the model's vocabulary (", model.config().vocab,
          ") is smaller than the synthetic suite's (", suite.vocab_size(), ")");
   const Device device = model.options().device;
-  const model::TensorParallel& tp = model.options().tp;
-  const int64_t vocab_start = tp.offset(model.config().vocab, "vocab_size");
   std::vector<TaskScore> scores;
   for (int task = 0; task < suite.num_tasks(); ++task) {
     TaskScore s{suite.task_name(task)};
@@ -55,11 +98,10 @@ std::vector<TaskScore> evaluate_synthetic(model::LlamaModel& model,
     for (const data::Batch& b :
          data::synthetic_eval_batches(suite, task, examples, micro_batch, seq_len, split)) {
       const data::BatchTensors t = data::to_tensors(b, device);
-      const model::LossSums sums = model.forward(t.tokens, t.targets, t.positions);
-      loss_sum += sums.loss_sum;
-      tokens += sums.tokens;
-      for (bool ok : data::exact_match(b, vocab_parallel_argmax(model.logits(), vocab_start, tp)))
-        correct += ok;
+      const EvalForward f = eval_forward(model, t, pp);
+      loss_sum += f.loss_sum;
+      tokens += f.tokens;
+      for (bool ok : data::exact_match(b, f.argmax)) correct += ok;
       s.examples += b.B;
     }
     s.loss = tokens ? loss_sum / double(tokens) : 0.0;
@@ -79,10 +121,8 @@ struct RowScore {
 
 // Every example alone in its row, micro_batch rows a forward.
 std::vector<RowScore> score_rows(model::LlamaModel& model,
-                                 const std::vector<const data::Example*>& rows,
-                                 int64_t micro_batch) {
-  const model::TensorParallel& tp = model.options().tp;
-  const int64_t vocab_start = tp.offset(model.config().vocab, "vocab_size");
+                                 const std::vector<const data::Example*>& rows, int64_t micro_batch,
+                                 parallel::Communicator* pp) {
   std::vector<RowScore> out;
   for (size_t first = 0; first < rows.size(); first += size_t(micro_batch)) {
     const size_t n = std::min(rows.size() - first, size_t(micro_batch));
@@ -91,10 +131,9 @@ std::vector<RowScore> score_rows(model::LlamaModel& model,
     data::Batch b = data::Batch::padded(int64_t(n), T);
     for (size_t i = 0; i < n; ++i) data::place_example(*rows[first + i], b, int64_t(i), 0);
     const data::BatchTensors t = data::to_tensors(b, model.options().device);
-    model.forward(t.tokens, t.targets, t.positions);
-    const std::vector<float> losses = model.token_losses().to_floats();
-    const std::vector<bool> exact =
-        data::exact_match(b, vocab_parallel_argmax(model.logits(), vocab_start, tp));
+    const EvalForward f = eval_forward(model, t, pp);
+    const std::vector<float>& losses = f.token_losses;
+    const std::vector<bool> exact = data::exact_match(b, f.argmax);
     for (size_t i = 0; i < n; ++i) {
       RowScore r;
       r.exact = exact[i];
@@ -112,7 +151,7 @@ std::vector<RowScore> score_rows(model::LlamaModel& model,
 }  // namespace
 
 std::vector<TaskScore> evaluate_dataset(model::LlamaModel& model, const data::SftDataset& data,
-                                        int64_t micro_batch) {
+                                        int64_t micro_batch, parallel::Communicator* pp) {
   const int64_t limit = model.config().max_positions;
   for (size_t i = 0; i < data.examples.size(); ++i)
     if (data::example_tokens(data.examples[i]) > limit)
@@ -129,7 +168,7 @@ std::vector<TaskScore> evaluate_dataset(model::LlamaModel& model, const data::Sf
 
   std::vector<const data::Example*> rows;
   for (const data::Example& e : data.examples) rows.push_back(&e);
-  const std::vector<RowScore> r = score_rows(model, rows, micro_batch);
+  const std::vector<RowScore> r = score_rows(model, rows, micro_batch, pp);
   std::vector<double> loss(scores.size(), 0.0);
   std::vector<int64_t> tokens(scores.size(), 0), correct(scores.size(), 0);
   for (size_t i = 0; i < r.size(); ++i) {
@@ -143,7 +182,7 @@ std::vector<TaskScore> evaluate_dataset(model::LlamaModel& model, const data::Sf
   std::vector<const data::Example*> options;
   for (const data::ChoiceItem& item : data.choices)
     for (const data::Example& e : item.options) options.push_back(&e);
-  const std::vector<RowScore> o = score_rows(model, options, micro_batch);
+  const std::vector<RowScore> o = score_rows(model, options, micro_batch, pp);
   std::vector<int64_t> right(scores.size(), 0), right_norm(scores.size(), 0);
   size_t k = 0;
   for (const data::ChoiceItem& item : data.choices) {

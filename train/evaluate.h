@@ -13,9 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "data/batch.h"
 #include "data/sft.h"
 #include "data/synthetic.h"
 #include "model/llama.h"
+#include "parallel/communicator.h"
 
 namespace neft::train {
 
@@ -35,15 +37,30 @@ struct TaskScore {
 std::vector<int32_t> vocab_parallel_argmax(const Tensor& logits, int64_t vocab_start,
                                            const model::TensorParallel& tp);
 
+// One evaluation forward of a batch, on every rank of the model's tp group and, when `pp`
+// has several stages, of its pipeline group (forward-only: each stage passes its output on;
+// the last stage's per-token losses and argmax reach every stage). Every rank gets the same
+// numbers.
+struct EvalForward {
+  double loss_sum = 0.0;            // over the counted tokens
+  int64_t tokens = 0;               // counted tokens
+  std::vector<float> token_losses;  // [B*T], 0 where the target is ignored
+  std::vector<int32_t> argmax;      // [B*T]: the most likely next token
+};
+EvalForward eval_forward(model::LlamaModel& model, const data::BatchTensors& batch,
+                         parallel::Communicator* pp = nullptr);
+
+// `pp`: the model's pipeline group, when it is one stage of several (every stage calls it).
 std::vector<TaskScore> evaluate_synthetic(model::LlamaModel& model,
                                           const data::SyntheticSuite& suite, int64_t examples,
                                           int64_t micro_batch, int64_t seq_len,
-                                          data::Split split = data::Split::Eval);
+                                          data::Split split = data::Split::Eval,
+                                          parallel::Communicator* pp = nullptr);
 
 // Per task of the data (in order of first appearance; "all" when no line names one), over its
 // examples and choice items, one per row in batches of micro_batch rows as long as their
 // longest.
 std::vector<TaskScore> evaluate_dataset(model::LlamaModel& model, const data::SftDataset& data,
-                                        int64_t micro_batch);
+                                        int64_t micro_batch, parallel::Communicator* pp = nullptr);
 
 }  // namespace neft::train

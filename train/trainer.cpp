@@ -225,22 +225,17 @@ int run_training(const TrainOptions& o) {
                                 {int32_t(model->config().vocab),
                                  model::companion_source(o.model, o.init), /*evaluation=*/true});
   std::optional<std::vector<TaskScore>> before, after;
-  // Every rank evaluates (a TP group's ranks each hold part of the vocabulary); rank 0 logs.
-  // A pipeline stage holds only its layers, so with pp > 1 the saved model is evaluated
-  // instead (--eval-every is refused then: launch/options.cpp).
+  // Every rank evaluates (a TP group's ranks each hold part of the vocabulary, a pipeline's
+  // stages pass each batch on: train/evaluate.h); rank 0 logs.
   auto evaluate = [&](int64_t step, Progress& progress) {
     if (!synthetic && !held) return;
-    if (job.pp_size() > 1) {
-      const fs::path saved = fs::path(o.out) / "model";
-      progress.message("evaluation runs on the saved model: neft eval --model " + saved.string());
-      return;
-    }
     std::vector<TaskScore> scores;
     if (held) {
-      scores = evaluate_dataset(*model, *held, o.micro_batch);
+      scores = evaluate_dataset(*model, *held, o.micro_batch, job.pp());
     } else {
       const data::SyntheticSuite suite(o.task_list(), o.seed);
-      scores = evaluate_synthetic(*model, suite, o.eval_examples, o.micro_batch, o.seq_len, split);
+      scores = evaluate_synthetic(*model, suite, o.eval_examples, o.micro_batch, o.seq_len, split,
+                                  job.pp());
     }
     json record = {{"step", step}, {"eval", json::object()}};
     if (!held && split != data::Split::Eval) record["split"] = data::split_name(split);

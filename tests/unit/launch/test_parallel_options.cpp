@@ -57,11 +57,12 @@ TEST(LaunchParallelOptions, ParsedForTrainAndEval) {
   const auto eval = parse_eval_options({"--model", "m", "--tp", "4"}, out);
   ASSERT_TRUE(eval.has_value());
   EXPECT_EQ(eval->parallelism.tp, 4);
-  // Evaluation runs no pipeline.
+  // Evaluation runs the pipeline forward only; it cannot dump one stage's logits.
+  EXPECT_EQ(parse_eval_options({"--model", "m", "--pp", "2"}, out)->parallelism.pp, 2);
   EXPECT_NE(error_of([] {
               std::ostringstream o;
-              parse_eval_options({"--model", "m", "--pp", "2"}, o);
-            }).find("unknown option '--pp'"),
+              parse_eval_options({"--model", "m", "--pp", "2", "--dump-logits", "x"}, o);
+            }).find("--dump-logits: gathers the logits of one stage"),
             std::string::npos);
 }
 
@@ -86,13 +87,8 @@ TEST(LaunchParallelOptions, MistakesAreOneLineErrors) {
             }),
             "bad value 'gloo' for --comm-backend: expected one of auto, mpi, nccl; try `neft "
             "train --help`");
-  // A pipeline stage cannot evaluate the whole model during training.
-  EXPECT_EQ(error_of([] {
-              parse_train({"--pp", "2", "--eval-every", "10"});
-            }),
-            "bad value '10' for --eval-every: training with --pp 2 does not evaluate; use "
-            "--eval-every 0 and `neft eval --model OUT/model`; try `neft train --help`");
-  EXPECT_EQ(parse_train({"--pp", "2"}).eval_every, 0);
+  // A pipeline evaluates in the loop (its stages pass each batch on).
+  EXPECT_EQ(parse_train({"--pp", "2", "--eval-every", "10"}).eval_every, 10);
   const CommTimeoutVariable variable("soon");
   EXPECT_NE(error_of([] { parse_train({}); }).find("NEFT_COMM_TIMEOUT"), std::string::npos);
 }

@@ -1,0 +1,275 @@
+#include "launch/continual.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "data/synthetic.h"
+#include "launch/eval.h"
+#include "launch/merge.h"
+#include "launch/plot.h"
+#include "launch/score.h"
+#include "runtime/error.h"
+#include "runtime/json_file.h"
+#include "train/checkpoint_dir.h"
+#include "train/metrics_log.h"
+#include "train/parallel_job.h"
+#include "train/trainer.h"
+
+namespace neft::launch {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+using G = OptionGroup;
+constexpr const char* kRecordsFile = "continual.jsonl";
+
+std::unique_ptr<CommandOptions> continual_command_options(ContinualOptions& o) {
+  // The paper's defaults: attribution scores, the top 10% of the kinds' neurons.
+  o.stage.score.scorer = "attribution";
+  o.stage.select.budget = "10%";
+  o.stage.train.out = "runs/continual";
+  auto table = std::make_unique<CommandOptions>(
+      "continual",
+      "Continual fine-tuning over a sequence of tasks (--tasks t1,t2,...), each stage starting "
+      "from the model the last one left: --method ncft trains only each task's own neurons "
+      "(scored on its data with --scorer, --budget of them, as `neft finetune`; the "
+      "task-specific-neurons paper's NCFT), seqft fine-tunes every weight, seqlora trains a "
+      "LoRA adapter per task (--lora-rank) and folds it in before the next. After every stage "
+      "the model is evaluated on every task: the accuracy matrix A[i][j], the average "
+      "accuracy after the last stage and the backward transfer (forgetting) are printed, "
+      "written to <out>/continual.jsonl and, with --png, drawn. Each stage is a run "
+      "directory under --out; --resume skips finished stages and continues an interrupted "
+      "one.");
+  add_finetune_options(*table, o.stage);
+  add_lora_options(*table, o.stage.train);
+  table
+      ->add(G::training, "method", &o.method,
+            "ncft (each task's neurons), seqft (every weight) or seqlora (a LoRA adapter per "
+            "task)")
+      .one_of({"ncft", "seqft", "seqlora"});
+  table->add(G::output, "png", &o.png, "draw the accuracy matrix into this PNG with gnuplot")
+      .value_name("FILE");
+  return table;
+}
+
+void check_continual(const CommandOptions& t, ContinualOptions& o) {
+  check_finetune(t, o.stage);
+  TrainOptions& train = o.stage.train;
+  if (o.method == "seqlora" && train.lora_rank == 0) train.lora_rank = 8;  // PEFT's default
+  check_lora(t, train);
+  if (o.method != "seqlora" && train.lora_rank > 0)
+    t.option("lora-rank").reject("is for --method seqlora");
+  if (train.init.empty())
+    fail("missing --init (the model the first stage starts from); ", t.help_hint());
+  if (train.data != "synthetic")
+    t.option("data").reject("continual runs on the synthetic tasks (--tasks) for now");
+  if (split_list(train.tasks).size() < 2)
+    t.option("tasks").reject("give the sequence of tasks, at least two, comma-separated");
+}
+
+struct Stage {
+  std::string task, dir, model;  // model: what the next stage starts from
+};
+
+std::vector<Stage> stages_of(const ContinualOptions& o) {
+  std::vector<Stage> stages;
+  const std::vector<std::string> tasks = split_list(o.stage.train.tasks);
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const std::string dir =
+        (fs::path(o.stage.train.out) / ("stage-" + std::to_string(i + 1) + "-" + tasks[i]))
+            .string();
+    const std::string model = o.method == "seqlora" ? dir + "/merged" : dir + "/model";
+    stages.push_back({tasks[i], dir, model});
+  }
+  return stages;
+}
+
+// The finished stages' records, by stage index (0-based), from continual.jsonl.
+std::vector<json> read_records(const std::string& path) {
+  std::vector<json> records;
+  if (!fs::exists(path)) return records;
+  std::ifstream in(path);
+  int64_t line_number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_number;
+    const json r = parse_json(line, path, line_number);
+    if (!r.is_object() || !r.contains("stage") || !r.contains("accuracy"))
+      fail(path, ":", line_number, ": not a stage record (no 'stage' and 'accuracy')");
+    records.push_back(r);
+  }
+  return records;
+}
+
+// Runs stage i: its training (and scoring, selection, merge) into stage.dir.
+void run_stage(const ContinualOptions& o, const Stage& stage, const std::string& start) {
+  FinetuneOptions f = o.stage;
+  TrainOptions& t = f.train;
+  t.tasks = stage.task;
+  t.init = start;
+  t.out = stage.dir;
+  t.resume = train::find_latest_checkpoint(stage.dir).has_value();
+  if (o.method == "ncft") {
+    run_finetune(f);
+    return;
+  }
+  if (o.method == "seqlora" && fs::exists(stage.model)) return;  // trained and merged
+  if (o.method == "seqft" || !fs::exists(stage.dir + "/model")) train::run_training(t);
+  if (o.method == "seqlora" && fs::exists(stage.dir + "/model")) {
+    MergeOptions m;
+    m.base = stage.dir + "/model";
+    m.out = stage.model;
+    // One process merges (every rank has the files; the output is written once).
+    if (train::running_world_size() == 1 || train::running_world_rank() == 0) run_merge(m);
+    train::world_barrier();
+  }
+}
+
+std::string percent(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", 100.0 * x);
+  return buf;
+}
+
+// +1.5 / -12.0: a difference of accuracies in percentage points.
+std::string points(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%+.1f", 100.0 * x);
+  return buf;
+}
+
+std::string accuracy_table(const std::vector<Stage>& stages,
+                           const std::vector<std::vector<double>>& a) {
+  std::string out = "| after stage |";
+  std::string rule = "|---|";
+  for (const Stage& s : stages) {
+    out += " " + s.task + " |";
+    rule += "---:|";
+  }
+  out += "\n" + rule + "\n";
+  for (size_t i = 0; i < a.size(); ++i) {
+    out += "| " + std::to_string(i + 1) + " " + stages[i].task + " |";
+    for (double x : a[i]) out += " " + percent(x) + " |";
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+ContinualSummary summarize_continual(const std::vector<std::vector<double>>& a) {
+  ContinualSummary s;
+  if (a.empty()) return s;
+  const size_t n = a.size();
+  for (double x : a.back()) s.average += x / double(a.back().size());
+  for (size_t j = 0; j + 1 < n; ++j) s.bwt += (a[n - 1][j] - a[j][j]) / double(n - 1);
+  return s;
+}
+
+std::optional<ContinualOptions> parse_continual_options(const std::vector<std::string>& args,
+                                                        std::ostream& out) {
+  return parse_command<ContinualOptions>(&continual_command_options, &check_continual, args, out);
+}
+
+int run_continual(const ContinualOptions& o) {
+  const TrainOptions& t = o.stage.train;
+  data::SyntheticSuite(split_list(t.tasks), t.seed);  // an unknown task fails here, not later
+  const std::vector<Stage> stages = stages_of(o);
+  const std::string records_path = (fs::path(t.out) / kRecordsFile).string();
+  if (!o.stage.train.resume && fs::exists(records_path))
+    fail("--out ", t.out, " already holds a continual run (", records_path,
+         "): pass --resume to continue it, or choose another --out");
+  const std::vector<json> done = read_records(records_path);
+  if (done.size() > stages.size())
+    fail(records_path, ": ", done.size(), " stages recorded, but --tasks names ", stages.size());
+  for (size_t i = 0; i < done.size(); ++i)
+    if (done[i]["task"] != stages[i].task || done[i]["method"] != o.method)
+      fail(records_path, ":", i + 1, ": stage ", i + 1, " was ", json_excerpt(done[i]["method"]),
+           " on ", json_excerpt(done[i]["task"]), ", not ", o.method, " on ", stages[i].task,
+           ": resume with the run's own --tasks and --method");
+
+  std::vector<std::vector<double>> accuracy;
+  for (const json& r : done) {
+    std::vector<double> row;
+    for (const Stage& s : stages) row.push_back(r["accuracy"].at(s.task).get<double>());
+    accuracy.push_back(row);
+  }
+  const bool rank0 = train::running_world_rank() == 0;
+  for (size_t i = done.size(); i < stages.size(); ++i) {
+    const std::string start = i == 0 ? t.init : stages[i - 1].model;
+    if (rank0)
+      std::printf("continual: stage %zu of %zu, %s on %s, from %s\n", i + 1, stages.size(),
+                  o.method.c_str(), stages[i].task.c_str(), start.c_str());
+    std::fflush(stdout);
+    run_stage(o, stages[i], start);
+    if (!fs::exists(stages[i].model)) {  // --stop-after ended the stage's training early
+      if (rank0)
+        std::printf("continual: stopped in stage %zu (%s); --resume continues it\n", i + 1,
+                    stages[i].task.c_str());
+      return 0;
+    }
+
+    EvalOptions e;
+    e.model = stages[i].model;
+    e.device = t.device;
+    e.dtype = t.dtype;
+    e.tasks = t.tasks;
+    e.seq_len = t.seq_len;
+    e.examples = t.eval_examples;
+    e.split = t.eval_split;
+    e.seed = t.seed;
+    e.micro_batch = t.micro_batch;
+    e.parallelism = t.parallelism;
+    const train::ParallelJob job = train::ParallelJob::start(e.parallelism, e.device);
+    auto model = build_eval_model(e, job);
+    const std::vector<train::TaskScore> scores = evaluate_held_out(*model, e, job);
+    std::vector<double> row;
+    json record = {
+        {"stage", i + 1},           {"task", stages[i].task},     {"method", o.method},
+        {"model", stages[i].model}, {"accuracy", json::object()}, {"loss", json::object()}};
+    for (const Stage& s : stages)
+      for (const train::TaskScore& score : scores)
+        if (score.task == s.task) {
+          row.push_back(score.accuracy);
+          record["accuracy"][s.task] = score.accuracy;
+          record["loss"][s.task] = score.loss;
+        }
+    accuracy.push_back(row);
+    if (rank0) {
+      std::ofstream log(records_path, std::ios::app);
+      log << record.dump() << "\n" << std::flush;
+      if (!log) fail("continual: cannot write ", records_path);
+    }
+    job.barrier();
+  }
+
+  if (!rank0) return 0;
+  const ContinualSummary s = summarize_continual(accuracy);
+  std::cout << "continual " << o.method << " over " << t.tasks << ": exact match on each task "
+            << "after each stage\n\n"
+            << accuracy_table(stages, accuracy) << "\naverage accuracy " << percent(s.average)
+            << ", backward transfer " << points(s.bwt) << " points\n"
+            << std::flush;
+  if (o.png.empty()) return 0;
+  const std::string tsv = fs::path(o.png).replace_extension(".tsv").string();
+  std::ofstream f(tsv);
+  for (size_t i = 0; i < accuracy.size(); ++i)
+    for (size_t j = 0; j < accuracy[i].size(); ++j)
+      f << i << "\t" << j << "\t" << accuracy[i][j] << "\n";
+  if (!f.flush()) fail("continual: cannot write ", tsv);
+  std::vector<std::string> rows, cols;
+  for (const Stage& st : stages) {
+    rows.push_back("after " + st.task);
+    cols.push_back(st.task);
+  }
+  draw_png("continual.gp", {tsv, o.png, plot_words(rows), plot_words(cols), o.method}, o.png, tsv,
+           "continual");
+  return 0;
+}
+
+}  // namespace neft::launch
