@@ -1,5 +1,6 @@
 #include "launch/continual.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -7,16 +8,21 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data/batch_source.h"
 #include "data/synthetic.h"
 #include "launch/eval.h"
 #include "launch/merge.h"
 #include "launch/plot.h"
 #include "launch/score.h"
+#include "neuron/neuron_set.h"
+#include "neuron/trainable.h"
+#include "neuron/wncft.h"
 #include "runtime/error.h"
 #include "runtime/json_file.h"
 #include "train/checkpoint_dir.h"
 #include "train/metrics_log.h"
 #include "train/parallel_job.h"
+#include "train/step_data.h"
 #include "train/trainer.h"
 
 namespace neft::launch {
@@ -52,7 +58,7 @@ std::unique_ptr<CommandOptions> continual_command_options(ContinualOptions& o) {
       ->add(G::training, "method", &o.method,
             "ncft (each task's neurons), seqft (every weight) or seqlora (a LoRA adapter per "
             "task)")
-      .one_of({"ncft", "seqft", "seqlora"});
+      .one_of({"ncft", "wncft", "seqft", "seqlora"});
   table->add(G::output, "png", &o.png, "draw the accuracy matrix into this PNG with gnuplot")
       .value_name("FILE");
   return table;
@@ -114,7 +120,7 @@ void run_stage(const ContinualOptions& o, const Stage& stage, const std::string&
   t.init = start;
   t.out = stage.dir;
   t.resume = train::find_latest_checkpoint(stage.dir).has_value();
-  if (o.method == "ncft") {
+  if (o.method == "ncft" || o.method == "wncft") {
     run_finetune(f);
     return;
   }
@@ -128,6 +134,77 @@ void run_stage(const ContinualOptions& o, const Stage& stage, const std::string&
     if (train::running_world_size() == 1 || train::running_world_rank() == 0) run_merge(m);
     train::world_barrier();
   }
+}
+
+// Evaluation of a stage's model on every task of the sequence (the training options' data,
+// held-out split and sizes).
+EvalOptions stage_eval(const ContinualOptions& o, const Stage& stage) {
+  const TrainOptions& t = o.stage.train;
+  EvalOptions e;
+  e.model = stage.model;
+  e.device = t.device;
+  e.dtype = t.dtype;
+  e.tasks = t.tasks;
+  e.seq_len = t.seq_len;
+  e.examples = t.eval_examples;
+  e.split = t.eval_split;
+  e.seed = t.seed;
+  e.micro_batch = t.micro_batch;
+  e.parallelism = t.parallelism;
+  return e;
+}
+
+// W-NCFT's task vectors (neuron/wncft.h): the base model's mean final hidden state over
+// --score-batches training micro-batches of each task, the same draw on every rank.
+std::vector<std::vector<float>> task_vectors(const ContinualOptions& o,
+                                             const train::ParallelJob& job) {
+  const TrainOptions& t = o.stage.train;
+  EvalOptions e = stage_eval(o, {"", "", t.init});
+  auto base = build_eval_model(e, job);
+  std::vector<std::vector<float>> vectors;
+  for (const std::string& task : split_list(t.tasks)) {
+    auto source = data::make_batch_source(train::data_spec("synthetic", task), t.micro_batch,
+                                          t.seq_len, t.seed, {int32_t(base->config().vocab)});
+    std::vector<data::Batch> batches;
+    for (int64_t b = 0; b < o.stage.score.score_batches; ++b) batches.push_back(source->next());
+    vectors.push_back(train::mean_final_hidden(*base, batches, job.pp()));
+  }
+  return vectors;
+}
+
+// W-NCFT after stage i: for each task j, the last stage's model with the neurons of stages
+// 1..i+1 recombined by task j's weights (neuron/wncft.h), evaluated on task j.
+std::vector<train::TaskScore> evaluate_weighted(const ContinualOptions& o,
+                                                const std::vector<Stage>& stages, size_t i,
+                                                const std::vector<std::vector<float>>& vectors,
+                                                const train::ParallelJob& job) {
+  std::vector<neuron::NeuronId> all;
+  neuron::NeuronKinds kinds;
+  for (size_t k = 0; k <= i; ++k) {
+    const neuron::NeuronSet set = neuron::load_neuron_set(stages[k].dir + "/neurons.safetensors");
+    all.insert(all.end(), set.ids.begin(), set.ids.end());
+    kinds = set.kinds;
+  }
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());  // tasks share neurons
+  std::vector<neuron::NeuronRows> rows;
+  std::unique_ptr<model::LlamaModel> last;
+  for (size_t k = 0; k <= i; ++k) {
+    auto m = build_eval_model(stage_eval(o, stages[k]), job);
+    const model::ModelOptions& mo = m->options();
+    neuron::train_only(*m, neuron::NeuronSpace(m->config(), kinds, mo.tp.size, mo.pp_stages), all);
+    rows.push_back(neuron::selected_neuron_rows(*m));
+    if (k == i) last = std::move(m);
+  }
+  std::vector<train::TaskScore> scores;
+  const std::vector<std::string> tasks = split_list(o.stage.train.tasks);
+  for (size_t j = 0; j < tasks.size(); ++j) {
+    neuron::write_weighted_rows(*last, rows, neuron::task_weights(vectors, j, i + 1));
+    EvalOptions e = stage_eval(o, stages[i]);
+    e.tasks = tasks[j];
+    scores.push_back(evaluate_held_out(*last, e, job).front());
+  }
+  return scores;
 }
 
 std::string percent(double x) {
@@ -214,20 +291,11 @@ int run_continual(const ContinualOptions& o) {
       return 0;
     }
 
-    EvalOptions e;
-    e.model = stages[i].model;
-    e.device = t.device;
-    e.dtype = t.dtype;
-    e.tasks = t.tasks;
-    e.seq_len = t.seq_len;
-    e.examples = t.eval_examples;
-    e.split = t.eval_split;
-    e.seed = t.seed;
-    e.micro_batch = t.micro_batch;
-    e.parallelism = t.parallelism;
-    const train::ParallelJob job = train::ParallelJob::start(e.parallelism, e.device);
-    auto model = build_eval_model(e, job);
-    const std::vector<train::TaskScore> scores = evaluate_held_out(*model, e, job);
+    const train::ParallelJob job = train::ParallelJob::start(t.parallelism, t.device);
+    const std::vector<train::TaskScore> scores =
+        o.method == "wncft" ? evaluate_weighted(o, stages, i, task_vectors(o, job), job)
+                            : evaluate_held_out(*build_eval_model(stage_eval(o, stages[i]), job),
+                                                stage_eval(o, stages[i]), job);
     std::vector<double> row;
     json record = {
         {"stage", i + 1},           {"task", stages[i].task},     {"method", o.method},

@@ -2,6 +2,9 @@
 // baselines, on a sequence of tasks, each stage starting from the last one's model:
 //   ncft    score the task's neurons on its data (attribution, the paper's scorer), select
 //           --budget of them and train only those;
+//   wncft   trains as ncft; each task is answered by the last model with the neurons of every
+//           task trained so far weighted by the tasks' similarity (W-NCFT: neuron/wncft.h has
+//           the exact rule);
 //   seqft   full fine-tuning on each task in turn;
 //   seqlora a LoRA adapter trained on each task, folded into the model before the next
 //           (a fresh adapter per task; the model carries every earlier one merged).
@@ -24,7 +27,7 @@ namespace neft::launch {
 
 struct ContinualOptions {
   FinetuneOptions stage;        // train.tasks is the sequence; train.out the run's directory
-  std::string method = "ncft";  // ncft | seqft | seqlora
+  std::string method = "ncft";  // ncft | wncft | seqft | seqlora
   std::string png;              // the accuracy matrix as a picture; "" = none
 };
 

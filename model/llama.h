@@ -100,6 +100,9 @@ class LlamaModel {
   // The last forward's logits, [B*T, vocab] (this rank's vocabulary range under tensor
   // parallelism), in the model dtype.
   const Tensor& logits() const { return logits_; }
+  // The last forward's final hidden states, [B*T, hidden] (the final norm's output, what the
+  // head reads), on the last stage; whole on every tensor-parallel rank.
+  const Tensor& final_hidden() const { return final_normed_; }
   // The last forward's per-token losses, [B*T] f32 (0 where the target is ignored), on the
   // last stage; whole on every tensor-parallel rank.
   const Tensor& token_losses() const { return losses_; }

@@ -201,4 +201,13 @@ void apply_delta(model::LlamaModel& model, const std::string& path) {
   }
 }
 
+void write_selected_rows(Parameter& p, const std::vector<float>& rows) {
+  NEFT_CHECK(p.neuron_level(), p.name, ": not neuron-level");
+  std::vector<int64_t> local;
+  for (int32_t i : p.neuron_index.to_ints()) local.push_back(i);
+  NEFT_CHECK(rows.size() == local.size() * size_t(p.value.size(1 - p.neuron_axis)), p.name, ": ",
+             rows.size(), " values for ", local.size(), " neurons");
+  write_neurons(p, p.neuron_axis, local, rows);
+}
+
 }  // namespace neft::neuron

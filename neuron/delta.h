@@ -42,4 +42,8 @@ void check_delta(const std::string& path, const model::LlamaConfig& config);
 // before any weight changes.
 void apply_delta(model::LlamaModel& model, const std::string& path);
 
+// The inverse of selected_rows (runtime/parameter.h): writes rows (host f32, grad_shape()) into
+// the neuron-level parameter's selected neurons.
+void write_selected_rows(Parameter& p, const std::vector<float>& rows);
+
 }  // namespace neft::neuron

@@ -38,6 +38,43 @@ std::vector<int32_t> vocab_parallel_argmax(const Tensor& logits, int64_t vocab_s
   return out;
 }
 
+bool pipeline_forward(model::LlamaModel& model, const data::BatchTensors& t,
+                      parallel::Communicator& pp) {
+  const int stage = pp.rank(), last = pp.size() - 1;
+  Tensor input;
+  if (stage > 0) {
+    input = Tensor::empty({t.tokens.numel(), model.config().hidden}, model.options().dtype,
+                          model.options().device);
+    pp.recv(input, stage - 1);
+  }
+  model.forward(t.tokens, t.targets, t.positions, input);
+  if (stage < last) pp.send(model.output(), stage + 1);
+  return stage == last;
+}
+
+std::vector<float> mean_final_hidden(model::LlamaModel& model,
+                                     const std::vector<data::Batch>& batches,
+                                     parallel::Communicator* pp) {
+  const int64_t C = model.config().hidden;
+  std::vector<double> sum(size_t(C), 0.0);
+  int64_t rows = 0;
+  for (const data::Batch& b : batches) {
+    const data::BatchTensors t = data::to_tensors(b, model.options().device);
+    if (pp && pp->size() > 1) {
+      if (!pipeline_forward(model, t, *pp)) continue;
+    } else {
+      model.forward(t.tokens, t.targets, t.positions);
+    }
+    const std::vector<float> h = model.final_hidden().to_floats();
+    for (size_t i = 0; i < h.size(); ++i) sum[i % size_t(C)] += h[i];
+    rows += int64_t(h.size()) / C;
+  }
+  Tensor mean = Tensor::empty({C}, DType::F32);
+  for (int64_t c = 0; c < C; ++c) mean.data<float>()[c] = float(sum[size_t(c)] / double(rows));
+  if (pp && pp->size() > 1) pp->broadcast(mean, pp->size() - 1);
+  return mean.to_floats();
+}
+
 EvalForward eval_forward(model::LlamaModel& model, const data::BatchTensors& t,
                          parallel::Communicator* pp) {
   const model::TensorParallel& tp = model.options().tp;
@@ -51,20 +88,11 @@ EvalForward eval_forward(model::LlamaModel& model, const data::BatchTensors& t,
     r.argmax = vocab_parallel_argmax(model.logits(), vocab_start, tp);
     return r;
   }
-  // The forward-only pipeline: each stage takes the previous one's output and sends its own
-  // on; the last stage's per-token losses and argmax go to every stage.
-  const int stage = pp->rank(), last = pp->size() - 1;
+  const int last = pp->size() - 1;
   const int64_t N = t.tokens.numel();
-  Tensor input;
-  if (stage > 0) {
-    input =
-        Tensor::empty({N, model.config().hidden}, model.options().dtype, model.options().device);
-    pp->recv(input, stage - 1);
-  }
-  model.forward(t.tokens, t.targets, t.positions, input);
-  if (stage < last) pp->send(model.output(), stage + 1);
+  const bool last_stage = pipeline_forward(model, t, *pp);
   Tensor losses = Tensor::empty({N}, DType::F32), argmax = Tensor::empty({N}, DType::I32);
-  if (stage == last) {
+  if (last_stage) {
     losses.copy_from(Tensor::from_floats(model.token_losses().to_floats(), {N}));
     const std::vector<int32_t> ids = vocab_parallel_argmax(model.logits(), vocab_start, tp);
     std::copy(ids.begin(), ids.end(), argmax.data<int32_t>());

@@ -50,6 +50,18 @@ struct EvalForward {
 EvalForward eval_forward(model::LlamaModel& model, const data::BatchTensors& batch,
                          parallel::Communicator* pp = nullptr);
 
+// One forward of a batch through a pipeline's stages (every stage calls it): each takes the
+// previous stage's output and sends its own on. True on the last stage, which holds the
+// logits, losses and final hidden states.
+bool pipeline_forward(model::LlamaModel& model, const data::BatchTensors& batch,
+                      parallel::Communicator& pp);
+
+// The mean over every token of the batches (packed rows, no padding) of the model's final
+// hidden state, on every rank: a task's "task vector" for W-NCFT (launch/continual.h).
+std::vector<float> mean_final_hidden(model::LlamaModel& model,
+                                     const std::vector<data::Batch>& batches,
+                                     parallel::Communicator* pp = nullptr);
+
 // `pp`: the model's pipeline group, when it is one stage of several (every stage calls it).
 std::vector<TaskScore> evaluate_synthetic(model::LlamaModel& model,
                                           const data::SyntheticSuite& suite, int64_t examples,

@@ -66,7 +66,8 @@ TEST(Continual, SummaryIsTheLastRowsMeanAndTheBackwardTransfer) {
 TEST(ContinualE2E, EachMethodRecordsEveryStageAndResumesBitwise) {
   TempDir dir;
   const std::string base = make_base(dir.file("base"), with({"--tasks", "copy,reverse"}, kData));
-  for (const char* method : {"ncft", "seqft", "seqlora"}) {
+  std::vector<nlohmann::json> ncft;
+  for (const char* method : {"ncft", "wncft", "seqft", "seqlora"}) {
     const std::string run = dir.file(std::string("run-") + method);
     const Result r = neft(continual(base, run, method));
     ASSERT_EQ(r.status, 0) << method << ": " << r.err;
@@ -77,8 +78,15 @@ TEST(ContinualE2E, EachMethodRecordsEveryStageAndResumesBitwise) {
     EXPECT_EQ(rec[1]["task"], "reverse");
     EXPECT_EQ(rec[1]["accuracy"].size(), 2u);
     EXPECT_TRUE(fs::exists(run + "/stage-1-copy"));
-    if (std::string(method) == "ncft")
+    if (std::string(method) == "ncft") {
       EXPECT_TRUE(fs::exists(run + "/stage-2-reverse/neurons.safetensors"));
+      ncft = rec;
+    }
+    // W-NCFT trains as NCFT; after one stage its one task weighs 1: the same model.
+    if (std::string(method) == "wncft") {
+      EXPECT_EQ(rec[0]["accuracy"], ncft[0]["accuracy"]);
+      EXPECT_EQ(rec[0]["loss"], ncft[0]["loss"]);
+    }
     if (std::string(method) == "seqlora")
       EXPECT_TRUE(fs::exists(run + "/stage-1-copy/merged/model.safetensors"));
 

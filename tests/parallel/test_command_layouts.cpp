@@ -82,7 +82,7 @@ TEST_F(CommandLayouts, DeactivateAtTp2AndPp2EqualsOneRank) {
 }
 
 TEST_F(CommandLayouts, ContinualAtTp2AndPp2EqualsOneRank) {
-  for (const char* method : {"ncft", "seqft", "seqlora"}) {
+  for (const char* method : {"ncft", "wncft", "seqft", "seqlora"}) {
     // tp 1 on two ranks is two data-parallel replicas, each with its micro-batch and its
     // scoring batches; tp 2 and pp 2 take the same ones, both on their one replica.
     for (const std::string layout : {"tp1", "tp2", "pp2"}) {
