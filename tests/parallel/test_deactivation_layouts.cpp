@@ -21,17 +21,12 @@
 namespace neft::neuron {
 namespace {
 
-struct Case {
-  int tp, pp;
-};
-
-class DeactivationLayouts : public ::testing::TestWithParam<Case> {};
+using parallel::testing::ModelLayout;
+class DeactivationLayouts : public ::testing::TestWithParam<ModelLayout> {};
 
 TEST_P(DeactivationLayouts, MatchOneRank) {
-  const Case& k = GetParam();
-  int world = 0;
-  MPI_Comm_size(MPI_COMM_WORLD, &world);
-  if (world % (k.tp * k.pp) != 0) GTEST_SKIP() << "tp x pp does not divide " << world << " ranks";
+  const ModelLayout& k = GetParam();
+  if (!parallel::testing::layout_fits(k)) GTEST_SKIP() << "tp x pp does not divide the ranks";
   auto groups = parallel::make_process_groups(k.tp, k.pp, parallel::Backend::MPI, 60.0);
   const model::LlamaConfig c = testing::small_llama_config(false);
   const NeuronKinds kinds = NeuronKinds::parse("all");
@@ -43,9 +38,7 @@ TEST_P(DeactivationLayouts, MatchOneRank) {
   sharded.init_random(11, 0.2f);
 
   const std::vector<data::Batch> all = ::neft::testing::random_batches(c, 4, 17);
-  std::vector<data::Batch> mine;
-  for (size_t m = size_t(groups.coords.dp); m < all.size(); m += size_t(groups.layout.dp))
-    mine.push_back(all[m]);
+  const std::vector<data::Batch> mine = parallel::testing::replica_share(all, groups);
   const train::StepGroups step_groups{groups.dp.get(), groups.pp.get()};
 
   // A tenth of every layer's neurons of every kind, the same set on every rank.
@@ -77,12 +70,8 @@ TEST_P(DeactivationLayouts, MatchOneRank) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Layouts, DeactivationLayouts,
-                         ::testing::Values(Case{1, 1}, Case{2, 1}, Case{1, 2}, Case{2, 2}),
-                         [](const auto& info) {
-                           return "tp" + std::to_string(info.param.tp) + "_pp" +
-                                  std::to_string(info.param.pp);
-                         });
+INSTANTIATE_TEST_SUITE_P(Layouts, DeactivationLayouts, parallel::testing::model_layouts(),
+                         parallel::testing::layout_name);
 
 }  // namespace
 }  // namespace neft::neuron

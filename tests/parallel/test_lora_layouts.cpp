@@ -24,11 +24,8 @@
 namespace neft::lora {
 namespace {
 
-struct Case {
-  int tp, pp;
-};
-
-class LoraLayouts : public ::testing::TestWithParam<Case> {};
+using parallel::testing::ModelLayout;
+class LoraLayouts : public ::testing::TestWithParam<ModelLayout> {};
 
 std::unique_ptr<model::LlamaModel> with_adapter(const model::ModelOptions& o) {
   const std::string dir = testing::fixture_dir("gqa_untied");
@@ -40,18 +37,14 @@ std::unique_ptr<model::LlamaModel> with_adapter(const model::ModelOptions& o) {
 }
 
 TEST_P(LoraLayouts, MatchOneRank) {
-  const Case& k = GetParam();
-  int world = 0;
-  MPI_Comm_size(MPI_COMM_WORLD, &world);
-  if (world % (k.tp * k.pp) != 0) GTEST_SKIP() << "tp x pp does not divide " << world << " ranks";
+  const ModelLayout& k = GetParam();
+  if (!parallel::testing::layout_fits(k)) GTEST_SKIP() << "tp x pp does not divide the ranks";
   auto groups = parallel::make_process_groups(k.tp, k.pp, parallel::Backend::MPI, 60.0);
   auto single = with_adapter({});
   auto sharded = with_adapter(parallel::testing::shard_options(groups));
 
   const std::vector<data::Batch> all = ::neft::testing::random_batches(single->config(), 4, 17);
-  std::vector<data::Batch> mine;
-  for (size_t m = size_t(groups.coords.dp); m < all.size(); m += size_t(groups.layout.dp))
-    mine.push_back(all[m]);
+  const std::vector<data::Batch> mine = parallel::testing::replica_share(all, groups);
   const double want = train::forward_backward(*single, all).loss;
   const double got =
       train::forward_backward(*sharded, mine, {groups.dp.get(), groups.pp.get()}).loss;
@@ -82,12 +75,8 @@ TEST_P(LoraLayouts, MatchOneRank) {
   EXPECT_EQ(adapters, size_t(single->config().layers / k.pp) * 7 * 2);
 }
 
-INSTANTIATE_TEST_SUITE_P(Layouts, LoraLayouts,
-                         ::testing::Values(Case{1, 1}, Case{2, 1}, Case{1, 2}, Case{2, 2}),
-                         [](const auto& info) {
-                           return "tp" + std::to_string(info.param.tp) + "_pp" +
-                                  std::to_string(info.param.pp);
-                         });
+INSTANTIATE_TEST_SUITE_P(Layouts, LoraLayouts, parallel::testing::model_layouts(),
+                         parallel::testing::layout_name);
 
 }  // namespace
 }  // namespace neft::lora

@@ -30,20 +30,14 @@ std::vector<data::Batch> global_batches(const model::LlamaConfig& c) {
   return ::neft::testing::random_batches(c, kGlobalMicroBatches, 17);
 }
 
-struct Case {
-  int tp, pp;
-};
-
-class ScoresLayouts : public ::testing::TestWithParam<Case> {};
+using parallel::testing::ModelLayout;
+class ScoresLayouts : public ::testing::TestWithParam<ModelLayout> {};
 
 // Every scorer at this layout, each against the single-rank scores of the same neurons.
 TEST_P(ScoresLayouts, MatchTheSingleRankScores) {
-  const Case& k = GetParam();
-  int world = 0;
-  MPI_Comm_size(MPI_COMM_WORLD, &world);
-  if (world % (k.tp * k.pp) != 0) GTEST_SKIP() << "tp x pp does not divide " << world << " ranks";
+  const ModelLayout& k = GetParam();
+  if (!parallel::testing::layout_fits(k)) GTEST_SKIP() << "tp x pp does not divide the ranks";
   auto groups = parallel::make_process_groups(k.tp, k.pp, parallel::Backend::MPI, 60.0);
-  const int dp = groups.layout.dp;
   const model::LlamaConfig c = testing::small_llama_config(false);
   const NeuronKinds kinds = NeuronKinds::parse("all", true);
   const NeuronSpace single_space(c, kinds), space(c, kinds, k.tp, k.pp);
@@ -52,8 +46,7 @@ TEST_P(ScoresLayouts, MatchTheSingleRankScores) {
   model::LlamaModel sharded(c, parallel::testing::shard_options(groups));
 
   const std::vector<data::Batch> all = global_batches(c);
-  std::vector<data::Batch> mine;
-  for (size_t m = size_t(groups.coords.dp); m < all.size(); m += size_t(dp)) mine.push_back(all[m]);
+  const std::vector<data::Batch> mine = parallel::testing::replica_share(all, groups);
   const train::StepGroups step_groups{groups.dp.get(), groups.pp.get()};
   auto pass_single = [&] { train::forward_backward(single, all); };
   auto pass_sharded = [&] { train::forward_backward(sharded, mine, step_groups); };
@@ -101,12 +94,8 @@ TEST_P(ScoresLayouts, MatchTheSingleRankScores) {
               score_wgrad(single_space, single, pass_single), "wgrad", 1e-4);
 }
 
-INSTANTIATE_TEST_SUITE_P(Layouts, ScoresLayouts,
-                         ::testing::Values(Case{1, 1}, Case{2, 1}, Case{1, 2}, Case{2, 2}),
-                         [](const auto& info) {
-                           return "tp" + std::to_string(info.param.tp) + "_pp" +
-                                  std::to_string(info.param.pp);
-                         });
+INSTANTIATE_TEST_SUITE_P(Layouts, ScoresLayouts, parallel::testing::model_layouts(),
+                         parallel::testing::layout_name);
 
 }  // namespace
 }  // namespace neft::neuron
