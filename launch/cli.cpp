@@ -30,6 +30,7 @@ struct Subcommand {
   const char* name;
   const char* summary;  // one line for `neft --help`
   int (*run)(const std::vector<std::string>& args, std::ostream& out);
+  bool nested = false;  // a command of commands (`neft analyze deactivate`)
 };
 
 const Subcommand kSubcommands[] = {
@@ -75,9 +76,8 @@ const Subcommand kSubcommands[] = {
        return parse_and_run<ContinualOptions>(&parse_continual_options, &run_continual, args, out);
      }},
     {"analyze", "measure neuron sets: deactivation against random sets, overlap across tasks",
-     [](const std::vector<std::string>& args, std::ostream& out) {
-       return run_analyze(args, out);
-     }},
+     [](const std::vector<std::string>& args, std::ostream& out) { return run_analyze(args, out); },
+     /*nested=*/true},
     {"report", "compare runs: a markdown table of accuracy, trained parameters, state, step time",
      [](const std::vector<std::string>& args, std::ostream& out) {
        return parse_and_run<ReportOptions>(&parse_report_options, &run_report, args, out);
@@ -169,10 +169,9 @@ int run_neft(const std::vector<std::string>& args, std::ostream& out, std::ostre
                               err);
   }
   // Errors name the command as typed: "analyze deactivate" for a command of commands.
-  const std::string command =
-      std::string(subcommand->name) == "analyze" && args.size() > 1 && !args[1].starts_with("-")
-          ? first + " " + args[1]
-          : first;
+  const std::string command = subcommand->nested && args.size() > 1 && !args[1].starts_with("-")
+                                  ? first + " " + args[1]
+                                  : first;
   try {
     return subcommand->run({args.begin() + 1, args.end()}, out);
   } catch (const std::bad_alloc&) {

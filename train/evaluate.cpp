@@ -93,7 +93,7 @@ EvalForward eval_forward(model::LlamaModel& model, const data::BatchTensors& t,
   const bool last_stage = pipeline_forward(model, t, *pp);
   Tensor losses = Tensor::empty({N}, DType::F32), argmax = Tensor::empty({N}, DType::I32);
   if (last_stage) {
-    losses.copy_from(Tensor::from_floats(model.token_losses().to_floats(), {N}));
+    losses = Tensor::from_floats(model.token_losses().to_floats(), {N});
     const std::vector<int32_t> ids = vocab_parallel_argmax(model.logits(), vocab_start, tp);
     std::copy(ids.begin(), ids.end(), argmax.data<int32_t>());
   }

@@ -37,9 +37,8 @@ inline std::vector<std::string> with(std::vector<std::string> args,
 // A base model to fine-tune, in `out`: the tiny preset after two steps of training on `data`
 // (--tasks, --seq-len, ...); returns its model/ directory.
 inline std::string make_base(const std::string& out, const std::vector<std::string>& data) {
-  const Result r = neft(
-      with({"train", "--out", out, "--steps", "2", "--log-every", "100", "--eval-examples", "2"},
-           data));
+  const Result r = neft(with(
+      {"train", "--out", out, "--steps", "2", "--log-every", "100", "--eval-examples", "2"}, data));
   EXPECT_EQ(r.status, 0) << r.err;
   return out + "/model";
 }

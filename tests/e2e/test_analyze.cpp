@@ -74,8 +74,12 @@ TEST(AnalyzeE2E, DeactivateComparesTheSetWithRandomSetsOfItsKinds) {
   const nlohmann::json tasks = nlohmann::json::parse(e.out)["tasks"];
   for (const nlohmann::json& l : lines) {
     const nlohmann::json& reported = tasks[l["task"].get<std::string>()]["loss"];
-    if (l["zeroed"] == "set") EXPECT_EQ(reported, l["loss"]);
-    if (l["zeroed"] == "none") EXPECT_NE(reported, l["loss"]);
+    if (l["zeroed"] == "set") {
+      EXPECT_EQ(reported, l["loss"]);
+    }
+    if (l["zeroed"] == "none") {
+      EXPECT_NE(reported, l["loss"]);
+    }
   }
 }
 

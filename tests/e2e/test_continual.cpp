@@ -87,8 +87,9 @@ TEST(ContinualE2E, EachMethodRecordsEveryStageAndResumesBitwise) {
       EXPECT_EQ(rec[0]["accuracy"], ncft[0]["accuracy"]);
       EXPECT_EQ(rec[0]["loss"], ncft[0]["loss"]);
     }
-    if (std::string(method) == "seqlora")
+    if (std::string(method) == "seqlora") {
       EXPECT_TRUE(fs::exists(run + "/stage-1-copy/merged/model.safetensors"));
+    }
 
     // Stopped in stage 1 after a checkpoint, then in stage 2, then resumed to the end.
     const std::string cut = dir.file(std::string("cut-") + method);
@@ -97,8 +98,12 @@ TEST(ContinualE2E, EachMethodRecordsEveryStageAndResumesBitwise) {
                                                  {"--resume"}}) {
       const Result part = neft(with(continual(base, cut, method), more));
       ASSERT_EQ(part.status, 0) << method << ": " << part.err;
-      if (more.size() == 2) EXPECT_FALSE(fs::exists(cut + "/continual.jsonl"));
-      if (more.size() == 3) EXPECT_EQ(records(cut).size(), 1u);
+      if (more.size() == 2) {
+        EXPECT_FALSE(fs::exists(cut + "/continual.jsonl"));
+      }
+      if (more.size() == 3) {
+        EXPECT_EQ(records(cut).size(), 1u);
+      }
     }
     EXPECT_EQ(records(cut), rec) << method;
   }

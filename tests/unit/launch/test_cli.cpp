@@ -61,7 +61,8 @@ TEST(LaunchCli, ErrorsAreOneLineNamingTheCommand) {
   EXPECT_EQ(
       r.err,
       "neft: error: unknown command 'trian' (the commands are train, eval, generate, finetune, "
-      "score, select, merge, import-gguf, tokenize, continual, analyze, report); try `neft --help`\n");
+      "score, select, merge, import-gguf, tokenize, continual, analyze, report); try `neft "
+      "--help`\n");
   r = neft({"--verbose"});
   EXPECT_EQ(r.err.rfind("neft: error: unknown option '--verbose'", 0), 0u) << r.err;
 }
