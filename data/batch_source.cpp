@@ -187,10 +187,14 @@ std::unique_ptr<BatchSource> make_batch_source(const std::string& spec, int64_t 
                                                   options.packed);
   }
   if ((kind == "tokens" || kind == "sft") && has_arg && !arg.empty()) {
+    if (kind == "tokens" && !options.tasks.empty())
+      fail("data spec '", spec, "': a token file has no tasks to choose from (--tasks is for ",
+           "synthetic and sft data)");
     if (kind == "tokens")
       return std::make_unique<TokenBatchSource>(TokenFile(arg, options.vocab), B, T, seed);
-    return std::make_unique<SftBatchSource>(load_sft_jsonl(arg, {options.vocab, options.model}), B,
-                                            T, seed, options.packed);
+    const SftDataset data =
+        load_sft_jsonl(arg, {options.vocab, options.model, false, options.tasks});
+    return std::make_unique<SftBatchSource>(data, B, T, seed, options.packed);
   }
   fail("data spec '", spec,
        "' is not one of synthetic, synthetic:TASK[,TASK...], tokens:PATH, sft:PATH.jsonl");

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -91,8 +92,9 @@ class SyntheticBatchSource final : public ExampleBatchSource {
 struct SourceOptions {
   int32_t vocab =
       0;  // > 0: check token ids against it (tokens, sft) or that it holds 64 (synthetic)
-  bool packed = true;  // sft and synthetic: several examples per row
-  std::string model;   // sft: the model directory whose tokenizer reads text lines
+  bool packed = true;              // sft and synthetic: several examples per row
+  std::string model;               // sft: the model directory whose tokenizer reads text lines
+  std::vector<std::string> tasks;  // sft: only these tasks' lines (data/sft.h); empty: all
 };
 
 // spec: "synthetic", "synthetic:copy,reverse", "tokens:PATH" or "sft:PATH.jsonl".

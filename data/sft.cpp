@@ -13,6 +13,7 @@
 #include "data/text_example.h"
 #include "runtime/error.h"
 #include "runtime/json_file.h"
+#include "runtime/text.h"
 
 namespace neft::data {
 
@@ -112,6 +113,8 @@ SftDataset load_sft_jsonl(const std::string& path, const SftOptions& options) {
     if (!format) format = TextFormat::for_model(options.model);
     return *format;
   };
+  data.task_names = options.tasks;
+  std::vector<std::string> seen;  // every task named, kept or not, for the error below
   std::string text;
   for (int64_t line_no = 1; std::getline(in, text); ++line_no) {
     if (!text.empty() && text.back() == '\r') text.pop_back();
@@ -125,9 +128,15 @@ SftDataset load_sft_jsonl(const std::string& path, const SftOptions& options) {
     if (const auto t = line.find("task"); t != line.end()) {
       if (!t->is_string()) fail(where, "\"task\" must be a string, got ", json_excerpt(*t));
       const std::string name = t->get<std::string>();
+      if (std::find(seen.begin(), seen.end(), name) == seen.end()) seen.push_back(name);
       auto& names = data.task_names;
       task = int(std::find(names.begin(), names.end(), name) - names.begin());
-      if (task == int(names.size())) names.push_back(name);
+      if (task == int(names.size())) {
+        if (!options.tasks.empty()) continue;  // not a task asked for
+        names.push_back(name);
+      }
+    } else if (!options.tasks.empty()) {
+      continue;  // a line of no task is not one of the tasks asked for
     }
     const auto prompt = line.find("prompt");
     const bool ids = prompt != line.end() && prompt->is_array() &&
@@ -179,6 +188,10 @@ SftDataset load_sft_jsonl(const std::string& path, const SftOptions& options) {
     data.lines.push_back(line_no);
   }
   if (in.bad()) fail(path, ": read error");
+  for (const std::string& name : options.tasks)
+    if (std::find(seen.begin(), seen.end(), name) == seen.end())
+      fail(path, ": no line of task '", name,
+           "' (the file's tasks: ", seen.empty() ? std::string("none") : join(seen, ", "), ")");
   if (data.examples.empty() && data.choices.empty()) fail(path, ": no examples");
   return data;
 }

@@ -6,7 +6,8 @@
 //   {"prompt": [token ids], "response": [token ids]}   (pre-tokenized: the response is learned)
 // and, for evaluation only, multiple choice, scored by log-likelihood:
 //   {"prompt": "...", "choices": ["...", ...], "answer": index or the right choice}
-// Every line may name its "task" (a string); other keys are ignored. Text lines need the
+// Every line may name its "task" (a string); other keys are ignored. SftOptions::tasks keeps
+// only the lines of the named tasks (a listed task with no line is an error). Text lines need the
 // model's tokenizer (and messages its chat template). Every problem is a one-line error
 // "FILE:LINE: what is wrong": not JSON, not an object, none of the formats, a missing, empty
 // or mistyped field, an id outside [0, vocab), a conversation the template cannot render.
@@ -46,6 +47,8 @@ struct SftOptions {
   // Evaluation: a conversation learns (is scored on) its last assistant turn only, and
   // multiple-choice items are read; in training they are an error.
   bool evaluation = false;
+  // Only these tasks' lines, their names in this order in task_names; empty: every line.
+  std::vector<std::string> tasks;
 };
 
 SftDataset load_sft_jsonl(const std::string& path, const SftOptions& options = {});

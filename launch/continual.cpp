@@ -9,11 +9,13 @@
 #include <nlohmann/json.hpp>
 
 #include "data/batch_source.h"
+#include "data/sft.h"
 #include "data/synthetic.h"
 #include "launch/eval.h"
 #include "launch/merge.h"
 #include "launch/plot.h"
 #include "launch/score.h"
+#include "model/hf_companion_files.h"
 #include "neuron/neuron_set.h"
 #include "neuron/trainable.h"
 #include "neuron/wncft.h"
@@ -51,13 +53,16 @@ std::unique_ptr<CommandOptions> continual_command_options(ContinualOptions& o) {
       "accuracy after the last stage and the backward transfer (forgetting) are printed, "
       "written to <out>/continual.jsonl and, with --png, drawn. Each stage is a run "
       "directory under --out; --resume skips finished stages and continues an interrupted "
-      "one.");
+      "one. The tasks are the synthetic suite's, or with --data sft:TRAIN.jsonl --eval-data "
+      "sft:HELD.jsonl the \"task\" names of the files' lines (each stage trains on its task's "
+      "lines and is evaluated on every task's held-out lines).");
   add_finetune_options(*table, o.stage);
   add_lora_options(*table, o.stage.train);
   table
       ->add(G::training, "method", &o.method,
-            "ncft (each task's neurons), seqft (every weight) or seqlora (a LoRA adapter per "
-            "task)")
+            "ncft (each task's neurons), wncft (ncft's training; each task answered with the "
+            "tasks' neurons weighted by task similarity), seqft (every weight) or seqlora (a "
+            "LoRA adapter per task)")
       .one_of({"ncft", "wncft", "seqft", "seqlora"});
   table->add(G::output, "png", &o.png, "draw the accuracy matrix into this PNG with gnuplot")
       .value_name("FILE");
@@ -73,8 +78,21 @@ void check_continual(const CommandOptions& t, ContinualOptions& o) {
     t.option("lora-rank").reject("is for --method seqlora");
   if (train.init.empty())
     fail("missing --init (the model the first stage starts from); ", t.help_hint());
-  if (train.data != "synthetic")
-    t.option("data").reject("continual runs on the synthetic tasks (--tasks) for now");
+  const bool sft = train.data.rfind("sft:", 0) == 0;
+  if (train.data != "synthetic" && !sft)
+    t.option("data").reject(
+        "continual takes the synthetic tasks or sft:FILE.jsonl (its lines' \"task\" names the "
+        "tasks)");
+  if (sft && train.eval_data.empty())
+    t.option("eval-data")
+        .reject(
+            "is needed with --data sft:...: the held-out sft:FILE.jsonl each stage is evaluated "
+            "on");
+  if (!sft && !train.eval_data.empty())
+    t.option("eval-data")
+        .reject(
+            "is for --data sft:...; the synthetic tasks have their own "
+            "held-out split (--eval-split)");
   if (split_list(train.tasks).size() < 2)
     t.option("tasks").reject("give the sequence of tasks, at least two, comma-separated");
 }
@@ -112,11 +130,24 @@ std::vector<json> read_records(const std::string& path) {
   return records;
 }
 
+// An unknown task fails here, before the first stage, not later: the synthetic suite knows
+// its tasks; sft data must have lines of each in the training and the held-out file.
+void check_task_names(const TrainOptions& t) {
+  if (t.data == "synthetic") {
+    data::SyntheticSuite(split_list(t.tasks), t.seed);
+    return;
+  }
+  const std::string model = model::companion_source(t.model, t.init);
+  for (const std::string& spec : {t.data, t.eval_data})
+    data::load_sft_jsonl(spec.substr(4), {0, model, spec == t.eval_data, split_list(t.tasks)});
+}
+
 // Runs stage i: its training (and scoring, selection, merge) into stage.dir.
 void run_stage(const ContinualOptions& o, const Stage& stage, const std::string& start) {
   FinetuneOptions f = o.stage;
   TrainOptions& t = f.train;
   t.tasks = stage.task;
+  t.eval_data.clear();  // every task is evaluated after the stage (run_continual)
   t.init = start;
   t.out = stage.dir;
   t.resume = train::find_latest_checkpoint(stage.dir).has_value();
@@ -142,6 +173,7 @@ EvalOptions stage_eval(const ContinualOptions& o, const Stage& stage) {
   const TrainOptions& t = o.stage.train;
   EvalOptions e;
   e.model = stage.model;
+  if (!t.eval_data.empty()) e.data = t.eval_data;
   e.device = t.device;
   e.dtype = t.dtype;
   e.tasks = t.tasks;
@@ -163,8 +195,12 @@ std::vector<std::vector<float>> task_vectors(const ContinualOptions& o,
   auto base = build_eval_model(e, job);
   std::vector<std::vector<float>> vectors;
   for (const std::string& task : split_list(t.tasks)) {
-    auto source = data::make_batch_source(train::data_spec("synthetic", task), t.micro_batch,
-                                          t.seq_len, t.seed, {int32_t(base->config().vocab)});
+    auto source =
+        data::make_batch_source(train::data_spec(t.data, task), t.micro_batch, t.seq_len, t.seed,
+                                {int32_t(base->config().vocab),
+                                 t.packing == "on",
+                                 model::companion_source(t.model, t.init),
+                                 {task}});
     std::vector<data::Batch> batches;
     for (int64_t b = 0; b < o.stage.score.score_batches; ++b) batches.push_back(source->next());
     vectors.push_back(train::mean_final_hidden(*base, batches, job.pp()));
@@ -205,6 +241,21 @@ std::vector<train::TaskScore> evaluate_weighted(const ContinualOptions& o,
     scores.push_back(evaluate_held_out(*last, e, job).front());
   }
   return scores;
+}
+
+// {"accuracy": {task: ...}, "loss": {task: ...}} over the sequence's tasks, in its order;
+// `row`, when given, gets the accuracies.
+json task_record(const std::vector<Stage>& stages, const std::vector<train::TaskScore>& scores,
+                 std::vector<double>* row) {
+  json r = {{"accuracy", json::object()}, {"loss", json::object()}};
+  for (const Stage& s : stages)
+    for (const train::TaskScore& score : scores)
+      if (score.task == s.task) {
+        if (row) row->push_back(score.accuracy);
+        r["accuracy"][s.task] = score.accuracy;
+        r["loss"][s.task] = score.loss;
+      }
+  return r;
 }
 
 std::string percent(double x) {
@@ -255,7 +306,7 @@ std::optional<ContinualOptions> parse_continual_options(const std::vector<std::s
 
 int run_continual(const ContinualOptions& o) {
   const TrainOptions& t = o.stage.train;
-  data::SyntheticSuite(split_list(t.tasks), t.seed);  // an unknown task fails here, not later
+  check_task_names(t);
   const std::vector<Stage> stages = stages_of(o);
   const std::string records_path = (fs::path(t.out) / kRecordsFile).string();
   if (!o.stage.train.resume && fs::exists(records_path))
@@ -270,11 +321,16 @@ int run_continual(const ContinualOptions& o) {
            " on ", json_excerpt(done[i]["task"]), ", not ", o.method, " on ", stages[i].task,
            ": resume with the run's own --tasks and --method");
 
-  std::vector<std::vector<double>> accuracy;
-  for (const json& r : done) {
+  // A[i][j]; for W-NCFT also the same training's unweighted matrix (NCFT's).
+  std::vector<std::vector<double>> accuracy, unweighted;
+  auto row_of = [&](const json& r) {
     std::vector<double> row;
     for (const Stage& s : stages) row.push_back(r["accuracy"].at(s.task).get<double>());
-    accuracy.push_back(row);
+    return row;
+  };
+  for (const json& r : done) {
+    accuracy.push_back(row_of(r));
+    if (o.method == "wncft") unweighted.push_back(row_of(r.at("unweighted")));
   }
   const bool rank0 = train::running_world_rank() == 0;
   for (size_t i = done.size(); i < stages.size(); ++i) {
@@ -292,21 +348,23 @@ int run_continual(const ContinualOptions& o) {
     }
 
     const train::ParallelJob job = train::ParallelJob::start(t.parallelism, t.device);
-    const std::vector<train::TaskScore> scores =
-        o.method == "wncft" ? evaluate_weighted(o, stages, i, task_vectors(o, job), job)
-                            : evaluate_held_out(*build_eval_model(stage_eval(o, stages[i]), job),
-                                                stage_eval(o, stages[i]), job);
+    // The stage's model as it is: NCFT's, SeqFT's, SeqLoRA's answer, and W-NCFT's training
+    // without the weighting (W-NCFT trains exactly as NCFT: its record holds both).
+    const std::vector<train::TaskScore> plain = evaluate_held_out(
+        *build_eval_model(stage_eval(o, stages[i]), job), stage_eval(o, stages[i]), job);
+    json record = {{"stage", i + 1},
+                   {"task", stages[i].task},
+                   {"method", o.method},
+                   {"model", stages[i].model}};
     std::vector<double> row;
-    json record = {
-        {"stage", i + 1},           {"task", stages[i].task},     {"method", o.method},
-        {"model", stages[i].model}, {"accuracy", json::object()}, {"loss", json::object()}};
-    for (const Stage& s : stages)
-      for (const train::TaskScore& score : scores)
-        if (score.task == s.task) {
-          row.push_back(score.accuracy);
-          record["accuracy"][s.task] = score.accuracy;
-          record["loss"][s.task] = score.loss;
-        }
+    if (o.method == "wncft") {
+      record["unweighted"] = task_record(stages, plain, nullptr);
+      unweighted.push_back(row_of(record["unweighted"]));
+      record.update(
+          task_record(stages, evaluate_weighted(o, stages, i, task_vectors(o, job), job), &row));
+    } else {
+      record.update(task_record(stages, plain, &row));
+    }
     accuracy.push_back(row);
     if (rank0) {
       std::ofstream log(records_path, std::ios::app);
@@ -321,8 +379,15 @@ int run_continual(const ContinualOptions& o) {
   std::cout << "continual " << o.method << " over " << t.tasks << ": exact match on each task "
             << "after each stage\n\n"
             << accuracy_table(stages, accuracy) << "\naverage accuracy " << percent(s.average)
-            << ", backward transfer " << points(s.bwt) << " points\n"
-            << std::flush;
+            << ", backward transfer " << points(s.bwt) << " points\n";
+  if (o.method == "wncft") {
+    const ContinualSummary u = summarize_continual(unweighted);
+    std::cout << "\nthe same training unweighted (NCFT: each task answered by the last stage's "
+                 "model)\n\n"
+              << accuracy_table(stages, unweighted) << "\naverage accuracy " << percent(u.average)
+              << ", backward transfer " << points(u.bwt) << " points\n";
+  }
+  std::cout << std::flush;
   if (o.png.empty()) return 0;
   const std::string tsv = fs::path(o.png).replace_extension(".tsv").string();
   std::ofstream f(tsv);

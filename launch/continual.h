@@ -4,11 +4,14 @@
 //           --budget of them and train only those;
 //   wncft   trains as ncft; each task is answered by the last model with the neurons of every
 //           task trained so far weighted by the tasks' similarity (W-NCFT: neuron/wncft.h has
-//           the exact rule);
+//           the exact rule); its records also hold the unweighted answers, which are NCFT's
+//           (the training is the same, bit for bit);
 //   seqft   full fine-tuning on each task in turn;
 //   seqlora a LoRA adapter trained on each task, folded into the model before the next
 //           (a fresh adapter per task; the model carries every earlier one merged).
-// After every stage the model is evaluated on every task of the sequence: A[i][j] is the
+// The tasks are the synthetic suite's, or the "task" names of an sft JSONL's lines (--data for
+// training, --eval-data held out). After every stage the model is evaluated on every task of
+// the sequence: A[i][j] is the
 // exact-match accuracy on task j after stage i. The run reports A, the average accuracy
 // after the last stage (the paper's CL), and the backward transfer
 // BWT = mean over j < last of (A[last][j] - A[j][j]), negative when earlier tasks are

@@ -15,6 +15,7 @@
 #include "neuron/delta.h"
 #include "neuron/neuron_set.h"
 #include "parallel/mappings.h"
+#include "runtime/text.h"
 #include "train/eval_report.h"
 #include "train/evaluate.h"
 #include "train/model_setup.h"
@@ -73,7 +74,7 @@ std::vector<train::TaskScore> evaluate_held_out(model::LlamaModel& model, const 
   }
   const data::SftDataset held = data::load_sft_jsonl(
       o.data.substr(4), {int32_t(model.config().vocab), model::companion_source(o.model, o.init),
-                         /*evaluation=*/true});
+                         /*evaluation=*/true, split_list(o.tasks)});
   return train::evaluate_dataset(model, held, o.micro_batch, job.pp());
 }
 

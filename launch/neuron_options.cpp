@@ -80,7 +80,9 @@ std::unique_ptr<CommandOptions> score_command_options(ScoreOptions& o) {
   t.add(G::data, "data", &o.data, "the task data, as `neft train --data` takes it")
       .value_name("SPEC")
       .not_empty();
-  t.add(G::data, "tasks", &o.tasks, "comma-separated synthetic tasks; empty: all")
+  t.add(G::data, "tasks", &o.tasks,
+        "comma-separated tasks: synthetic ones, or the \"task\" names of sft data's lines; "
+        "empty: all")
       .value_name("LIST");
   t.add(G::data, "seq-len", &o.seq_len, "tokens per sequence").at_least(1);
   add_packing_option(t, &o.packing);

@@ -163,7 +163,9 @@ void add_eval_options(CommandOptions& t, EvalOptions& o) {
         "what to evaluate on: synthetic (the built-in tasks' held-out split) or sft:FILE.jsonl "
         "(read with the model's tokenizer and chat template; every line is evaluated)")
       .value_name("SPEC");
-  t.add(G::data, "tasks", &o.tasks, "comma-separated synthetic tasks to evaluate; empty: all")
+  t.add(G::data, "tasks", &o.tasks,
+        "comma-separated tasks to evaluate: synthetic ones, or the \"task\" names of the sft "
+        "file's lines; empty: all")
       .value_name("LIST");
   t.add(G::data, "seq-len", &o.seq_len, "tokens per sequence (synthetic)").at_least(1);
   t.add(G::data, "examples", &o.examples, "held-out examples per task (synthetic)").at_least(1);
@@ -236,7 +238,8 @@ void add_train_options(CommandOptions& t, TrainOptions& o) {
       .value_name("SPEC")
       .not_empty();
   t.add(G::data, "tasks", &o.tasks,
-        "comma-separated synthetic tasks to train on (copy, reverse, sort, shift, dedup, add); "
+        "comma-separated tasks to train on: the synthetic suite's (copy, reverse, sort, shift, "
+        "dedup, add) or, with sft data, the \"task\" names of its lines (and of --eval-data's); "
         "empty: all")
       .value_name("LIST");
   t.add(G::data, "seq-len", &o.seq_len, "tokens per sequence").at_least(1);

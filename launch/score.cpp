@@ -8,6 +8,7 @@
 #include "neuron/neuron_set.h"
 #include "neuron/scores.h"
 #include "neuron/selection.h"
+#include "runtime/text.h"
 #include "train/model_setup.h"
 #include "train/parallel_job.h"
 #include "train/progress.h"
@@ -31,7 +32,7 @@ int run_score(const ScoreOptions& o) {
   auto source =
       data::make_batch_source(train::data_spec(o.data, o.tasks), o.micro_batch, o.seq_len, o.seed,
                               {int32_t(model->config().vocab), o.packing == "on",
-                               model::companion_source(o.model, o.init)});
+                               model::companion_source(o.model, o.init), split_list(o.tasks)});
   const neuron::LocalScores mine =
       train::score_neurons(*model, space, *source, job, o.score, o.seed);
   auto [ids, values] = neuron::gather_to_first(mine.ids, mine.values, {job.tp(), job.pp()});

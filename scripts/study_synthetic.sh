@@ -25,6 +25,7 @@ targets=q,k,v,o,up,down  # the matrices ffn, qo and kv neurons span: budgets mat
 lora_lrs=(0.003 0.01 0.03)
 lora_lr=${NEFT_LORA_LR:-0.01}  # chosen by `tune` (the validation table in the results file)
 source scripts/lib/run_queue.sh
+source scripts/lib/study.sh
 tenth() { awk "BEGIN { print $1 / 10 }"; }
 
 if [ "${1:-}" = tune ]; then
@@ -62,14 +63,7 @@ fi
       "--lr $lora_lr --min-lr $(tenth "$lora_lr")"
   done
 } | run_queue
-report=()
-for seed in "${seeds[@]}"; do
-  d=$out/seed-$seed
-  report+=(full="$d/full" NeFT="$d/cosine" attribution="$d/attribution" random="$d/random"
-           "LoRA r$rank=$d/lora")
-done
-echo "## single task: shift"
-"$neft" report "${report[@]}" --tasks shift --markdown "$out/single-task.md"
+single_task_report "$neft" "$out" shift "$rank" "${seeds[@]}"
 
 # 2. Deactivation and 3. continual, two at a time.
 for seed in "${seeds[@]}"; do
@@ -107,41 +101,7 @@ done | OMP_NUM_THREADS=1 NEFT=$neft LORA_LR=$lora_lr RANK=$rank xargs -P 2 -L 1 
     touch "$run/done" && echo "  $run: $(grep -a "average accuracy" "$run.log")"
 ' _
 
-# Mean ± sd over the seeds of the JSONL files (python3's standard library only).
-python3 - "$out" "${seeds[@]}" <<'PY'
-import json, statistics, sys
-out, seeds = sys.argv[1], sys.argv[2:]
-def ms(xs, digits=1):
-    m = f"{statistics.mean(xs):.{digits}f}"
-    return f"{m} ± {statistics.stdev(xs):.{digits}f}" if len(xs) > 1 else m
-print("\n## deactivation: the base's copy neurons against random sets (exact match %, loss)\n")
-print("| zeroed | task | exact (%) | loss |\n|---|---|---:|---:|")
-# Each seed's mean per (zeroed, task) (over its 5 random sets for "random"), then mean ± sd
-# over the seeds.
-per_seed = {}
-for s in seeds:
-    groups = {}
-    for r in map(json.loads, open(f"{out}/seed-{s}/deactivate.jsonl")):
-        groups.setdefault((r["zeroed"], r["task"]), []).append(r)
-    for key, rs in groups.items():
-        per_seed.setdefault(key, []).append(
-            (100 * statistics.mean(r["accuracy"] for r in rs), statistics.mean(r["loss"] for r in rs)))
-names = {"none": "nothing", "set": "copy's neurons", "random": "random (5 sets a seed)"}
-for task in ["copy", "reverse", "sort", "dedup"]:
-    for zeroed in ["none", "set", "random"]:
-        v = per_seed[(zeroed, task)]
-        print(f"| {names[zeroed]} | {task} | {ms([x[0] for x in v])} | {ms([x[1] for x in v], 3)} |")
-print("\n## continual: shift, sort, reverse (exact match %, after the last stage)\n")
-print("| method | average accuracy | backward transfer (points) | shift | sort | reverse |")
-print("|---|---:|---:|---:|---:|---:|")
-for method in ["ncft", "wncft", "seqft", "seqlora"]:
-    avg, bwt, last = [], [], {t: [] for t in ["shift", "sort", "reverse"]}
-    for s in seeds:
-        recs = [json.loads(l) for l in open(f"{out}/seed-{s}/continual-{method}/continual.jsonl")]
-        tasks = [r["task"] for r in recs]
-        a = [[r["accuracy"][t] for t in tasks] for r in recs]
-        avg.append(100 * statistics.mean(a[-1]))
-        bwt.append(100 * statistics.mean(a[-1][j] - a[j][j] for j in range(len(a) - 1)))
-        for t in last: last[t].append(100 * recs[-1]["accuracy"][t])
-    print(f"| {method} | {ms(avg)} | {ms(bwt)} | " + " | ".join(ms(last[t]) for t in last) + " |")
-PY
+seed_list=$(IFS=,; echo "${seeds[*]}")
+python3 scripts/lib/study_tables.py "$out" --seeds "$seed_list" --tasks copy,reverse,sort,dedup \
+  --deactivate copy=deactivate.jsonl --continual ncft wncft seqft seqlora \
+  --continual-tasks shift,sort,reverse

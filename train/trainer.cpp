@@ -24,6 +24,7 @@
 #include "runtime/atomic_file.h"
 #include "runtime/crash_point.h"
 #include "runtime/json_file.h"
+#include "runtime/text.h"
 #include "train/checkpoint_dir.h"
 #include "train/delta_checkpoint.h"
 #include "train/distributed_checkpoint.h"
@@ -165,9 +166,10 @@ int run_training(const TrainOptions& o) {
   auto model = build_model({o.model, o.init}, mopts, o.seed);
   check_sequence_length(model->config(), o.seq_len);
   const Device device = mopts.device;
-  auto source = data::make_batch_source(data_spec(o), o.micro_batch, o.seq_len, o.seed,
-                                        {int32_t(model->config().vocab), o.packing == "on",
-                                         model::companion_source(o.model, o.init)});
+  auto source =
+      data::make_batch_source(data_spec(o), o.micro_batch, o.seq_len, o.seed,
+                              {int32_t(model->config().vocab), o.packing == "on",
+                               model::companion_source(o.model, o.init), split_list(o.tasks)});
   int64_t start = 0;
   const auto latest = find_latest_checkpoint(o.out);
   if (latest && !o.resume)
@@ -221,9 +223,9 @@ int run_training(const TrainOptions& o) {
   // Held-out user data, read once (data/sft.h, for evaluation).
   std::optional<data::SftDataset> held;
   if (!o.eval_data.empty())
-    held = data::load_sft_jsonl(o.eval_data.substr(4),
-                                {int32_t(model->config().vocab),
-                                 model::companion_source(o.model, o.init), /*evaluation=*/true});
+    held = data::load_sft_jsonl(o.eval_data.substr(4), {int32_t(model->config().vocab),
+                                                        model::companion_source(o.model, o.init),
+                                                        /*evaluation=*/true, split_list(o.tasks)});
   std::optional<std::vector<TaskScore>> before, after;
   // Every rank evaluates (a TP group's ranks each hold part of the vocabulary, a pipeline's
   // stages pass each batch on: train/evaluate.h); rank 0 logs.

@@ -5,9 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
+#include "data/synthetic.h"
 #include "launch/continual.h"
 #include "tests/e2e/cli_run.h"
 #include "tests/unit/jsonl.h"
@@ -107,6 +110,61 @@ TEST(ContinualE2E, EachMethodRecordsEveryStageAndResumesBitwise) {
     }
     EXPECT_EQ(records(cut), rec) << method;
   }
+}
+
+// Tasks from the user's data: an sft file whose lines name their "task" (here the synthetic
+// suite's copy and reverse written as token ids, so the tiny base can learn them). Each stage
+// trains on its task's lines and is evaluated on every task's held-out lines; W-NCFT's
+// records hold NCFT's matrix as "unweighted", equal to the NCFT run's bit for bit (the same
+// training), and after the first stage the weighted and unweighted answers agree.
+TEST(ContinualE2E, TasksFromAnSftFileAndWncftRecordsNcftsMatrixToo) {
+  TempDir dir;
+  const std::string base = make_base(dir.file("base"), with({"--tasks", "copy,reverse"}, kData));
+  const data::SyntheticSuite suite({"copy", "reverse"}, 7);
+  for (const auto& [file, split, count] :
+       {std::tuple{"train.jsonl", data::Split::Train, 64}, {"held.jsonl", data::Split::Eval, 8}}) {
+    std::string text;
+    for (int i = 0; i < count; ++i)
+      for (int task : {0, 1}) {
+        const data::Example e = suite.example(task, uint64_t(i), split);
+        text +=
+            nlohmann::json{
+                {"task", suite.task_name(task)}, {"prompt", e.prompt}, {"response", e.response}}
+                .dump() +
+            "\n";
+      }
+    ::neft::testing::write_text(dir.file(file), text);
+  }
+  const std::vector<std::string> sft = {"--data", "sft:" + dir.file("train.jsonl"), "--eval-data",
+                                        "sft:" + dir.file("held.jsonl")};
+  std::map<std::string, std::vector<nlohmann::json>> rec;
+  for (const char* method : {"ncft", "wncft"}) {
+    const std::string run = dir.file(std::string("run-") + method);
+    const Result r = neft(with(continual(base, run, method), sft));
+    ASSERT_EQ(r.status, 0) << method << ": " << r.err;
+    rec[method] = records(run);
+    ASSERT_EQ(rec[method].size(), 2u);
+    EXPECT_EQ(rec[method][1]["accuracy"].size(), 2u);
+    EXPECT_GT(rec[method][1]["loss"]["copy"].get<double>(), 0.0);
+  }
+  EXPECT_NE(neft(with(continual(base, dir.file("run-wncft"), "wncft"), with(sft, {"--resume"})))
+                .out.find("the same training unweighted"),
+            std::string::npos);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(rec["wncft"][i]["unweighted"]["accuracy"], rec["ncft"][i]["accuracy"]) << i;
+    EXPECT_EQ(rec["wncft"][i]["unweighted"]["loss"], rec["ncft"][i]["loss"]) << i;
+  }
+  EXPECT_EQ(rec["wncft"][0]["accuracy"], rec["ncft"][0]["accuracy"]);
+
+  // A task the files do not have, and sft data without held-out data.
+  expect_one_line_error(
+      neft(with({"continual", "--init", base, "--out", dir.file("bad"), "--tasks", "copy,sort"},
+                sft)),
+      {"train.jsonl", "no line of task 'sort'", "copy, reverse"});
+  EXPECT_FALSE(fs::exists(dir.file("bad")));
+  expect_one_line_error(neft({"continual", "--init", base, "--out", dir.file("bad"), "--tasks",
+                              "copy,reverse", "--data", "sft:" + dir.file("train.jsonl")}),
+                        {"--eval-data", "held-out"});
 }
 
 TEST(ContinualE2E, BadInputIsAOneLineError) {

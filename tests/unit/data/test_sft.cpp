@@ -145,6 +145,36 @@ INSTANTIATE_TEST_SUITE_P(
         BadLine{"{\"prompt\": [], \"response\": [2]}", "\"prompt\" is empty"},
         BadLine{"{\"prompt\": [1], \"response\": [2], \"task\": 3}", "\"task\" must be a string"}));
 
+// --tasks on sft data: only the named tasks' lines, the tasks in the order asked for (what
+// `neft continual` trains each stage on); a task with no line is an error naming the file and
+// the tasks it has.
+TEST(DataSft, TasksKeepOnlyTheirLinesInTheOrderAsked) {
+  TempDir dir;
+  const std::string path = dir.file("a.jsonl");
+  write_text(path,
+             "{\"prompt\": [1], \"response\": [2], \"task\": \"x\"}\n"
+             "{\"prompt\": [3], \"response\": [4], \"task\": \"y\"}\n"
+             "{\"prompt\": [5], \"response\": [6]}\n"
+             "{\"prompt\": [7], \"response\": [8], \"task\": \"z\"}\n"
+             "{\"prompt\": [9], \"response\": [10], \"task\": \"x\"}\n");
+  const SftDataset d = load_sft_jsonl(path, {11, "", false, {"z", "x"}});
+  EXPECT_EQ(d.task_names, (std::vector<std::string>{"z", "x"}));
+  EXPECT_EQ(d.lines, (std::vector<int64_t>{1, 4, 5}));
+  std::vector<int> tasks;
+  for (const Example& e : d.examples) tasks.push_back(e.task);
+  EXPECT_EQ(tasks, (std::vector<int>{1, 0, 1}));
+  expect_error(
+      [&] {
+        load_sft_jsonl(path, {11, "", false, {"x", "w"}});
+      },
+      {path, "no line of task 'w'", "x, y, z"});
+  expect_error(
+      [&] {
+        make_batch_source("tokens:" + path, 1, 4, 0, {11, true, "", {"x"}});
+      },
+      {"a token file has no tasks"});
+}
+
 TEST(DataSft, FileLevelErrorsNameTheFile) {
   TempDir dir;
   expect_error([&] { load_sft_jsonl(dir.file("none.jsonl")); },
