@@ -8,8 +8,9 @@
 #      down, the neuron runs at LoRA's parameter count (--budget lora:R over every kind, each
 #      layer its share: the NeFT paper's protocol); 40 steps each;
 #   2. deactivation: a model fine-tuned on all three tasks (full, 60 steps, seed 1), each
-#      task's attribution neurons (5% of the FFN neurons, scored on its training lines with the
-#      seed's draw) zeroed, against 3 random sets of the same size per layer;
+#      task's attribution neurons (the top 5%, and the top 0.5%, of the FFN neurons, scored on
+#      its training lines with the seed's draw) zeroed, against 3 random sets of the same size
+#      per layer, and the three 5% sets' overlap (intersection over union);
 #   3. continual: sums, then dates, then times, 30 steps a stage, with W-NCFT (whose records
 #      hold NCFT's matrix too: the same training), SeqFT and SeqLoRA.
 # Held out: the test split (100 conversations a task) for the single task; its first 40 a
@@ -18,8 +19,8 @@
 # of the README's dates+sums runs); neuron-level and LoRA's by `scripts/study_smollm2.sh tune`
 # on this data's validation split (sums), seed 1. Nothing reported was chosen on the test split.
 # Runs go two at a time, one thread each (scripts/lib/run_queue.sh), into NEFT_STUDY_OUT
-# (default runs/smollm2-study); finished runs are skipped, interrupted ones resume. Prints the
-# tables the results file holds.
+# (default runs/smollm2-study; about 2 hours on 2 cores, `tune` 25 minutes more); finished
+# runs are skipped, interrupted ones resume. Prints the tables the results file holds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 neft=${NEFT_BUILD_DIR:-build}/launch/neft
@@ -27,8 +28,8 @@ out=${NEFT_STUDY_OUT:-runs/smollm2-study}
 seeds=(${NEFT_SEEDS:-1 2 3})
 rank=${NEFT_LORA_RANK:-8}
 targets=q,k,v,o,up,down  # the matrices ffn, qo and kv neurons span: budgets match exactly
-lora_lr=${NEFT_LORA_LR:-1e-3}     # chosen by `tune` (the validation table in the results file)
-neuron_lr=${NEFT_NEURON_LR:-1e-3}  # likewise
+lora_lr=${NEFT_LORA_LR:-3e-3}     # chosen by `tune` (the validation table in the results file)
+neuron_lr=${NEFT_NEURON_LR:-3e-4}  # likewise
 source scripts/lib/run_queue.sh
 source scripts/lib/study.sh
 tenth() { awk "BEGIN { print $1 / 10 }"; }
@@ -59,19 +60,20 @@ lora="--lora-rank $rank --lora-targets $targets"
 
 if [ "${1:-}" = tune ]; then
   seed=${seeds[0]}
+  lora_lrs="3e-4 1e-3 3e-3 1e-2" neuron_lrs="3e-4 1e-3 3e-3"
   run="$single --eval-data sft:$data/validation.jsonl --seed $seed"
   {
-    for lr in 3e-4 1e-3 3e-3; do
+    for lr in $lora_lrs; do
       echo "$out/tune/lora-lr$lr - train $run $lora --lr $lr --min-lr $(tenth $lr)"
     done
-    for lr in 3e-4 1e-3 3e-3; do
+    for lr in $neuron_lrs; do
       echo "$out/tune/cosine-lr$lr - finetune $run --scorer cosine $neurons --probe-steps 20" \
         "--lr $lr --min-lr $(tenth $lr)"
     done
   } | run_queue
   report=()
-  for lr in 3e-4 1e-3 3e-3; do report+=("LoRA r$rank lr $lr=$out/tune/lora-lr$lr"); done
-  for lr in 3e-4 1e-3 3e-3; do report+=("NeFT lr $lr=$out/tune/cosine-lr$lr"); done
+  for lr in $lora_lrs; do report+=("LoRA r$rank lr $lr=$out/tune/lora-lr$lr"); done
+  for lr in $neuron_lrs; do report+=("NeFT lr $lr=$out/tune/cosine-lr$lr"); done
   "$neft" report "${report[@]}" --tasks sums --markdown "$out/tune/validation.md"
   exit 0
 fi
@@ -103,16 +105,21 @@ done | OMP_NUM_THREADS=1 NEFT=$neft OUT=$out MODEL=$model LORA="$lora" LORA_LR=$
   common="--seq-len 128 --micro-batch 4 --seed $seed"
   if [ "$what" = deactivate ]; then
     task=$3 mt=$OUT/multitask/model
-    [ -e "$d/deactivate-$task.jsonl" ] && exit 0
-    "$NEFT" score --model "$mt" --data "sft:$data/train.jsonl" --tasks "$task" $common \
-      --scorer attribution --score-batches 8 --out "$d/$task-scores.safetensors" >/dev/null &&
-    "$NEFT" select --scores "$d/$task-scores.safetensors" --model "$mt" --budget 5% \
-      --out "$d/$task-neurons.safetensors" >/dev/null &&
-    "$NEFT" analyze deactivate --model "$mt" --neurons "$d/$task-neurons.safetensors" \
-      --data "sft:$data/test-40.jsonl" --micro-batch 8 --seed "$seed" --random-sets 3 \
-      --random-match layer --random-seed "$seed" --out "$d/deactivate-$task.jsonl.tmp" \
-      >"$d/deactivate-$task.log" 2>&1 &&
-      mv "$d/deactivate-$task.jsonl.tmp" "$d/deactivate-$task.jsonl"
+    [ -e "$d/$task-scores.safetensors" ] ||
+      "$NEFT" score --model "$mt" --data "sft:$data/train.jsonl" --tasks "$task" $common \
+        --scorer attribution --score-batches 8 --out "$d/$task-scores.safetensors" >/dev/null
+    # The top 5% of the FFN neurons, and the top 0.5% (files with -0.5).
+    for budget in 5 0.5; do
+      suffix=""; [ "$budget" = 5 ] || suffix=-$budget
+      [ -e "$d/deactivate-$task$suffix.jsonl" ] && continue
+      "$NEFT" select --scores "$d/$task-scores.safetensors" --model "$mt" --budget "$budget%" \
+        --out "$d/$task-neurons$suffix.safetensors" >/dev/null &&
+      "$NEFT" analyze deactivate --model "$mt" --neurons "$d/$task-neurons$suffix.safetensors" \
+        --data "sft:$data/test-40.jsonl" --micro-batch 8 --seed "$seed" --random-sets 3 \
+        --random-match layer --random-seed "$seed" \
+        --out "$d/deactivate-$task$suffix.jsonl.tmp" >"$d/deactivate-$task$suffix.log" 2>&1 &&
+        mv "$d/deactivate-$task$suffix.jsonl.tmp" "$d/deactivate-$task$suffix.jsonl"
+    done
     echo "  $d: deactivation of $task neurons done"
     exit 0
   fi
@@ -132,8 +139,17 @@ done | OMP_NUM_THREADS=1 NEFT=$neft OUT=$out MODEL=$model LORA="$lora" LORA_LR=$
     echo "  $run: $(grep -a "average accuracy" "$run.log" | head -1)"
 ' _
 
+# The overlap of the three tasks' neuron sets, per seed.
+for seed in "${seeds[@]}"; do
+  d=$out/seed-$seed
+  [ -e "$d/overlap.jsonl" ] || "$neft" analyze overlap sums="$d/sums-neurons.safetensors" \
+    dates="$d/dates-neurons.safetensors" times="$d/times-neurons.safetensors" \
+    --out "$d/overlap.jsonl" >/dev/null
+done
 seed_list=$(IFS=,; echo "${seeds[*]}")
 python3 scripts/lib/study_tables.py "$out" --seeds "$seed_list" --tasks sums,dates,times \
-  --deactivate sums=deactivate-sums.jsonl dates=deactivate-dates.jsonl \
-  times=deactivate-times.jsonl --continual ncft=wncft:unweighted wncft seqft seqlora \
-  --continual-tasks sums,dates,times
+  --overlap overlap.jsonl --deactivate-matrix \
+  --deactivate "sums 5%=deactivate-sums.jsonl" "dates 5%=deactivate-dates.jsonl" \
+  "times 5%=deactivate-times.jsonl" "sums 0.5%=deactivate-sums-0.5.jsonl" \
+  "dates 0.5%=deactivate-dates-0.5.jsonl" "times 0.5%=deactivate-times-0.5.jsonl" \
+  --continual ncft=wncft:unweighted wncft seqft seqlora --continual-tasks sums,dates,times

@@ -4,7 +4,9 @@ scripts/study_smollm2.sh), as mean ± sd over the seeds, from the JSONL files th
 under OUT/seed-<s>/ (Python's standard library only):
 
   study_tables.py OUT --seeds 1,2,3 --tasks copy,reverse,... \
+      --overlap FILE                           each seed's `neft analyze overlap --out` file
       --deactivate LABEL=FILE [...]            each seed's `neft analyze deactivate --out` file
+      [--deactivate-matrix]                    every set in one table (exact, then loss)
       --continual METHOD[=RUN[:unweighted]] ... each seed's `neft continual` run directory
       --continual-tasks shift,sort,reverse
 
@@ -24,7 +26,8 @@ def ms(xs, digits=1):
     return f"{m} ± {statistics.stdev(xs):.{digits}f}" if len(xs) > 1 else m
 
 
-def deactivation(out, seeds, tasks, label, file):
+def deactivation_per_seed(out, seeds, file):
+    """(zeroed, task) -> [(exact %, loss)] per seed, each a mean over the seed's records."""
     per_seed = {}
     for s in seeds:
         groups = {}
@@ -34,6 +37,11 @@ def deactivation(out, seeds, tasks, label, file):
             per_seed.setdefault(key, []).append(
                 (100 * statistics.mean(r["accuracy"] for r in rs),
                  statistics.mean(r["loss"] for r in rs)))
+    return per_seed
+
+
+def deactivation(out, seeds, tasks, label, file):
+    per_seed = deactivation_per_seed(out, seeds, file)
     sets = len([1 for r in map(json.loads, open(f"{out}/seed-{seeds[0]}/{file}"))
                 if r["zeroed"] == "random" and r["task"] == tasks[0]])
     names = {"none": "nothing", "set": f"{label}'s neurons",
@@ -45,6 +53,37 @@ def deactivation(out, seeds, tasks, label, file):
             v = per_seed[(zeroed, task)]
             print(f"| {names[zeroed]} | {task} | {ms([x[0] for x in v])} | "
                   f"{ms([x[1] for x in v], 3)} |")
+
+
+def overlap(out, seeds, file):
+    pairs = {}
+    for s in seeds:
+        for r in map(json.loads, open(f"{out}/seed-{s}/{file}")):
+            pairs.setdefault((r["a"], r["b"]), []).append(r)
+    print("\n## overlap: intersection over union of the neuron sets\n")
+    print("| sets | neurons (each) | common | IoU |\n|---|---:|---:|---:|")
+    for (a, b), rs in pairs.items():
+        print(f"| {a} & {b} | {ms([r['a_neurons'] for r in rs], 0)} | "
+              f"{ms([r['common'] for r in rs], 1)} | {ms([r['iou'] for r in rs], 3)} |")
+
+
+def deactivation_matrix(out, seeds, tasks, specs):
+    """Every set in one table: exact match, then loss, per task (columns)."""
+    rows = []
+    for spec in specs:
+        label, _, file = spec.partition("=")
+        per_seed = deactivation_per_seed(out, seeds, file)
+        if not rows:
+            rows.append(("nothing", {t: per_seed[("none", t)] for t in tasks}))
+        rows.append((f"{label} neurons", {t: per_seed[("set", t)] for t in tasks}))
+        rows.append((f"random, as many as {label}", {t: per_seed[("random", t)] for t in tasks}))
+    for what, k, digits in (("exact match %", 0, 1), ("loss", 1, 3)):
+        print(f"\n## deactivation: {what} with each set zeroed (random: each seed's mean over "
+              "its sets)\n")
+        print("| zeroed | " + " | ".join(tasks) + " |\n|---|" + "---:|" * len(tasks))
+        for name, v in rows:
+            print(f"| {name} | " + " | ".join(ms([x[k] for x in v[t]], digits) for t in tasks)
+                  + " |")
 
 
 def continual(out, seeds, tasks, methods):
@@ -73,12 +112,19 @@ def main():
     p.add_argument("out")
     p.add_argument("--seeds", required=True)
     p.add_argument("--tasks", required=True, help="the tasks the deactivation runs evaluate")
+    p.add_argument("--overlap", default="", metavar="FILE")
     p.add_argument("--deactivate", nargs="*", default=[], metavar="LABEL=FILE")
+    p.add_argument("--deactivate-matrix", action="store_true",
+                   help="the deactivation sets in one table per measure, not one table a set")
     p.add_argument("--continual", nargs="*", default=[], metavar="METHOD[=RUN[:unweighted]]")
     p.add_argument("--continual-tasks", default="")
     a = p.parse_args()
     seeds = a.seeds.split(",")
-    for spec in a.deactivate:
+    if a.overlap:
+        overlap(a.out, seeds, a.overlap)
+    if a.deactivate_matrix:
+        deactivation_matrix(a.out, seeds, a.tasks.split(","), a.deactivate)
+    for spec in [] if a.deactivate_matrix else a.deactivate:
         label, _, file = spec.partition("=")
         deactivation(a.out, seeds, a.tasks.split(","), label, file)
     if a.continual:
