@@ -148,7 +148,7 @@ for seed in "${seeds[@]}"; do
 done
 seed_list=$(IFS=,; echo "${seeds[*]}")
 python3 scripts/lib/study_tables.py "$out" --seeds "$seed_list" --tasks sums,dates,times \
-  --overlap overlap.jsonl --deactivate-matrix \
+  --step-times full cosine attribution random lora --overlap overlap.jsonl --deactivate-matrix \
   --deactivate "sums 5%=deactivate-sums.jsonl" "dates 5%=deactivate-dates.jsonl" \
   "times 5%=deactivate-times.jsonl" "sums 0.5%=deactivate-sums-0.5.jsonl" \
   "dates 0.5%=deactivate-dates-0.5.jsonl" "times 0.5%=deactivate-times-0.5.jsonl" \

@@ -4,6 +4,7 @@ scripts/study_smollm2.sh), as mean ± sd over the seeds, from the JSONL files th
 under OUT/seed-<s>/ (Python's standard library only):
 
   study_tables.py OUT --seeds 1,2,3 --tasks copy,reverse,... \
+      --step-times RUN [...]                   each seed's run directories' step times
       --overlap FILE                           each seed's `neft analyze overlap --out` file
       --deactivate LABEL=FILE [...]            each seed's `neft analyze deactivate --out` file
       [--deactivate-matrix]                    every set in one table (exact, then loss)
@@ -53,6 +54,22 @@ def deactivation(out, seeds, tasks, label, file):
             v = per_seed[(zeroed, task)]
             print(f"| {names[zeroed]} | {task} | {ms([x[0] for x in v])} | "
                   f"{ms([x[1] for x in v], 3)} |")
+
+
+def step_times(out, seeds, runs):
+    """Each run's median step time after its first five steps (metrics.jsonl's elapsed_s),
+    mean ± sd over the seeds."""
+    print("\n## step time (ms): each run's median after its first five steps\n")
+    print("| run | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± sd |")
+    print("|---|" + "---:|" * (len(seeds) + 1))
+    for run in runs:
+        medians = []
+        for s in seeds:
+            elapsed = [r["elapsed_s"] for r in map(json.loads, open(
+                f"{out}/seed-{s}/{run}/metrics.jsonl")) if "elapsed_s" in r]
+            steps = [b - a for a, b in zip(elapsed, elapsed[1:])][4:]
+            medians.append(1000 * statistics.median(steps))
+        print(f"| {run} | " + " | ".join(f"{m:.0f}" for m in medians) + f" | {ms(medians, 0)} |")
 
 
 def overlap(out, seeds, file):
@@ -112,6 +129,7 @@ def main():
     p.add_argument("out")
     p.add_argument("--seeds", required=True)
     p.add_argument("--tasks", required=True, help="the tasks the deactivation runs evaluate")
+    p.add_argument("--step-times", nargs="*", default=[], metavar="RUN")
     p.add_argument("--overlap", default="", metavar="FILE")
     p.add_argument("--deactivate", nargs="*", default=[], metavar="LABEL=FILE")
     p.add_argument("--deactivate-matrix", action="store_true",
@@ -120,6 +138,8 @@ def main():
     p.add_argument("--continual-tasks", default="")
     a = p.parse_args()
     seeds = a.seeds.split(",")
+    if a.step_times:
+        step_times(a.out, seeds, a.step_times)
     if a.overlap:
         overlap(a.out, seeds, a.overlap)
     if a.deactivate_matrix:
