@@ -195,12 +195,8 @@ std::vector<std::vector<float>> task_vectors(const ContinualOptions& o,
   auto base = build_eval_model(e, job);
   std::vector<std::vector<float>> vectors;
   for (const std::string& task : split_list(t.tasks)) {
-    auto source =
-        data::make_batch_source(train::data_spec(t.data, task), t.micro_batch, t.seq_len, t.seed,
-                                {int32_t(base->config().vocab),
-                                 t.packing == "on",
-                                 model::companion_source(t.model, t.init),
-                                 {task}});
+    auto source = train::task_batch_source({t.data, task, t.packing, t.model, t.init},
+                                           t.micro_batch, t.seq_len, t.seed, base->config().vocab);
     std::vector<data::Batch> batches;
     for (int64_t b = 0; b < o.stage.score.score_batches; ++b) batches.push_back(source->next());
     vectors.push_back(train::mean_final_hidden(*base, batches, job.pp()));

@@ -4,11 +4,9 @@
 #include <cstdio>
 
 #include "model/config.h"
-#include "model/hf_companion_files.h"
 #include "neuron/neuron_set.h"
 #include "neuron/scores.h"
 #include "neuron/selection.h"
-#include "runtime/text.h"
 #include "train/model_setup.h"
 #include "train/parallel_job.h"
 #include "train/progress.h"
@@ -29,10 +27,8 @@ int run_score(const ScoreOptions& o) {
   const neuron::NeuronSpace space(model->config(),
                                   neuron::NeuronKinds::parse(o.score.kinds, o.score.gate),
                                   job.tensor_parallel().size, job.pp_size());
-  auto source =
-      data::make_batch_source(train::data_spec(o.data, o.tasks), o.micro_batch, o.seq_len, o.seed,
-                              {int32_t(model->config().vocab), o.packing == "on",
-                               model::companion_source(o.model, o.init), split_list(o.tasks)});
+  auto source = train::task_batch_source({o.data, o.tasks, o.packing, o.model, o.init},
+                                         o.micro_batch, o.seq_len, o.seed, model->config().vocab);
   const neuron::LocalScores mine =
       train::score_neurons(*model, space, *source, job, o.score, o.seed);
   auto [ids, values] = neuron::gather_to_first(mine.ids, mine.values, {job.tp(), job.pp()});

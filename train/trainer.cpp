@@ -166,10 +166,8 @@ int run_training(const TrainOptions& o) {
   auto model = build_model({o.model, o.init}, mopts, o.seed);
   check_sequence_length(model->config(), o.seq_len);
   const Device device = mopts.device;
-  auto source =
-      data::make_batch_source(data_spec(o), o.micro_batch, o.seq_len, o.seed,
-                              {int32_t(model->config().vocab), o.packing == "on",
-                               model::companion_source(o.model, o.init), split_list(o.tasks)});
+  auto source = task_batch_source({o.data, o.tasks, o.packing, o.model, o.init}, o.micro_batch,
+                                  o.seq_len, o.seed, model->config().vocab);
   int64_t start = 0;
   const auto latest = find_latest_checkpoint(o.out);
   if (latest && !o.resume)
