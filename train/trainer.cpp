@@ -292,6 +292,7 @@ int run_training(const TrainOptions& o) {
           if (p->trainable && p->shard_dim < 0) mine.replicated_parameters += p->value.numel();
       mine.dp_bytes_per_step = int64_t((job.dp() ? job.dp()->bytes_sent() : 0) - dp_sent);
       mine.tp_bytes_per_step = int64_t((job.tp() ? job.tp()->bytes_sent() : 0) - tp_sent);
+      measure_memory(mine, *model, opt);
       const std::vector<RankStats> ranks = gather_rank_stats(job, mine);
       output.log({{"step", step + 1}, {"ranks", to_json(ranks)}});
       for (const RankStats& s : ranks) progress.message(describe(s));
