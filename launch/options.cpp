@@ -215,6 +215,14 @@ std::unique_ptr<CommandOptions> train_command_options(TrainOptions& o) {
       "continues an interrupted run from its newest checkpoint.");
   add_train_options(*table, o);
   table
+      ->add(G::model, "num-layers", &o.num_layers,
+            "build the model with only its first this many layers (a preset's or config.json's "
+            "shape otherwise): how a large model's shape runs on a small machine, e.g. "
+            "llama2-70b's width at 2 layers; loaded weights must hold exactly this many layers. "
+            "0: all of them")
+      .value_name("L")
+      .at_least(0);
+  table
       ->add(G::training, "neurons", &o.neurons,
             "train only the neurons of this neuron-set file (`neft select`, `neft finetune`); "
             "every other weight stays as loaded, bit for bit, and the sparse delta of the "

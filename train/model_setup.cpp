@@ -20,9 +20,26 @@ std::string weights_path(const ModelSource& source) {
 
 bool has_pretrained_weights(const ModelSource& source) { return !weights_path(source).empty(); }
 
+model::LlamaConfig model_config(const ModelSource& source) {
+  model::LlamaConfig config = model::resolve_config(source.model);
+  if (source.num_layers <= 0) return config;
+  // A checkpoint is loaded whole: one of another depth is refused here, in one line, rather
+  // than cut to its first layers (or failing later on the first layer it does not have).
+  const std::string weights = weights_path(source);
+  if (!weights.empty()) {
+    const int64_t stored = model::resolve_config(weights).layers;
+    if (stored != source.num_layers)
+      fail("--num-layers ", source.num_layers, ": the weights in ", weights, " hold ", stored,
+           " layers (weights load whole; leave --num-layers out, or give it with a preset or a "
+           "config.json and no weights)");
+  }
+  config.layers = source.num_layers;
+  return config;
+}
+
 std::unique_ptr<model::LlamaModel> build_model(const ModelSource& source,
                                                const model::ModelOptions& options, uint64_t seed) {
-  auto m = std::make_unique<model::LlamaModel>(model::resolve_config(source.model), options);
+  auto m = std::make_unique<model::LlamaModel>(model_config(source), options);
   const std::string weights = weights_path(source);
   if (weights.empty()) {
     m->init_random(seed);

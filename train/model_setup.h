@@ -14,7 +14,13 @@ namespace neft::train {
 struct ModelSource {
   std::string model;  // preset name, HF model directory or config.json
   std::string init;   // HF checkpoint to load weights from ("" = none)
+  // --num-layers: the model's first `num_layers` layers only (0: all). How a large shape with
+  // few layers fits a small machine; loaded weights must hold exactly that many layers.
+  int64_t num_layers = 0;
 };
+
+// The shape build_model builds: the preset's or config.json's, with num_layers applied.
+model::LlamaConfig model_config(const ModelSource& source);
 
 std::unique_ptr<model::LlamaModel> build_model(const ModelSource& source,
                                                const model::ModelOptions& options, uint64_t seed);

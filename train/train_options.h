@@ -31,6 +31,7 @@ struct TrainOptions {
   std::string init;            // HF checkpoint directory to load weights from ("" = none)
   std::string device = "cpu";  // cpu | cuda
   std::string dtype = "auto";  // auto | f32 | bf16
+  int64_t num_layers = 0;      // 0 = the model's own; else its first num_layers layers
   // data
   std::string data = "synthetic";
   std::string tasks;  // "" = every task of the suite

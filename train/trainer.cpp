@@ -163,7 +163,7 @@ int run_training(const TrainOptions& o) {
   mopts.tp = job.tensor_parallel();
   mopts.pp_stage = job.pp_stage();
   mopts.pp_stages = job.pp_size();
-  auto model = build_model({o.model, o.init}, mopts, o.seed);
+  auto model = build_model({o.model, o.init, o.num_layers}, mopts, o.seed);
   check_sequence_length(model->config(), o.seq_len);
   const Device device = mopts.device;
   auto source = task_batch_source({o.data, o.tasks, o.packing, o.model, o.init}, o.micro_batch,
