@@ -11,6 +11,7 @@
 #include "launch/import_gguf.h"
 #include "launch/merge.h"
 #include "launch/options.h"
+#include "launch/plan.h"
 #include "launch/report.h"
 #include "launch/score.h"
 #include "launch/tokenize.h"
@@ -78,6 +79,10 @@ const Subcommand kSubcommands[] = {
     {"analyze", "measure neuron sets: deactivation against random sets, overlap across tasks",
      [](const std::vector<std::string>& args, std::ostream& out) { return run_analyze(args, out); },
      /*nested=*/true},
+    {"plan", "will a layout fit: memory per rank, bytes sent per step, a modelled step time",
+     [](const std::vector<std::string>& args, std::ostream& out) {
+       return parse_and_run<PlanOptions>(&parse_plan_options, &run_plan, args, out);
+     }},
     {"report", "compare runs: a markdown table of accuracy, trained parameters, state, step time",
      [](const std::vector<std::string>& args, std::ostream& out) {
        return parse_and_run<ReportOptions>(&parse_report_options, &run_report, args, out);

@@ -61,7 +61,7 @@ TEST(LaunchCli, ErrorsAreOneLineNamingTheCommand) {
   EXPECT_EQ(
       r.err,
       "neft: error: unknown command 'trian' (the commands are train, eval, generate, finetune, "
-      "score, select, merge, import-gguf, tokenize, continual, analyze, report); try `neft "
+      "score, select, merge, import-gguf, tokenize, continual, analyze, plan, report); try `neft "
       "--help`\n");
   r = neft({"--verbose"});
   EXPECT_EQ(r.err.rfind("neft: error: unknown option '--verbose'", 0), 0u) << r.err;

@@ -1,0 +1,436 @@
+#include "train/memory_plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "model/tensor_parallel.h"
+#include "parallel/grad_sync.h"
+#include "runtime/error.h"
+#include "train/model_setup.h"
+
+namespace neft::train {
+
+namespace {
+
+using neuron::NeuronKind;
+
+// What a Communicator of `size` ranks counts for one operation on `bytes`: the ring volume,
+// rounded down (parallel/communicator.h).
+int64_t ring(int64_t bytes, int passes, int size) {
+  if (size <= 1) return 0;
+  return int64_t(uint64_t(passes) * uint64_t(bytes) * uint64_t(size - 1) / uint64_t(size));
+}
+int64_t all_reduce(int64_t bytes, int size) { return ring(bytes, 2, size); }
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// This rank's widths, with model::TensorParallel's one-line error where tp does not divide.
+struct Local {
+  int64_t heads, q, kv, ffn, vocab;
+};
+Local local_dims(const model::LlamaConfig& c, int tp) {
+  model::TensorParallel t;
+  t.size = tp;
+  const int64_t heads = t.local(c.heads, "num_attention_heads");
+  return {heads, heads * c.head_dim, t.local(c.kv_heads, "num_key_value_heads") * c.head_dim,
+          t.local(c.intermediate, "intermediate_size"), t.local(c.vocab, "vocab_size")};
+}
+
+// A block's projections on this rank, [out, in] as the shard holds them, in the model's order
+// (q, k, v, o, gate, up, down: model/block.cpp). A LoRA adapter on one is A [r, in] and
+// B [out, r] of these same local sizes (lora/lora_adapter.h: a column base's A and a row
+// base's B are whole, and so is the matching side of the shard).
+struct Matrix {
+  const char* target;  // LoRA's name for it
+  int64_t out, in;
+  bool row_parallel;  // o, down: its forward all-reduces
+};
+std::vector<Matrix> block_matrices(const model::LlamaConfig& c, const Local& l) {
+  const int64_t C = c.hidden;
+  return {{"q", l.q, C, false},    {"k", l.kv, C, false},     {"v", l.kv, C, false},
+          {"o", C, l.q, true},     {"gate", l.ffn, C, false}, {"up", l.ffn, C, false},
+          {"down", C, l.ffn, true}};
+}
+
+// The neuron kind and axis a projection trains under (its neuron matrix), if any.
+struct NeuronRole {
+  bool trains = false;
+  NeuronKind kind = NeuronKind::Ffn;
+  int axis = 0;
+};
+NeuronRole neuron_role(const neuron::NeuronKinds& kinds, const char* target) {
+  const std::string proj = std::string(target) + "_proj.";
+  for (NeuronKind k : kinds.list())
+    for (const neuron::NeuronMatrix& m : neuron::neuron_matrices(k, kinds.ffn_gate))
+      if (std::string(m.name).find(proj) != std::string::npos) return {true, k, m.axis};
+  return {};
+}
+
+bool has_target(const lora::LoraConfig& l, const char* target) {
+  return std::find(l.targets.begin(), l.targets.end(), target) != l.targets.end();
+}
+
+// One parameter of the rank as the optimizer and the gradient sync see it.
+struct PlanParam {
+  int64_t numel = 0;
+  int64_t grad_numel = -1;  // -1: frozen, no gradient
+  bool neuron_level = false;
+  int64_t rows = 0;   // selected neurons of a neuron-level matrix
+  bool gemm = false;  // a projection or the head: its weight gradient is a matrix product
+};
+
+// The rank's parameters in LlamaModel::parameters() order: the embedding (first stage), each
+// block's nine weights then its adapters' A and B, the final norm and the head (last stage).
+std::vector<PlanParam> rank_parameters(const PlanSpec& s, const Local& l, int tp_rank,
+                                       model::LayerRange layers, bool first, bool last) {
+  const model::LlamaConfig& c = s.config;
+  const bool full = s.training == PlanTraining::Full;
+  auto whole = [&](int64_t numel, bool gemm = false) {
+    return PlanParam{numel, full ? numel : -1, false, 0, gemm};
+  };
+  std::vector<PlanParam> out;
+  if (first) out.push_back(whole(l.vocab * c.hidden));
+  for (int64_t layer = layers.first; layer < layers.last; ++layer) {
+    const std::vector<Matrix> matrices = block_matrices(c, l);
+    for (const Matrix& m : matrices) {
+      PlanParam p = whole(m.out * m.in, true);
+      const NeuronRole role = s.training == PlanTraining::Neurons
+                                  ? neuron_role(s.neurons.kinds, m.target)
+                                  : NeuronRole{};
+      if (role.trains) {
+        p.neuron_level = true;
+        p.rows = s.neurons.count[size_t(layer)][size_t(role.kind)][size_t(tp_rank)];
+        p.grad_numel = p.rows * (role.axis == 0 ? m.in : m.out);
+      }
+      out.push_back(p);
+    }
+    out.push_back(whole(c.hidden));  // input_layernorm
+    out.push_back(whole(c.hidden));  // post_attention_layernorm
+    if (s.training == PlanTraining::Lora)
+      for (const Matrix& m : matrices)
+        if (has_target(s.lora, m.target)) {
+          out.push_back({s.lora.rank * m.in, s.lora.rank * m.in, false, 0, false});
+          out.push_back({m.out * s.lora.rank, m.out * s.lora.rank, false, 0, false});
+        }
+  }
+  if (last) {
+    out.push_back(whole(c.hidden));
+    if (!c.tied_embeddings) out.push_back(whole(l.vocab * c.hidden, true));
+  }
+  return out;
+}
+
+// The 1F1B schedule of parallel/pipeline_schedule.cpp on one stage, replayed: how many
+// forwards the stage runs (a stage holds one micro-batch's activations and runs a forward
+// again before a backward when another came in between: train/train_step.cpp) and how many
+// micro-batches' inputs it keeps at once (a stage after the first keeps a copy of each input
+// until its backward).
+struct Schedule {
+  int64_t forwards = 0, kept_inputs = 0;
+};
+Schedule replay_1f1b(int stage, int stages, int64_t micro_batches) {
+  Schedule s;
+  if (stages == 1) return {micro_batches, 0};
+  const int64_t warmup = std::min<int64_t>(stages - stage - 1, micro_batches);
+  const int64_t steady = micro_batches - warmup;
+  int64_t resident = -1, forwarded = 0, backwarded = 0, kept = 0;
+  auto forward = [&] {
+    resident = forwarded++;
+    ++s.forwards;
+    if (stage > 0) s.kept_inputs = std::max(s.kept_inputs, ++kept);
+  };
+  auto backward = [&] {
+    if (resident != backwarded) {
+      resident = backwarded;
+      ++s.forwards;
+    }
+    ++backwarded;
+    if (stage > 0) --kept;
+  };
+  for (int64_t i = 0; i < warmup; ++i) forward();
+  for (int64_t i = 0; i < steady; ++i) {
+    forward();
+    backward();
+  }
+  for (int64_t i = 0; i < warmup; ++i) backward();
+  return s;
+}
+
+// The data-parallel gradient sum of parallel/grad_sync.cpp: buckets of consecutive gradients,
+// each all-reduced at once (packed into one flat f32 buffer when it holds more than one).
+struct GradSync {
+  int64_t bytes = 0;       // what the dp communicator counts
+  int64_t flat_bytes = 0;  // the largest packed buffer
+};
+GradSync replay_grad_sync(const std::vector<PlanParam>& params, int dp) {
+  GradSync g;
+  if (dp <= 1) return g;
+  int64_t numel = 0, count = 0;
+  auto flush = [&] {
+    if (count == 0) return;
+    g.bytes += all_reduce(numel * 4, dp);
+    if (count > 1) g.flat_bytes = std::max(g.flat_bytes, numel * 4);
+    numel = count = 0;
+  };
+  for (const PlanParam& p : params) {
+    if (p.grad_numel < 0) continue;
+    numel += p.grad_numel;
+    ++count;
+    if (size_t(numel) * sizeof(float) >= parallel::kDefaultBucketBytes) flush();
+  }
+  flush();
+  return g;
+}
+
+// The model's buffers (LlamaModel::ensure_buffers, BlockActivations, BlockScratch) and LoRA's
+// [N, r] pair per adapter, in bytes. Sequence parallelism (modelled) splits the [N, hidden]
+// tensors of the norm and residual regions over the tensor-parallel ranks.
+int64_t activation_bytes(const PlanSpec& s, const Local& l, int64_t stage_layers, bool last) {
+  const model::LlamaConfig& c = s.config;
+  const int64_t dt = int64_t(dtype_size(s.dtype)), B = s.micro_batch, T = s.seq_len, N = B * T;
+  const int64_t act = N * c.hidden * dt;
+  const int64_t norm_region = s.sequence_parallel ? ceil_div(act, s.tp) : act;
+  const int64_t kept_per_block = 3 * norm_region /* n1, mid, n2 */ + 2 * N * 4 /* rstd */ +
+                                 2 * N * l.q * dt /* q, att */ + 2 * N * l.kv * dt /* k, v */ +
+                                 B * l.heads * T * 4 /* lse */ +
+                                 3 * N * l.ffn * dt /* gate, up, h */;
+  const int64_t scratch = act + 2 * N * l.q * dt + 2 * N * l.kv * dt + 3 * N * l.ffn * dt +
+                          c.hidden * 4 /* frozen norm's gradient */;
+  int64_t total = (s.recompute ? 1 : stage_layers) * kept_per_block + scratch;
+  total += (stage_layers + 1) * norm_region;  // the residual stream at each block boundary
+  total += act;                               // dresidual
+  if (s.recompute) total += act;              // a recomputed block's discarded output
+  if (last)  // final norm's output and rstd, logits and their gradient, losses, lse, dlosses
+    total += norm_region + 4 * N * 4 + 2 * N * l.vocab * dt + act;
+  if (s.training == PlanTraining::Lora)
+    for (const Matrix& m : block_matrices(c, l))
+      if (has_target(s.lora, m.target)) total += stage_layers * 2 * N * s.lora.rank * dt;
+  return total;
+}
+
+// Matrix-product and attention FLOPs of one micro-batch through the stage: forward, and
+// backward (input gradients of every projection, frozen or not; weight gradients of what
+// trains: every row, the selected rows, or the adapters).
+struct StageFlops {
+  double forward = 0, backward = 0, blocks_forward = 0;
+};
+StageFlops stage_flops(const PlanSpec& s, const Local& l, const std::vector<PlanParam>& params,
+                       int64_t stage_layers, bool last) {
+  const model::LlamaConfig& c = s.config;
+  const double B = double(s.micro_batch), T = double(s.seq_len), N = B * T;
+  const double r = double(s.lora.rank);
+  double matmul = 0, adapters = 0;
+  for (const Matrix& m : block_matrices(c, l)) {
+    matmul += double(m.out * m.in);
+    if (s.training == PlanTraining::Lora && has_target(s.lora, m.target))
+      adapters += r * double(m.in + m.out);
+  }
+  // Causal attention: QKᵀ and PV over t + 1 keys for the query at t.
+  const double attention = 2.0 * B * double(l.heads) * double(c.head_dim) * T * (T + 1);
+  const double block_forward = 2 * N * (matmul + adapters) + attention;
+  StageFlops f;
+  f.blocks_forward = double(stage_layers) * block_forward;
+  f.forward = f.blocks_forward + (last ? 2 * N * double(c.hidden * l.vocab) : 0);
+  // Backward: input gradients as forward's products (the head's too), attention twice its
+  // forward (dQ, dK, dV with the probabilities rebuilt), LoRA's four products per adapter, and
+  // dW = dyᵀ x over the rows that train (all, the selected ones, or none).
+  f.backward = double(stage_layers) * (2 * N * matmul + 2 * attention + 4 * N * adapters) +
+               (last ? 2 * N * double(c.hidden * l.vocab) : 0);
+  for (const PlanParam& p : params)
+    if (p.gemm && p.grad_numel > 0) f.backward += 2 * N * double(p.grad_numel);
+  return f;
+}
+
+}  // namespace
+
+NeuronCounts count_neurons(const neuron::NeuronSet& set, const neuron::NeuronSpace& space) {
+  NeuronCounts n;
+  n.kinds = space.kinds();
+  n.count.resize(size_t(space.config().layers));
+  for (auto& kinds : n.count)
+    for (auto& ranks : kinds) ranks.assign(size_t(space.tp()), 0);
+  for (neuron::NeuronId id : set.ids) {
+    const neuron::NeuronOwner w = space.owner(id);
+    ++n.count[size_t(neuron::id_layer(id))][size_t(neuron::id_kind(id))][size_t(w.tp_rank)];
+    ++n.neurons;
+    n.params += space.params_of(id);
+  }
+  return n;
+}
+
+NeuronCounts spread_neurons(const neuron::NeuronSpace& space, const neuron::Budget& budget) {
+  NEFT_CHECK(space.kinds().list() == std::vector<NeuronKind>{NeuronKind::Ffn},
+             "spread_neurons: ffn neurons only");
+  neuron::check_budget(space, budget);
+  const int64_t per_neuron = space.params_per_neuron(NeuronKind::Ffn);
+  int64_t total = 0;
+  switch (budget.unit) {
+    case neuron::Budget::Unit::Neurons:
+      total = int64_t(budget.value);
+      break;
+    case neuron::Budget::Unit::NeuronFraction:
+      total = std::llround(budget.value * double(space.total_neurons()));
+      break;
+    case neuron::Budget::Unit::ParamFraction:
+      total =
+          int64_t(std::floor(budget.value * double(space.config().parameter_count()))) / per_neuron;
+      break;
+    case neuron::Budget::Unit::LoraRank:
+      total = space.lora_params(int64_t(budget.value)) / per_neuron;
+      break;
+  }
+  NeuronCounts n;
+  n.kinds = space.kinds();
+  const int64_t layers = space.config().layers, tp = space.tp();
+  n.count.resize(size_t(layers));
+  for (int64_t layer = 0; layer < layers; ++layer) {
+    const int64_t in_layer = total / layers + (layer < total % layers ? 1 : 0);
+    std::vector<int64_t>& ranks = n.count[size_t(layer)][size_t(NeuronKind::Ffn)];
+    for (int64_t r = 0; r < tp; ++r) ranks.push_back(in_layer / tp + (r < in_layer % tp ? 1 : 0));
+    for (auto& other : n.count[size_t(layer)])
+      if (other.empty()) other.assign(size_t(tp), 0);
+  }
+  n.neurons = total;
+  n.params = total * per_neuron;
+  return n;
+}
+
+PlanSpec plan_spec_of(const TrainOptions& o, int world_size) {
+  PlanSpec s;
+  s.config = model_config({o.model, o.init, o.num_layers});
+  s.tp = int(o.parallelism.tp);
+  s.pp = int(o.parallelism.pp);
+  if (world_size % (s.tp * s.pp) != 0)
+    fail("layout: tp ", s.tp, " x pp ", s.pp, " does not divide ", world_size, " ranks");
+  s.dp = world_size / (s.tp * s.pp);
+  s.seq_len = o.seq_len;
+  s.micro_batch = o.micro_batch;
+  s.grad_accum = o.grad_accum;
+  s.dtype = o.compute_dtype();
+  s.cuda = o.compute_device() == Device::CUDA;
+  s.recompute = o.recompute;
+  if (!o.neurons.empty()) {
+    const neuron::NeuronSet set = neuron::load_neuron_set(o.neurons);
+    s.training = PlanTraining::Neurons;
+    s.neurons = count_neurons(set, neuron::space_of(set, s.config, s.tp, s.pp, o.neurons));
+  } else if (o.lora_rank > 0) {
+    s.training = PlanTraining::Lora;
+    s.lora = {o.lora_rank, o.lora_alpha, lora::parse_targets(o.lora_targets), o.lora_dropout};
+  }
+  return s;
+}
+
+std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
+  const model::LlamaConfig& c = s.config;
+  c.validate(c.name);
+  if (c.tied_embeddings && s.pp > 1)
+    fail("pipeline parallelism with tied embeddings (", c.name,
+         ") is not supported yet: the embedding and the head live on different stages");
+  if (s.training == PlanTraining::Lora) lora::check_config(s.lora, c);
+  const Local l = local_dims(c, s.tp);
+  const int64_t dt = int64_t(dtype_size(s.dtype)), N = s.micro_batch * s.seq_len;
+  const int64_t act = N * c.hidden * dt, M = s.grad_accum;
+  std::vector<RankPlan> plans;
+  for (int stage = 0; stage < s.pp; ++stage) {
+    const model::LayerRange layers = model::stage_layers(c.layers, s.pp, stage);
+    const int64_t Ls = layers.last - layers.first;
+    const bool first = stage == 0, last = stage == s.pp - 1;
+    const Schedule schedule = replay_1f1b(stage, s.pp, M);
+    for (int tp_rank = 0; tp_rank < s.tp; ++tp_rank) {
+      RankPlan r;
+      r.tp_rank = tp_rank;
+      r.pp_stage = stage;
+      r.layers = layers;
+      r.forwards_per_step = schedule.forwards;
+      const std::vector<PlanParam> params = rank_parameters(s, l, tp_rank, layers, first, last);
+
+      // Parameters and training state (optim/adamw.h).
+      RankMemory& m = r.memory;
+      int64_t indices = 0, picked = 0;
+      for (const PlanParam& p : params) {
+        m.weights += p.numel * dt;
+        if (p.grad_numel < 0) continue;
+        r.trained_parameters += p.grad_numel;
+        m.gradients += p.grad_numel * 4;
+        m.moments += p.grad_numel * 8;
+        if (p.neuron_level || dt != 4) m.master += p.grad_numel * 4;
+        if (p.neuron_level) {
+          indices += p.rows * 4;                       // Parameter::neuron_index, i32
+          picked = std::max(picked, N * p.rows * dt);  // the selected columns, in backward
+        }
+      }
+      if (s.distributed_optimizer) {  // modelled: ZeRO-1's split of the optimizer's state
+        m.master = ceil_div(m.master, s.dp);
+        m.moments = ceil_div(m.moments, s.dp);
+      }
+      m.activations = activation_bytes(s, l, Ls, last);
+
+      // What lives beside them: the batch the model last read (tokens, targets and positions,
+      // their document starts, its default positions) and the neuron indices; then, in the
+      // pass, the largest transient: selected columns, the vocabulary-parallel loss's
+      // per-token statistics, the next micro-batch's tensors, and on CUDA attention's and the
+      // norms' backward buffers.
+      const int64_t persistent = 5 * N * 4 + indices;
+      int64_t transient = picked;
+      if (last && s.tp > 1) transient = std::max(transient, 5 * N * 4);
+      if (schedule.forwards > 1) transient = std::max(transient, 3 * N * 4);
+      if (s.cuda)
+        transient = std::max({transient, s.micro_batch * l.heads * s.seq_len * 4,
+                              std::min<int64_t>(N, 512) * c.hidden * 4});
+      // The pipeline's receive buffers and the inputs a stage keeps; the gradient sync's
+      // packed bucket comes after them, once the pipeline's buffers are gone.
+      const int64_t pipeline =
+          s.pp > 1 ? ((first ? 0 : 1 + schedule.kept_inputs) + (last ? 0 : 1)) * act : 0;
+      const GradSync sync = replay_grad_sync(params, s.dp);
+      if (pipeline + transient >= sync.flat_bytes) {
+        m.comm_buffers = pipeline;
+        m.workspace = persistent + transient;
+      } else {
+        m.comm_buffers = sync.flat_bytes;
+        m.workspace = persistent;
+        m.peak_phase = "gradient sync";
+      }
+      m.total = m.weights + m.gradients + m.master + m.moments + m.activations + m.comm_buffers +
+                m.workspace;
+
+      // Communication (parallel/mappings.h, model/parallel_linear.cpp, lora/lora_adapter.cpp,
+      // model/vocab_parallel_cross_entropy.cpp, train/train_step.cpp, optim/clip.cpp).
+      int64_t row_lora = 0, column_lora = 0;  // [N, r] all-reduces per block
+      if (s.training == PlanTraining::Lora)
+        for (const Matrix& mat : block_matrices(c, l))
+          if (has_target(s.lora, mat.target))
+            (mat.row_parallel ? row_lora : column_lora) += all_reduce(N * s.lora.rank * dt, s.tp);
+      const int64_t block_forward = 2 * all_reduce(act, s.tp) + row_lora;      // o, down
+      const int64_t block_backward = 2 * all_reduce(act, s.tp) + column_lora;  // gate/up, q/k/v
+      const int64_t forward = (first ? all_reduce(act, s.tp) : 0)  // the embedding's sum
+                              + Ls * block_forward +
+                              (last ? 3 * all_reduce(N * 4, s.tp) : 0);  // the loss's maxima,
+                                                                         // sums, targets
+      const int64_t backward = (last ? all_reduce(act, s.tp) : 0)  // the head's input gradient
+                               + Ls * block_backward + (s.recompute ? Ls * block_forward : 0);
+      r.tp_bytes_per_step =
+          schedule.forwards * forward + M * backward + all_reduce(4, s.tp);  // + the norm's sum
+      r.dp_bytes_per_step = s.dp > 1 ? 2 * all_reduce(8, s.dp)  // counted and real tokens
+                                           + sync.bytes + all_reduce(4, s.dp)  // the loss
+                                     : 0;
+      if (s.pp > 1)
+        r.pp_bytes_per_step = (last ? 0 : M * act) + (first ? 0 : M * act)  // outputs, gradients
+                              + 2 * all_reduce(4, s.pp);                    // the loss and the norm
+      const StageFlops f = stage_flops(s, l, params, Ls, last);
+      r.flops_per_step = double(schedule.forwards) * f.forward + double(M) * f.backward +
+                         (s.recompute ? double(M) * f.blocks_forward : 0);
+      plans.push_back(r);
+    }
+  }
+  return plans;
+}
+
+size_t most_loaded(const std::vector<RankPlan>& ranks) {
+  size_t best = 0;
+  for (size_t i = 1; i < ranks.size(); ++i)
+    if (ranks[i].memory.total > ranks[best].memory.total) best = i;
+  return best;
+}
+
+}  // namespace neft::train
