@@ -266,7 +266,7 @@ void import_gguf(const std::string& gguf_path, const std::string& out_dir,
   const GgufFile g(gguf_path);
   const LlamaConfig c = config_of(g);
   const std::vector<Source> src = sources(c);
-  std::vector<std::pair<std::string, size_t>> planned;
+  PlannedTensors planned;
   for (const Source& s : src) {
     const GgufTensor* t = g.find(s.gguf);
     if (!t) fail(gguf_path, ": tensor '", s.gguf, "' (", s.hf, ") is missing");
@@ -279,7 +279,8 @@ void import_gguf(const std::string& gguf_path, const std::string& out_dir,
     }
     int64_t n = 1;
     for (int64_t d : s.shape) n *= d;
-    planned.emplace_back(s.hf, size_t(n) * dtype_size(options.dtype));
+    planned.emplace_back(s.hf,
+                         TensorInfo{options.dtype, s.shape, size_t(n) * dtype_size(options.dtype)});
   }
   if (g.tensors().size() != src.size())
     for (const GgufTensor& t : g.tensors()) {

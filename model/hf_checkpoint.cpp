@@ -88,12 +88,23 @@ const char* torch_dtype_name(DType dtype) {
 void save_hf_directory(const LlamaConfig& config, const NamedTensors& weights,
                        const std::string& torch_dtype, const std::string& dir,
                        const std::string& companions, size_t max_shard_bytes) {
+  save_hf_directory(
+      config, plan_of(weights), [&](size_t i) { return weights[i].second; }, torch_dtype, dir,
+      companions, max_shard_bytes);
+}
+
+void save_hf_directory(const LlamaConfig& config, const PlannedTensors& planned,
+                       const std::function<Tensor(size_t)>& make, const std::string& torch_dtype,
+                       const std::string& dir, const std::string& companions,
+                       size_t max_shard_bytes,
+                       const std::function<void(const std::string& dir)>& also) {
   write_directory_atomic(
       dir,
       [&](const std::string& temp) {
-        save_safetensors_sharded(temp, weights, max_shard_bytes);
+        save_safetensors_sharded(temp, planned, make, max_shard_bytes);
         save_hf_config(config, (fs::path(temp) / "config.json").string(), torch_dtype);
         write_companion_files(companions, config, temp);
+        if (also) also(temp);
       },
       kTempDirectoryMarker + std::to_string(getpid()));
 }

@@ -30,6 +30,14 @@ void save_hf_directory(const LlamaConfig& config, const NamedTensors& weights,
                        const std::string& torch_dtype, const std::string& dir,
                        const std::string& companions = "",
                        size_t max_shard_bytes = kDefaultShardBytes);
+// The same, streaming: tensor i is made by make(i) when it is written (in order), so that the
+// writer holds one tensor at a time; `also` writes any further files into the directory
+// before it is renamed into place (null for none).
+void save_hf_directory(const LlamaConfig& config, const PlannedTensors& planned,
+                       const std::function<Tensor(size_t)>& make, const std::string& torch_dtype,
+                       const std::string& dir, const std::string& companions,
+                       size_t max_shard_bytes = kDefaultShardBytes,
+                       const std::function<void(const std::string& dir)>& also = nullptr);
 // The config.json `torch_dtype` of a model dtype.
 const char* torch_dtype_name(DType dtype);
 

@@ -331,17 +331,20 @@ void check_names(const NamedTensors& tensors, const std::string& target) {
   }
 }
 
-void write_file(const std::string& path, const NamedTensors& tensors, const Metadata& metadata) {
+// Writes the planned tensors to `path`, atomically: the header first (from the plan), then
+// each tensor as make(i) returns it, so that one tensor at a time is held.
+void write_file(const std::string& path, const PlannedTensors& planned,
+                const std::function<Tensor(size_t)>& make, const Metadata& metadata) {
   nlohmann::ordered_json header;
   json meta(metadata);
   if (!meta.contains("format")) meta["format"] = "pt";
   header["__metadata__"] = meta;
   uint64_t offset = 0;
-  for (const auto& [name, t] : tensors) {
-    header[name] = {{"dtype", safetensors_name(t.dtype())},
-                    {"shape", t.shape()},
-                    {"data_offsets", {offset, offset + t.nbytes()}}};
-    offset += t.nbytes();
+  for (const auto& [name, info] : planned) {
+    header[name] = {{"dtype", safetensors_name(info.dtype)},
+                    {"shape", info.shape},
+                    {"data_offsets", {offset, offset + info.nbytes}}};
+    offset += info.nbytes;
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // tensor data starts 8-byte aligned
@@ -351,12 +354,19 @@ void write_file(const std::string& path, const NamedTensors& tensors, const Meta
   for (int i = 0; i < 8; ++i) length[i] = uint8_t(uint64_t(text.size()) >> (8 * i));
   file.write(length, 8);
   file.write(text);
-  for (const auto& [name, t] : tensors) {
+  for (size_t i = 0; i < planned.size(); ++i) {
+    const Tensor t = make(i);
+    const TensorInfo& want = planned[i].second;
+    if (!t.defined() || t.dtype() != want.dtype || t.shape() != want.shape)
+      fail("writing ", path, ": tensor '", planned[i].first, "' is ",
+           t.defined() ? t.str() : std::string("undefined"), ", not the ", dtype_name(want.dtype),
+           " ", shape_str(want.shape), " planned");
     const Tensor host = t.device() == Device::CPU ? t : t.to(Device::CPU);
     if (host.nbytes()) file.write(host.raw(), host.nbytes());
   }
   file.commit();
 }
+
 
 std::string shard_name(size_t i, size_t n) {
   char buf[64];
@@ -380,6 +390,13 @@ void remove_stale_layout(const fs::path& dir, const std::set<std::string>& keep)
 
 }  // namespace
 
+PlannedTensors plan_of(const NamedTensors& tensors) {
+  PlannedTensors planned;
+  for (const auto& [name, t] : tensors)
+    planned.emplace_back(name, TensorInfo{t.dtype(), t.shape(), t.nbytes()});
+  return planned;
+}
+
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const Metadata& metadata) {
   check_names(tensors, path);
@@ -388,20 +405,19 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
     fs::create_directories(parent, ec);
     if (ec) fail("cannot create directory ", parent.string(), ": ", ec.message());
   }
-  write_file(path, tensors, metadata);
+  write_file(
+      path, plan_of(tensors), [&](size_t i) { return tensors[i].second; }, metadata);
 }
 
 void save_safetensors_sharded(const std::string& dir, const NamedTensors& tensors,
                               size_t max_shard_bytes, const Metadata& metadata) {
   check_names(tensors, dir);
-  std::vector<std::pair<std::string, size_t>> planned;
-  for (const auto& [name, t] : tensors) planned.emplace_back(name, t.nbytes());
   save_safetensors_sharded(
-      dir, planned, [&](size_t i) { return tensors[i].second; }, max_shard_bytes, metadata);
+      dir, plan_of(tensors), [&](size_t i) { return tensors[i].second; }, max_shard_bytes,
+      metadata);
 }
 
-void save_safetensors_sharded(const std::string& dir,
-                              const std::vector<std::pair<std::string, size_t>>& planned,
+void save_safetensors_sharded(const std::string& dir, const PlannedTensors& planned,
                               const std::function<Tensor(size_t)>& make, size_t max_shard_bytes,
                               const Metadata& metadata) {
   if (max_shard_bytes == 0) fail("writing ", dir, ": max_shard_bytes must be positive");
@@ -414,32 +430,27 @@ void save_safetensors_sharded(const std::string& dir,
   if (ec) fail("cannot create directory ", dir, ": ", ec.message());
 
   // Greedy in the given order, as HF splits a state dict.
-  std::vector<std::vector<size_t>> shards(1);
+  std::vector<PlannedTensors> shards(1);
+  std::vector<std::vector<size_t>> made_by(1);  // each shard's tensors' indices in `planned`
   size_t filled = 0;
   for (size_t i = 0; i < planned.size(); ++i) {
-    const size_t bytes = planned[i].second;
+    const size_t bytes = planned[i].second.nbytes;
     if (!shards.back().empty() && filled + bytes > max_shard_bytes) {
       shards.emplace_back();
+      made_by.emplace_back();
       filled = 0;
     }
-    shards.back().push_back(i);
+    shards.back().push_back(planned[i]);
+    made_by.back().push_back(i);
     filled += bytes;
   }
-  // One shard's tensors, made now.
-  auto made = [&](const std::vector<size_t>& shard) {
-    NamedTensors out;
-    for (size_t i : shard) {
-      Tensor t = make(i);
-      if (!t.defined() || t.nbytes() != planned[i].second)
-        fail("writing ", dir, ": tensor '", planned[i].first, "' is not the ", planned[i].second,
-             " bytes planned");
-      out.emplace_back(planned[i].first, std::move(t));
-    }
-    return out;
+  auto write_shard = [&](size_t s, const std::string& name) {
+    write_file((fs::path(dir) / name).string(), shards[s],
+               [&](size_t j) { return make(made_by[s][j]); }, metadata);
   };
 
   if (shards.size() == 1) {
-    write_file((fs::path(dir) / kSafetensorsFile).string(), made(shards[0]), metadata);
+    write_shard(0, kSafetensorsFile);
     remove_stale_layout(dir, {kSafetensorsFile});
     return;
   }
@@ -448,11 +459,11 @@ void save_safetensors_sharded(const std::string& dir,
   uint64_t total_size = 0;
   for (size_t s = 0; s < shards.size(); ++s) {
     const std::string name = shard_name(s + 1, shards.size());
-    write_file((fs::path(dir) / name).string(), made(shards[s]), metadata);
+    write_shard(s, name);
     written.insert(name);
-    for (size_t i : shards[s]) {
-      weight_map[planned[i].first] = name;
-      total_size += planned[i].second;
+    for (const auto& [tensor, info] : shards[s]) {
+      weight_map[tensor] = name;
+      total_size += info.nbytes;
     }
   }
   // The index goes last: until it is in place, the directory does not name the new shards.

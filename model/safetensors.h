@@ -34,6 +34,9 @@ struct TensorInfo {
 };
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+// What a writer will write, before the tensors exist: names, dtypes and shapes, in order.
+using PlannedTensors = std::vector<std::pair<std::string, TensorInfo>>;
+PlannedTensors plan_of(const NamedTensors& tensors);
 using Metadata = std::map<std::string, std::string>;
 
 // One .safetensors file.
@@ -132,11 +135,10 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
 // everything fits in one shard. Creates `dir`; removes the files of an earlier layout there.
 void save_safetensors_sharded(const std::string& dir, const NamedTensors& tensors,
                               size_t max_shard_bytes, const Metadata& metadata = {});
-// The same, with tensor i made by make(i) only when its shard is written, so that no more
-// than one shard is held at a time (a conversion of a model larger than memory): `planned`
-// gives each tensor's name and byte size in order, and make(i) must return that many bytes.
-void save_safetensors_sharded(const std::string& dir,
-                              const std::vector<std::pair<std::string, size_t>>& planned,
+// The same, with tensor i made by make(i) only when it is written, in order, so that one
+// tensor is held at a time (a model larger than memory, or gathered from many ranks):
+// `planned` gives each tensor's name, dtype and shape, and make(i) must return exactly that.
+void save_safetensors_sharded(const std::string& dir, const PlannedTensors& planned,
                               const std::function<Tensor(size_t)>& make, size_t max_shard_bytes,
                               const Metadata& metadata = {});
 

@@ -86,20 +86,6 @@ std::vector<int32_t> read_neurons(const model::SafetensorsFile& file, const std:
   return index;
 }
 
-// Writes rows (host f32, [K, C]) of neurons at local indices `local` into the weight: rows
-// of it (axis 0) or columns (axis 1).
-void write_neurons(Parameter& p, int axis, const std::vector<int64_t>& local,
-                   const std::vector<float>& rows) {
-  std::vector<float> w = p.value.to_floats();
-  const int64_t cols = p.value.size(1), C = p.value.size(1 - axis);
-  for (size_t k = 0; k < local.size(); ++k)
-    for (int64_t c = 0; c < C; ++c)
-      w[size_t(axis == 0 ? local[k] * cols + c : c * cols + local[k])] =
-          rows[k * size_t(C) + size_t(c)];
-  // The untouched entries go through f32 and back, which every weight dtype survives exactly.
-  p.value.copy_from(Tensor::from_floats(w, p.value.shape(), p.value.dtype(), p.value.device()));
-}
-
 // One matrix of a delta, checked: its neuron axis and whole-tensor indices (ascending).
 struct DeltaMatrix {
   std::string name;
@@ -141,6 +127,18 @@ std::vector<DeltaMatrix> read_delta(const model::SafetensorsFile& file,
 }
 
 }  // namespace
+
+void write_neurons(Parameter& p, int axis, const std::vector<int64_t>& local,
+                   const std::vector<float>& rows) {
+  std::vector<float> w = p.value.to_floats();
+  const int64_t cols = p.value.size(1), C = p.value.size(1 - axis);
+  for (size_t k = 0; k < local.size(); ++k)
+    for (int64_t c = 0; c < C; ++c)
+      w[size_t(axis == 0 ? local[k] * cols + c : c * cols + local[k])] =
+          rows[k * size_t(C) + size_t(c)];
+  // The untouched entries go through f32 and back, which every weight dtype survives exactly.
+  p.value.copy_from(Tensor::from_floats(w, p.value.shape(), p.value.dtype(), p.value.device()));
+}
 
 model::Metadata delta_metadata(const model::LlamaConfig& config, const std::string& kinds,
                                bool ffn_gate) {

@@ -12,6 +12,7 @@
 // file owns the format and applying a delta to a model at any layout.
 #pragma once
 #include <string>
+#include <vector>
 
 #include "model/llama.h"
 #include "model/safetensors.h"
@@ -42,6 +43,10 @@ void check_delta(const std::string& path, const model::LlamaConfig& config);
 // before any weight changes.
 void apply_delta(model::LlamaModel& model, const std::string& path);
 
+// Writes rows (host f32, [K, C]) of neurons at local indices `local` into the weight: rows
+// of it (axis 0) or columns (axis 1).
+void write_neurons(Parameter& p, int axis, const std::vector<int64_t>& local,
+                   const std::vector<float>& rows);
 // The inverse of selected_rows (runtime/parameter.h): writes rows (host f32, grad_shape()) into
 // the neuron-level parameter's selected neurons.
 void write_selected_rows(Parameter& p, const std::vector<float>& rows);

@@ -33,6 +33,10 @@ struct Parameter {
   int neuron_axis = 0;
 
   bool neuron_level() const { return neuron_index.defined(); }
+  // The whole-tensor index of this rank's first neuron: its shard's offset when the tensor is
+  // split along the neuron axis (Megatron's layout splits no neuron matrix the other way),
+  // else 0.
+  int64_t neuron_offset() const { return shard_dim == neuron_axis ? shard_offset : 0; }
   // The shape of the gradient (and of each optimizer state tensor): compact or whole.
   Shape grad_shape() const {
     if (!neuron_level()) return value.shape();

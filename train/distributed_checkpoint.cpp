@@ -8,54 +8,22 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lora/lora.h"
 #include "model/hf_checkpoint.h"
 #include "model/shard.h"
 #include "parallel/mappings.h"
+#include "parallel/text_messages.h"
 #include "runtime/error.h"
 
 namespace neft::train {
 
 namespace {
 
-// The parameter an optimizer-state tensor belongs to: its name is "<parameter>.<kind>".
-const Parameter& owner_of(const std::string& state_name,
-                          const std::map<std::string, const Parameter*>& by_name) {
-  const size_t dot = state_name.rfind('.');
-  const auto it =
-      dot == std::string::npos ? by_name.end() : by_name.find(state_name.substr(0, dot));
-  NEFT_CHECK(it != by_name.end(), "optimizer state '", state_name, "' names no parameter");
-  return *it->second;
-}
-
-// A stage's header: [[name, dtype, shape], ...] as JSON text, packed four bytes per i32 element
-// (the element count carries no length: the text's byte count travels first).
+// A stage's header: [[name, dtype, shape], ...] as JSON text.
 std::string describe_tensors(const model::NamedTensors& tensors) {
   nlohmann::json header = nlohmann::json::array();
   for (const auto& [name, t] : tensors) header.push_back({name, dtype_name(t.dtype()), t.shape()});
   return header.dump();
-}
-
-void send_text(const std::string& text, parallel::Communicator& pp, int peer) {
-  std::vector<int32_t> packed((text.size() + 3) / 4, 0);
-  std::memcpy(packed.data(), text.data(), text.size());
-  pp.send(Tensor::from_ints({int32_t(text.size())}, {1}), peer);
-  if (!packed.empty()) pp.send(Tensor::from_ints(packed, {int64_t(packed.size())}), peer);
-}
-
-std::string recv_text(parallel::Communicator& pp, int peer) {
-  Tensor length = Tensor::empty({1}, DType::I32);
-  pp.recv(length, peer);
-  const int32_t bytes = length.to_ints().front();
-  NEFT_CHECK(bytes >= 0, "collecting stage ", peer, "'s tensors: a header of ", bytes, " bytes");
-  Tensor packed = Tensor::empty({(bytes + 3) / 4}, DType::I32);
-  if (bytes > 0) pp.recv(packed, peer);
-  return std::string(static_cast<const char*>(packed.raw()), size_t(bytes));
-}
-
-std::map<std::string, const Parameter*> parameters_by_name(model::LlamaModel& model) {
-  std::map<std::string, const Parameter*> by_name;
-  for (const Parameter* p : model.parameters()) by_name[p->name] = p;
-  return by_name;
 }
 
 // True when the TP shards of a neuron-level parameter hold different neurons (q/k/v/gate/up
@@ -67,20 +35,8 @@ bool split_along_neurons(const Parameter& p) {
   return p.shard_dim >= 0;
 }
 
-// The first whole-tensor index of this rank's neurons: its shard's offset when the parameter
-// is split along the neuron axis, else 0.
-int64_t neuron_offset(const Parameter& p) { return split_along_neurons(p) ? p.shard_offset : 0; }
+}  // namespace
 
-// Rows [begin, begin + count) of the whole tensor's neuron axis live on this rank.
-struct NeuronRange {
-  int64_t begin = 0, count = 0;
-  bool contains(int64_t i) const { return i >= begin && i < begin + count; }
-};
-NeuronRange neuron_range(const Parameter& p) {
-  return {neuron_offset(p), p.value.size(p.neuron_axis)};
-}
-
-// `rows` (host, [K, C]) reordered so that `index` (whole indices, one per row) ascends.
 NeuronRows sorted_by_index(const std::vector<int32_t>& index, const Tensor& rows,
                            const std::string& name) {
   std::vector<size_t> order(index.size());
@@ -98,51 +54,6 @@ NeuronRows sorted_by_index(const std::vector<int32_t>& index, const Tensor& rows
   }
   return out;
 }
-
-// The rows of this rank's neurons of a neuron-level parameter from the file `file`, where
-// gather_optimizer_state saved them under `name` with the index "<parameter>.neurons": [K, C]
-// f32 in the order of the model's neuron_index. The saved neurons within this rank's range
-// must be exactly the model's.
-Tensor read_neuron_rows(const model::Checkpoint& file, const std::string& name, const Parameter& p,
-                        Device device) {
-  const std::string key = p.name + ".neurons";
-  if (!file.has(key))
-    fail(file.path(), ": parameter '", p.name, "' trains selected neurons but the file has no '",
-         key, "' (saved from a run that trained it whole)");
-  const std::vector<int32_t> saved = file.read(key, DType::I32).to_ints();
-  const NeuronRange range = neuron_range(p);
-  std::map<int64_t, int64_t> saved_row;  // local index -> row in the file
-  for (size_t j = 0; j < saved.size(); ++j)
-    if (range.contains(saved[j])) saved_row[saved[j] - range.begin] = int64_t(j);
-  const std::vector<int32_t> mine = p.neuron_index.to_ints();
-  std::vector<int32_t> wanted = mine;
-  std::sort(wanted.begin(), wanted.end());
-  std::vector<int32_t> have;
-  for (const auto& [local, row] : saved_row) have.push_back(int32_t(local));
-  if (have != wanted) {
-    std::vector<int32_t> either;
-    std::set_symmetric_difference(have.begin(), have.end(), wanted.begin(), wanted.end(),
-                                  std::back_inserter(either));
-    fail(file.path(), ": parameter '", p.name, "': the saved neurons are not the ones this run ",
-         "trains (", have.size(), " saved and ", wanted.size(), " trained in this rank's range [",
-         range.begin, ", ", range.begin + range.count, "); neuron ", either.front() + range.begin,
-         " is in one set only)");
-  }
-  const int64_t C = p.grad_shape()[1];
-  const Shape want{int64_t(saved.size()), C};
-  if (file.info(name).shape != want)
-    fail(file.path(), ": tensor '", name, "' has shape ", shape_str(file.info(name).shape),
-         ", expected ", shape_str(want), " (one row per saved neuron)");
-  const std::vector<float> all = file.read(name, DType::F32).to_floats();
-  std::vector<float> rows(mine.size() * size_t(C));
-  for (size_t k = 0; k < mine.size(); ++k) {
-    const int64_t j = saved_row.at(mine[k]);
-    std::copy_n(all.begin() + j * C, C, rows.begin() + int64_t(k) * C);
-  }
-  return Tensor::from_floats(rows, {int64_t(mine.size()), C}, DType::F32, device);
-}
-
-}  // namespace
 
 Tensor gather_whole(const Tensor& shard, const Parameter& layout, const model::TensorParallel& tp) {
   if (layout.shard_dim < 0 || tp.size == 1) return shard;
@@ -168,7 +79,7 @@ NeuronRows gather_neuron_rows(const Tensor& rows, const Parameter& layout,
   NEFT_CHECK(K == layout.neuron_index.numel(), layout.name, ": ", host.str(), " rows for ",
              layout.neuron_index.numel(), " neurons");
   std::vector<int32_t> index = layout.neuron_index.to_ints();
-  for (int32_t& i : index) i += int32_t(neuron_offset(layout));
+  for (int32_t& i : index) i += int32_t(layout.neuron_offset());
   // Replicated (or one rank): every rank holds the same neurons already.
   if (!split_along_neurons(layout) || tp.size == 1)
     return sorted_by_index(index, host, layout.name);
@@ -212,38 +123,16 @@ model::NamedTensors gather_weights(model::LlamaModel& model) {
   return whole;
 }
 
-model::NamedTensors gather_optimizer_state(model::LlamaModel& model,
-                                           const optim::AdamW& optimizer) {
-  const model::TensorParallel& tp = model.options().tp;
-  const auto by_name = parameters_by_name(model);
-  model::NamedTensors whole;
-  // state() lists the trainable parameters only, the same ones on every rank of the group
-  // (neuron/trainable.h marks a matrix neuron-level on every rank, with no neurons on some).
-  const Parameter* indexed = nullptr;  // the last parameter whose ".neurons" is listed
-  for (const auto& [name, shard] : optimizer.state()) {
-    const Parameter& p = owner_of(name, by_name);
-    if (!p.neuron_level()) {
-      whole.emplace_back(name, gather_whole(shard, p, tp));
-      continue;
-    }
-    NeuronRows g = gather_neuron_rows(shard, p, tp);
-    if (indexed != &p) whole.emplace_back(p.name + ".neurons", std::move(g.neurons));
-    indexed = &p;
-    whole.emplace_back(name, std::move(g.rows));
-  }
-  return whole;
-}
-
 model::NamedTensors collect_stages(model::NamedTensors stage, parallel::Communicator* pp) {
   if (!pp || pp->size() == 1) return stage;
   if (pp->rank() != 0) {
-    send_text(describe_tensors(stage), *pp, 0);
+    parallel::send_text(describe_tensors(stage), *pp, 0);
     for (const auto& [name, t] : stage) pp->send(t.to(Device::CPU), 0);
     return {};
   }
   model::NamedTensors all = std::move(stage);
   for (int s = 1; s < pp->size(); ++s) {
-    const nlohmann::json header = nlohmann::json::parse(recv_text(*pp, s));
+    const nlohmann::json header = nlohmann::json::parse(parallel::recv_text(*pp, s));
     for (const auto& entry : header) {
       Tensor t = Tensor::empty(entry[2].get<Shape>(), dtype_from_name(entry[1].get<std::string>()));
       pp->recv(t, s);
@@ -253,38 +142,59 @@ model::NamedTensors collect_stages(model::NamedTensors stage, parallel::Communic
   return all;
 }
 
-void load_optimizer_state(model::LlamaModel& model, optim::AdamW& optimizer,
-                          const std::string& path, int64_t steps) {
-  const model::Checkpoint file(path);
-  const auto by_name = parameters_by_name(model);
-  model::NamedTensors shards;
-  for (const auto& [name, current] : optimizer.state()) {
-    // A master copy exists only where the weights are not f32; a checkpoint from the other
-    // kind of run lacks it or has one too many, and AdamW::load_state copes with both.
-    if (!file.has(name)) continue;
-    const Parameter& p = owner_of(name, by_name);
-    if (p.neuron_level()) {
-      shards.emplace_back(name, read_neuron_rows(file, name, p, current.device()));
-      continue;
-    }
-    if (file.has(p.name + ".neurons"))
-      fail(path, ": parameter '", p.name,
-           "' was saved training selected neurons; this run trains it whole");
-    shards.emplace_back(name, model::read_shard(file, name, p, DType::F32, current.device()));
-  }
-  try {
-    optimizer.load_state(shards, steps);
-  } catch (const Error& e) {
-    fail(path, ": ", e.what());
-  }
-}
-
 void save_model(model::LlamaModel& model, const std::string& dir, bool write,
-                parallel::Communicator* pp, const std::string& companions) {
-  const model::NamedTensors weights = collect_stages(gather_weights(model), pp);
-  if (write)
-    model::save_hf_directory(model.config(), weights,
-                             model::torch_dtype_name(model.options().dtype), dir, companions);
+                parallel::Communicator* pp, const std::string& companions,
+                const std::function<void(const std::string& dir)>& also) {
+  const model::TensorParallel& tp = model.options().tp;
+  // A LoRA adapter is not a weight of the HF model: it goes beside it in PEFT's format.
+  const ParameterList adapters = lora::lora_parameters(model);
+  std::vector<const Parameter*> mine;
+  for (const Parameter* p : model.parameters())
+    if (std::find(adapters.begin(), adapters.end(), p) == adapters.end()) mine.push_back(p);
+  auto whole = [&](size_t i) { return gather_whole(mine[i]->value, *mine[i], tp); };
+
+  if (pp && pp->rank() != 0) {  // a later stage: its TP group gathers, its rank here sends
+    nlohmann::json plan = nlohmann::json::array();
+    for (const Parameter* p : mine)
+      plan.push_back({p->name, dtype_name(p->value.dtype()), p->full_shape});
+    parallel::gather_text(plan.dump(), pp, 0);
+    for (size_t i = 0; i < mine.size(); ++i) pp->send(whole(i).to(Device::CPU), 0);
+    return;
+  }
+  if (!write) {  // a TP peer: takes part in its group's gathers, in the writer's order
+    for (size_t i = 0; i < mine.size(); ++i) whole(i);
+    return;
+  }
+  model::PlannedTensors planned;
+  std::vector<int> stage_of;  // the stage that holds each planned tensor
+  for (const Parameter* p : mine) {
+    planned.emplace_back(p->name, model::TensorInfo{p->value.dtype(), p->full_shape, 0});
+    stage_of.push_back(0);
+  }
+  const std::vector<std::string> stages = parallel::gather_text("[]", pp, 0);
+  for (size_t s = 1; s < stages.size(); ++s)
+    for (const auto& entry : nlohmann::json::parse(stages[s])) {
+      planned.emplace_back(entry[0].get<std::string>(),
+                           model::TensorInfo{dtype_from_name(entry[1].get<std::string>()),
+                                             entry[2].get<Shape>(), 0});
+      stage_of.push_back(int(s));
+    }
+  for (auto& [name, info] : planned) {
+    int64_t n = 1;
+    for (int64_t d : info.shape) n *= d;
+    info.nbytes = size_t(n) * dtype_size(info.dtype);
+  }
+  // Tensor i made when it is written: gathered here (stage 0) or received from its stage, in
+  // the order every stage sends its own.
+  auto make = [&](size_t i) {
+    if (stage_of[i] == 0) return whole(i);
+    Tensor t = Tensor::empty(planned[i].second.shape, planned[i].second.dtype);
+    pp->recv(t, stage_of[i]);
+    return t;
+  };
+  model::save_hf_directory(model.config(), planned, make,
+                           model::torch_dtype_name(model.options().dtype), dir, companions,
+                           model::kDefaultShardBytes, also);
 }
 
 }  // namespace neft::train

@@ -5,18 +5,18 @@
 #include "lora/peft_format.h"
 #include "model/config.h"
 #include "model/hf_checkpoint.h"
+#include "train/base_fingerprint.h"
+#include "train/sharded_checkpoint.h"
 
 namespace neft::train {
 
-namespace {
-// The checkpoint build_model loads, or "" for a random initialisation.
 std::string weights_path(const ModelSource& source) {
   if (!source.init.empty()) return source.init;
-  if (std::filesystem::is_directory(source.model) && model::has_hf_weights(source.model))
+  if (std::filesystem::is_directory(source.model) &&
+      (model::has_hf_weights(source.model) || ShardedCheckpoint::is_sharded(source.model)))
     return source.model;
   return "";
 }
-}  // namespace
 
 bool has_pretrained_weights(const ModelSource& source) { return !weights_path(source).empty(); }
 
@@ -39,8 +39,16 @@ model::LlamaConfig model_config(const ModelSource& source) {
 
 std::unique_ptr<model::LlamaModel> build_model(const ModelSource& source,
                                                const model::ModelOptions& options, uint64_t seed) {
-  auto m = std::make_unique<model::LlamaModel>(model_config(source), options);
   const std::string weights = weights_path(source);
+  if (!weights.empty() && ShardedCheckpoint::is_sharded(weights)) {
+    // A training checkpoint holds what trained: its base first, then its weights over it.
+    const SavedBase base = saved_base(weights);
+    auto from = build_model({source.model, base.weights, source.num_layers}, options, base.seed);
+    check_base(base, {source.model, base.weights}, from->config(), base.seed, weights);
+    ShardedCheckpoint(weights).load_weights(*from);
+    return from;
+  }
+  auto m = std::make_unique<model::LlamaModel>(model_config(source), options);
   if (weights.empty()) {
     m->init_random(seed);
     return m;

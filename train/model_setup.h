@@ -27,6 +27,8 @@ std::unique_ptr<model::LlamaModel> build_model(const ModelSource& source,
 // --seq-len beyond the model's max_position_embeddings is refused before anything runs or is
 // written (the forward would refuse it only at the first step).
 void check_sequence_length(const model::LlamaConfig& config, int64_t seq_len);
+// The checkpoint build_model loads, or "" for a random initialisation.
+std::string weights_path(const ModelSource& source);
 // True when build_model loads weights rather than initialising them.
 bool has_pretrained_weights(const ModelSource& source);
 

@@ -21,10 +21,12 @@
 #include "neuron/trainable.h"
 #include "optim/adamw.h"
 #include "optim/schedule.h"
+#include "parallel/text_messages.h"
 #include "runtime/atomic_file.h"
 #include "runtime/crash_point.h"
 #include "runtime/json_file.h"
 #include "runtime/text.h"
+#include "train/base_fingerprint.h"
 #include "train/checkpoint_dir.h"
 #include "train/delta_checkpoint.h"
 #include "train/distributed_checkpoint.h"
@@ -33,9 +35,11 @@
 #include "train/metrics_log.h"
 #include "train/model_setup.h"
 #include "train/parallel_job.h"
+#include "train/preemption.h"
 #include "train/progress.h"
 #include "train/rank_stats.h"
 #include "train/run_output.h"
+#include "train/sharded_checkpoint.h"
 #include "train/step_data.h"
 #include "train/train_step.h"
 
@@ -46,7 +50,6 @@ namespace neft::train {
 
 namespace {
 
-constexpr const char* kOptimizerFile = "optimizer.safetensors";
 constexpr const char* kTrainerStateFile = "trainer_state.json";
 constexpr const char* kNeuronsFile = "neurons.safetensors";
 
@@ -56,73 +59,72 @@ lora::LoraConfig lora_config(const TrainOptions& o) {
   return {o.lora_rank, o.lora_alpha, lora::parse_targets(o.lora_targets), o.lora_dropout};
 }
 
-// A training checkpoint: the model as an HF directory (so `neft eval --model` takes it as is),
-// the optimizer state, and where the run stood (step, data position). Tensors are whole
-// whatever the layout (train/distributed_checkpoint.h): each stage of rank 0's replica gathers
-// them over its TP group, the stages send theirs to rank 0, and rank 0 writes; every rank
-// waits until the checkpoint is in place.
+// A training checkpoint (train/sharded_checkpoint.h): each rank's slices of what trains, in a
+// file of its own, written by every rank at once into the directory rank 0 opened; then rank 0
+// writes the index, the config and where the run stood (step, data position, the base model's
+// fingerprint), and renames the directory into place. Every rank waits until it is.
 void save_training_checkpoint(const ParallelJob& job, model::LlamaModel& m, const optim::AdamW& opt,
-                              int64_t step, const data::BatchSource& source,
-                              const TrainOptions& o) {
-  if (job.holds_output_shards()) {
-    model::NamedTensors weights = collect_stages(gather_weights(m), job.output_stages());
-    // A LoRA run's adapter goes beside the base in PEFT's format (lora/peft_format.h).
-    lora::PeftAdapter adapter{lora_config(o), {}};
-    std::erase_if(weights, [&](const auto& named) {
-      const bool is_adapter = named.first.find(".lora_") != std::string::npos;
-      if (is_adapter) adapter.tensors.push_back(named);
-      return is_adapter;
-    });
-    const model::NamedTensors optimizer =
-        collect_stages(gather_optimizer_state(m, opt), job.output_stages());
-    if (job.writes_output())
-      save_checkpoint(
-          o.out, step,
-          [&](const fs::path& dir) {
-            model::save_safetensors((dir / model::kSafetensorsFile).string(), weights);
-            model::save_hf_config(m.config(), (dir / "config.json").string(),
-                                  model::torch_dtype_name(m.options().dtype));
-            model::write_companion_files(model::companion_source(o.model, o.init), m.config(),
-                                         dir.string());
-            if (!adapter.tensors.empty())
-              lora::write_peft_files(dir.string(), adapter, o.init.empty() ? o.model : o.init);
-            model::save_safetensors((dir / kOptimizerFile).string(), optimizer);
-            const json state = {{"step", step},
-                                {"optimizer_steps", opt.steps_taken()},
-                                {"data", source.position()},
-                                {"seed", o.seed},
-                                {"model", m.config().name}};
-            write_file_atomic((dir / kTrainerStateFile).string(), state.dump(2) + "\n");
-          },
-          o.keep_checkpoints);
+                              int64_t step, const data::BatchSource& source, const TrainOptions& o,
+                              const json& base) {
+  auto write_state = [&](const std::string& dir) {
+    write_sharded_state(dir, m, opt, job.dp_rank() == 0, job.world());
+  };
+  if (!job.writes_output()) {
+    write_state(parallel::broadcast_text("", job.world(), 0));
+    job.barrier();
+    return;
   }
+  save_checkpoint(
+      o.out, step,
+      [&](const fs::path& dir) {
+        write_state(parallel::broadcast_text(dir.string(), job.world(), 0));
+        model::save_hf_config(m.config(), (dir / "config.json").string(),
+                              model::torch_dtype_name(m.options().dtype));
+        model::write_companion_files(model::companion_source(o.model, o.init), m.config(),
+                                     dir.string());
+        const json state = {{"step", step},
+                            {"optimizer_steps", opt.steps_taken()},
+                            {"data", source.position()},
+                            {"seed", o.seed},
+                            {"model", m.config().name},
+                            {"base", base}};
+        write_file_atomic((dir / kTrainerStateFile).string(), state.dump(2) + "\n");
+      },
+      o.keep_checkpoints);
   job.barrier();
 }
 
-// The final model is the last checkpoint's HF files (weights, config.json, the tokenizer's
-// files and generation_config.json), linked (or copied where links are not possible) into an
-// HF directory of its own, rather than gathered from the ranks and written a second time.
-void publish_model(const fs::path& checkpoint, const fs::path& model_dir) {
-  write_directory_atomic(
-      model_dir.string(),
-      [&](const std::string& dir) {
-        for (const fs::directory_entry& e : fs::directory_iterator(checkpoint)) {
-          const std::string file = e.path().filename().string();
-          if (file == kOptimizerFile || file == kTrainerStateFile || !e.is_regular_file()) continue;
-          std::error_code ec;
-          fs::create_hard_link(e.path(), fs::path(dir) / file, ec);
-          if (ec) fs::copy_file(e.path(), fs::path(dir) / file);
-        }
-      },
-      kTempDirectoryMarker + std::to_string(::getpid()));
+// The final model/ as an HF directory, streamed tensor by tensor from the ranks
+// (train/distributed_checkpoint.h, save_model); a LoRA run's adapter beside it in PEFT's
+// format (lora/peft_format.h), gathered whole first (it is small).
+void save_final_model(const ParallelJob& job, model::LlamaModel& m, const fs::path& dir,
+                      const TrainOptions& o) {
+  if (!job.holds_output_shards()) return;
+  model::NamedTensors adapter;
+  for (const Parameter* p : lora::lora_parameters(m))
+    adapter.emplace_back(p->name, gather_whole(p->value, *p, m.options().tp));
+  adapter = collect_stages(std::move(adapter), job.output_stages());
+  const std::string base = o.init.empty() ? o.model : o.init;
+  save_model(m, dir.string(), job.writes_output(), job.output_stages(),
+             model::companion_source(o.model, o.init), [&](const std::string& temp) {
+               if (!adapter.empty()) lora::write_peft_files(temp, {lora_config(o), adapter}, base);
+             });
+}
+
+bool has_frozen_parameters(model::LlamaModel& m) {
+  for (const Parameter* p : m.parameters())
+    if (!p->trainable) return true;
+  return false;
 }
 
 // Restores a checkpoint written by save_training_checkpoint, at this run's layout (every
-// rank reads its own shards); returns its step. Its trainer_state.json is checked before
+// rank reads its own slices); returns its step. Its trainer_state.json is checked before
 // anything is restored: a step that is negative, disagrees with the directory's name, or lies
-// beyond --steps is refused, and the run directory is left as it was.
+// beyond --steps is refused, as is a base model other than the checkpoint's when this run
+// freezes any weight (the checkpoint does not hold frozen weights); the run directory is left
+// as it was.
 int64_t read_checkpoint(const fs::path& dir, model::LlamaModel& m, optim::AdamW& opt,
-                        data::BatchSource& source, int64_t steps) {
+                        data::BatchSource& source, const TrainOptions& o, const json& base) {
   const std::string state_path = (dir / kTrainerStateFile).string();
   const json s = read_json_file(state_path);
   const auto integer = [&](const char* key) {
@@ -136,15 +138,21 @@ int64_t read_checkpoint(const fs::path& dir, model::LlamaModel& m, optim::AdamW&
     fail(state_path, ": key '", step < 0 ? "step" : "optimizer_steps", "' is negative");
   if (const auto named = checkpoint_step(dir); named && *named != step)
     fail(state_path, ": key 'step' is ", step, " but the directory is ", dir.filename().string());
-  if (step > steps)
-    fail(state_path, ": the checkpoint is at step ", step, ", beyond --steps ", steps,
+  if (step > o.steps)
+    fail(state_path, ": the checkpoint is at step ", step, ", beyond --steps ", o.steps,
          "; pass a larger --steps to train on from it");
   if (!s.contains("data")) fail(state_path, ": no key 'data'");
-  model::load_hf_weights(m, model::Checkpoint(dir.string()));
-  if (!lora::lora_parameters(m).empty())
-    lora::load_adapter_weights(m, lora::load_peft_adapter(dir.string(), &m.config()), dir.string());
+  if (has_frozen_parameters(m) &&
+      saved_base(dir.string()).fingerprint != base["fingerprint"].get<std::string>())
+    fail(dir.string(), ": trained from other frozen weights (", s["base"].dump(),
+         ") than this run starts from (", base.dump(),
+         "): resume with the run's own --model, --init and --seed");
+  if (!ShardedCheckpoint::is_sharded(dir.string()))
+    fail(dir.string(), ": no ", kCheckpointIndexFile,
+         " (a checkpoint of an older neft, which wrote whole tensors): resume it with that "
+         "version, or start a new run from its weights with --init");
   try {
-    load_optimizer_state(m, opt, (dir / kOptimizerFile).string(), optimizer_steps);
+    restore_trainable_state(ShardedCheckpoint(dir.string()), m, opt, optimizer_steps);
     source.restore(s.at("data"));
   } catch (const json::exception& e) {
     fail(state_path, ": ", e.what());
@@ -158,6 +166,7 @@ int run_training(const TrainOptions& o) {
   const optim::LrSchedule schedule{o.lr_schedule, float(o.lr), float(o.min_lr), o.warmup, o.steps};
   schedule.validate();
   const ParallelJob job = ParallelJob::start(o.parallelism, o.device);
+  catch_stop_signals();
   const bool rank0 = job.writes_output();
   model::ModelOptions mopts{o.compute_device(), o.compute_dtype(), o.recompute};
   mopts.tp = job.tensor_parallel();
@@ -204,8 +213,9 @@ int run_training(const TrainOptions& o) {
   }
   optim::AdamW opt(model->parameters(),
                    {float(o.beta1), float(o.beta2), float(o.eps), float(o.weight_decay)});
+  const json base = base_record({o.model, o.init, o.num_layers}, model->config(), o.seed);
   if (latest) {
-    start = read_checkpoint(*latest, *model, opt, *source, o.steps);
+    start = read_checkpoint(*latest, *model, opt, *source, o, base);
     if (rank0) std::printf("resuming from %s (step %lld)\n", latest->c_str(), (long long)start);
   }
   if (rank0 && !o.recipe_note.empty() && !latest) std::printf("%s\n", o.recipe_note.c_str());
@@ -310,8 +320,17 @@ int run_training(const TrainOptions& o) {
                 {"elapsed_s", seconds_since(t0)}});
     if (o.eval_every > 0 && (step + 1) % o.eval_every == 0) evaluate(step + 1, progress);
     if (o.save_every > 0 && (step + 1) % o.save_every == 0) {
-      save_training_checkpoint(job, *model, opt, step + 1, *source, o);
+      save_training_checkpoint(job, *model, opt, step + 1, *source, o, base);
       saved_step = step + 1;
+    }
+    // Asked to stop (a scheduler's SIGTERM or SIGUSR1, Ctrl-C): every rank at this step.
+    if (const int signal = stop_signal(job.world())) {
+      if (saved_step != step + 1)
+        save_training_checkpoint(job, *model, opt, step + 1, *source, o, base);
+      progress.message(std::string("received ") + signal_name(signal) + ": saved " +
+                       (checkpoints_dir(o.out) / checkpoint_name(step + 1)).string() +
+                       " and stopped; --resume continues the run from it");
+      return 0;
     }
     if (o.stop_after > 0 && step + 1 - start >= o.stop_after) {
       progress.message("stopping after " + std::to_string(o.stop_after) +
@@ -320,11 +339,11 @@ int run_training(const TrainOptions& o) {
     }
   }
   output.open();  // a run resumed at its last step takes no step
-  if (saved_step != o.steps) save_training_checkpoint(job, *model, opt, o.steps, *source, o);
+  if (saved_step != o.steps) save_training_checkpoint(job, *model, opt, o.steps, *source, o, base);
   if (o.eval_every == 0 || o.steps % o.eval_every != 0) evaluate(o.steps, progress);
   progress.finish();
   const fs::path final_dir = fs::path(o.out) / "model";
-  if (rank0) publish_model(checkpoints_dir(o.out) / checkpoint_name(o.steps), final_dir);
+  save_final_model(job, *model, final_dir, o);
   const fs::path delta = fs::path(o.out) / "delta.safetensors";
   if (!o.neurons.empty() && job.holds_output_shards())
     save_delta(*model, delta.string(), rank0, job.output_stages());

@@ -54,7 +54,7 @@ TEST(LoraE2E, TrainsTheAdaptersAloneAndEvalMergeAndResumeAgree) {
   ASSERT_EQ(r.status, 0) << r.err;
   for (const char* f :
        {"model/adapter_config.json", "model/adapter_model.safetensors", "model/model.safetensors",
-        "checkpoints/step-00000004/adapter_model.safetensors"})
+        "checkpoints/step-00000004/rank-00000.safetensors"})
     EXPECT_TRUE(fs::exists(run + "/" + f)) << f;
   // The base weights are the loaded ones, bit for bit.
   const model::Checkpoint before(base), after(run + "/model");

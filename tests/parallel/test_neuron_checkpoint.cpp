@@ -1,10 +1,11 @@
 // Neuron-level checkpoints under mpirun, at tp 2, pp 2 and tp 2 x pp 2 (the rest of the world
-// data-parallel replicas): the optimizer state of selected neurons, whose count differs from
-// rank to rank, is gathered keyed by whole-tensor neuron index, so a state saved at the layout
+// data-parallel replicas): the trained rows and optimizer state of selected neurons, whose
+// count differs from rank to rank, are written by every rank into its own file keyed by
+// whole-tensor neuron index (train/sharded_checkpoint.h), so a checkpoint saved at the layout
 // loads at tp 1 and one saved at tp 1 loads at the layout, each neuron getting its own rows;
-// it matches the state of the same run on one rank; a state of other neurons is refused on
-// every rank. The sparse delta saved at the layout is the file saved at tp 1 from the same
-// weights, and applied at the layout to the base it gives the trained shards bit for bit.
+// it matches the same run on one rank; a checkpoint of other neurons is refused on every rank. The
+// sparse delta saved at the layout is the file saved at tp 1 from the same weights, and applied at
+// the layout to the base it gives the trained shards bit for bit.
 #include <gtest/gtest.h>
 #include <mpi.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@
 #include "tests/unit/model/small_config.h"
 #include "train/delta_checkpoint.h"
 #include "train/distributed_checkpoint.h"
+#include "train/sharded_checkpoint.h"
 #include "train/train_step.h"
 #include "train_run_helpers.h"
 
@@ -96,10 +98,16 @@ TrainedRun make_run(const model::LlamaConfig& c, const std::vector<NeuronId>& id
   return r;
 }
 
-// The run's optimizer state, whole, on world rank 0 (every rank calls it).
-model::NamedTensors whole_state(TrainedRun& r, parallel::ProcessGroups* groups) {
-  return train::collect_stages(train::gather_optimizer_state(*r.model, *r.optimizer),
-                               groups ? groups->pp.get() : nullptr);
+// What a run holds on this rank: every parameter's value and the optimizer's state.
+model::NamedTensors state_of(const TrainedRun& r) {
+  model::NamedTensors all;
+  for (Parameter* p : r.model->parameters()) all.emplace_back(p->name, p->value);
+  for (const auto& named : r.optimizer->state()) all.push_back(named);
+  return all;
+}
+
+void restore(TrainedRun& r, const std::string& dir) {
+  train::restore_trainable_state(train::ShardedCheckpoint(dir), *r.model, *r.optimizer, 3);
 }
 
 void expect_bitwise(const model::NamedTensors& got, const model::NamedTensors& want,
@@ -157,34 +165,40 @@ TEST_P(NeuronCheckpoint, StateAndDeltaMoveBetweenLayouts) {
   const bool rank0 = world_rank() == 0;
   SharedTempDir dir;
 
+  const std::string at_layout = dir.file("layout"), at_tp1 = dir.file("tp1"),
+                    again = dir.file("again");
+  if (rank0)
+    for (const std::string& d : {at_layout, at_tp1, again}) fs::create_directories(d);
+  MPI_Barrier(MPI_COMM_WORLD);
+  const bool replica_writer = groups.coords.dp == 0;
+
+  // Saved at the layout, every rank its own file; and by the same run on one rank.
   TrainedRun sharded = make_run(c, ids, &groups, 3);
-  const model::NamedTensors state = whole_state(sharded, &groups);
-  const std::string saved_at_layout = dir.file("state-layout.safetensors");
+  train::write_sharded_state(at_layout, *sharded.model, *sharded.optimizer, replica_writer,
+                             groups.world.get());
   if (rank0) {
-    // The same run on one rank: the same neurons in the same order, the same state up to the
-    // rounding of the tensor-parallel sums.
     TrainedRun single = make_run(c, ids, nullptr, 3);
-    const model::NamedTensors want = whole_state(single, nullptr);
-    expect_close(state, want);
-    model::save_safetensors(saved_at_layout, state);
-    model::save_safetensors(dir.file("state-tp1.safetensors"), want);
+    train::write_sharded_state(at_tp1, *single.model, *single.optimizer, true, nullptr);
   }
   MPI_Barrier(MPI_COMM_WORLD);
 
-  // Saved at the layout, loaded at tp 1 (on every rank, each by itself): every neuron gets
-  // its own rows.
-  {
-    TrainedRun one = make_run(c, ids, nullptr, 0);
-    train::load_optimizer_state(*one.model, *one.optimizer, saved_at_layout, 3);
-    expect_bitwise(whole_state(one, nullptr), read_all(saved_at_layout), "layout -> tp1");
-  }
-  // Saved at tp 1, loaded at the layout: each rank takes its neurons' rows.
+  // Loaded at tp 1 (on every rank, each by itself): the one-rank run's rows and state, up to
+  // the rounding of the tensor-parallel sums, every neuron with its own rows.
+  TrainedRun from_layout = make_run(c, ids, nullptr, 0), from_tp1 = make_run(c, ids, nullptr, 0);
+  restore(from_layout, at_layout);
+  restore(from_tp1, at_tp1);
+  expect_close(state_of(from_layout), state_of(from_tp1));
+  // Loaded at the layout, each rank its own neurons' rows: saved again and loaded at tp 1, it is
+  // what tp 1 saved, bit for bit.
   {
     TrainedRun fresh = make_run(c, ids, &groups, 0);
-    const std::string path = dir.file("state-tp1.safetensors");
-    train::load_optimizer_state(*fresh.model, *fresh.optimizer, path, 3);
-    const model::NamedTensors loaded = whole_state(fresh, &groups);
-    if (rank0) expect_bitwise(loaded, read_all(path), "tp1 -> layout");
+    restore(fresh, at_tp1);
+    train::write_sharded_state(again, *fresh.model, *fresh.optimizer, replica_writer,
+                               groups.world.get());
+    MPI_Barrier(MPI_COMM_WORLD);
+    TrainedRun round = make_run(c, ids, nullptr, 0);
+    restore(round, again);
+    expect_bitwise(state_of(round), state_of(from_tp1), "tp1 -> layout -> tp1");
   }
   // A run that trains one more ffn neuron in every layer on every TP rank refuses the state.
   {
@@ -200,9 +214,9 @@ TEST_P(NeuronCheckpoint, StateAndDeltaMoveBetweenLayouts) {
       }
     }
     TrainedRun other = make_run(c, more, &groups, 0);
-    const std::string message = error_of(
-        [&] { train::load_optimizer_state(*other.model, *other.optimizer, saved_at_layout, 3); });
-    EXPECT_EQ(message.rfind(saved_at_layout + ": parameter 'model.layers.", 0), 0u) << message;
+    const std::string message = error_of([&] { restore(other, at_layout); });
+    const std::string index = at_layout + "/" + train::kCheckpointIndexFile;
+    EXPECT_EQ(message.rfind(index + ": parameter 'model.layers.", 0), 0u) << message;
     EXPECT_NE(message.find("mlp.gate_proj.weight': the saved neurons are not the ones"),
               std::string::npos)
         << message;

@@ -30,20 +30,17 @@ inline std::string slurp(const std::string& path) {
   return s.str();
 }
 
-// Runs NEFT_BINARY with `args` and `env` added to this process's environment; output is
-// captured through files in `scratch` (a directory that exists). `memory_limit_kb` > 0 caps
-// its address space (ulimit -v), so that a run which would exhaust the machine's memory
-// exhausts its own limit instead.
-inline ProcessResult run_neft_process(const std::vector<std::string>& args,
-                                      const std::string& scratch,
-                                      const std::map<std::string, std::string>& env = {},
-                                      long memory_limit_kb = 0) {
-  std::vector<std::string> argv_text{NEFT_BINARY};
-  if (memory_limit_kb > 0)
-    argv_text = {"/bin/sh", "-c",
-                 "ulimit -v " + std::to_string(memory_limit_kb) + " && exec \"$0\" \"$@\"",
-                 NEFT_BINARY};
-  argv_text.insert(argv_text.end(), args.begin(), args.end());
+// A process started in the background: its pid, and where its output goes.
+struct Spawned {
+  pid_t pid = -1;
+  std::string out_path, err_path, error;
+};
+
+// Starts `argv_text` (argv_text[0] a path) with `env` added to this process's environment;
+// stdout and stderr go to files in `scratch` (a directory that exists) named after `tag`.
+inline Spawned spawn_process(std::vector<std::string> argv_text, const std::string& scratch,
+                             const std::map<std::string, std::string>& env = {},
+                             const std::string& tag = "") {
   std::vector<char*> argv;
   for (std::string& a : argv_text) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -58,32 +55,56 @@ inline ProcessResult run_neft_process(const std::vector<std::string>& args,
   for (std::string& e : env_text) envp.push_back(e.data());
   envp.push_back(nullptr);
 
-  const std::string out_path = scratch + "/.stdout", err_path = scratch + "/.stderr";
+  Spawned s{-1, scratch + "/.stdout" + tag, scratch + "/.stderr" + tag, ""};
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(),
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, s.out_path.c_str(),
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(),
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, s.err_path.c_str(),
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = -1;
-  ProcessResult r;
-  if (posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data()) != 0) {
-    posix_spawn_file_actions_destroy(&actions);
-    r.err = "cannot start " + argv_text[0];
-    return r;
+  if (posix_spawn(&s.pid, argv[0], &actions, nullptr, argv.data(), envp.data()) != 0) {
+    s.pid = -1;
+    s.error = "cannot start " + argv_text[0];
   }
   posix_spawn_file_actions_destroy(&actions);
+  return s;
+}
+
+// Waits for a spawned process to end; its output, and how it ended.
+inline ProcessResult wait_process(const Spawned& s) {
+  ProcessResult r;
+  if (s.pid < 0) {
+    r.err = s.error;
+    return r;
+  }
   int wstatus = 0;
-  while (waitpid(pid, &wstatus, 0) < 0) {
+  while (waitpid(s.pid, &wstatus, 0) < 0) {
   }
   r.exited = WIFEXITED(wstatus);
   r.status = r.exited ? WEXITSTATUS(wstatus) : WTERMSIG(wstatus);
-  r.out = slurp(out_path);
-  r.err = slurp(err_path);
-  unlink(out_path.c_str());
-  unlink(err_path.c_str());
+  r.out = slurp(s.out_path);
+  r.err = slurp(s.err_path);
+  unlink(s.out_path.c_str());
+  unlink(s.err_path.c_str());
   return r;
+}
+
+// Runs NEFT_BINARY with `args` and `env` added to this process's environment; output is
+// captured through files in `scratch` (a directory that exists). `memory_limit_kb` > 0 caps
+// its address space (ulimit -v), so that a run which would exhaust the machine's memory
+// exhausts its own limit instead.
+inline ProcessResult run_neft_process(const std::vector<std::string>& args,
+                                      const std::string& scratch,
+                                      const std::map<std::string, std::string>& env = {},
+                                      long memory_limit_kb = 0) {
+  std::vector<std::string> argv_text{NEFT_BINARY};
+  if (memory_limit_kb > 0)
+    argv_text = {"/bin/sh", "-c",
+                 "ulimit -v " + std::to_string(memory_limit_kb) + " && exec \"$0\" \"$@\"",
+                 NEFT_BINARY};
+  argv_text.insert(argv_text.end(), args.begin(), args.end());
+  return wait_process(spawn_process(argv_text, scratch, env));
 }
 
 }  // namespace neft::testing

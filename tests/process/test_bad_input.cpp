@@ -233,6 +233,15 @@ std::function<std::vector<std::string>(const fs::path&)> resume(
   };
 }
 
+// A checkpoint's index edited by `edit`.
+std::function<void(const fs::path&)> checkpoint_index(std::function<void(json&)> edit) {
+  return [edit](const fs::path& ckpt) {
+    json index = json::parse(slurp((ckpt / "checkpoint_index.json").string()));
+    edit(index);
+    write_file(ckpt / "checkpoint_index.json", index.dump());
+  };
+}
+
 std::function<void(const fs::path&)> trainer_state(std::string text) {
   return [text](const fs::path& ckpt) { write_file(ckpt / "trainer_state.json", text); };
 }
@@ -687,14 +696,48 @@ const std::vector<Case>& cases() {
        "run"},
       {"ResumeCheckpointWeightsNaN",
        resume([](const fs::path& c) {
-         poison(c / "model.safetensors", "model.layers.0.self_attn.q_proj.weight", kNaN);
+         poison(c / "rank-00000.safetensors", "model.layers.0.self_attn.q_proj.weight", kNaN);
        }),
-       {"{dir}/run/checkpoints/step-00000002/model.safetensors",
+       {"{dir}/run/checkpoints/step-00000002/rank-00000.safetensors",
         "'model.layers.0.self_attn.q_proj.weight' holds a NaN"},
        "run"},
       {"ResumeOptimizerStateInf",
-       resume([](const fs::path& c) { poison(c / "optimizer.safetensors", "", kInf); }),
-       {"{dir}/run/checkpoints/step-00000002/optimizer.safetensors", "holds a NaN or Inf"},
+       resume([](const fs::path& c) {
+         poison(c / "rank-00000.safetensors", "model.norm.weight.exp_avg_sq", kInf, 0);
+       }),
+       {"{dir}/run/checkpoints/step-00000002/rank-00000.safetensors",
+        "'model.norm.weight.exp_avg_sq' holds a NaN or Inf"},
+       "run"},
+      {"ResumeRankFileMissing",
+       resume([](const fs::path& c) { fs::remove(c / "rank-00000.safetensors"); }),
+       {"{dir}/run/checkpoints/step-00000002/rank-00000.safetensors", "cannot open"},
+       "run"},
+      {"ResumeIndexNotJson",
+       resume([](const fs::path& c) { write_file(c / "checkpoint_index.json", "{\"format\": "); }),
+       {"{dir}/run/checkpoints/step-00000002/checkpoint_index.json:1"},
+       "run"},
+      {"ResumeIndexMissing",
+       resume([](const fs::path& c) { fs::remove(c / "checkpoint_index.json"); }),
+       {"{dir}/run/checkpoints/step-00000002: no checkpoint_index.json"},
+       "run"},
+      {"ResumeIndexFileOutsideTheCheckpoint",
+       resume(checkpoint_index([](json& index) {
+         index["tensors"]["model.norm.weight"]["slices"][0]["file"] = "../../model/x.safetensors";
+       })),
+       {"{dir}/run/checkpoints/step-00000002/checkpoint_index.json",
+        "tensor 'model.norm.weight': \"file\" must name a rank file"},
+       "run"},
+      {"ResumeIndexLacksATrainedTensor",
+       resume(checkpoint_index([](json& index) { index["tensors"].erase("model.norm.weight"); })),
+       {"{dir}/run/checkpoints/step-00000002: parameter 'model.norm.weight' trains in this run "
+        "but is not in the checkpoint"},
+       "run"},
+      {"ResumeIndexSliceOutsideTheTensor",
+       resume(checkpoint_index([](json& index) {
+         index["tensors"]["model.norm.weight"]["slices"][0]["offset"] = {5};
+       })),
+       {"{dir}/run/checkpoints/step-00000002/rank-00000.safetensors",
+        "'model.norm.weight' of shape [128] at offset [5] does not fit the whole [128]"},
        "run"},
       {"OutHoldsARunWithoutResume",
        [](const fs::path& dir) {

@@ -17,9 +17,11 @@
 #include "runtime/atomic_file.h"
 #include "runtime/dtype.h"
 #include "runtime/json_file.h"
+#include "tests/process/logged_losses.h"
 #include "tests/process/run_process.h"
 #include "tests/unit/temp_dir.h"
 #include "train/checkpoint_dir.h"
+#include "train/sharded_checkpoint.h"
 
 namespace neft::testing {
 namespace {
@@ -55,29 +57,11 @@ std::vector<std::string> train_args(const KillCase& c, const fs::path& out) {
           out.string()};
 }
 
-// step -> the loss as the log wrote it; a step logged twice fails the test.
-std::map<int64_t, std::string> logged_losses(const fs::path& metrics) {
-  std::map<int64_t, std::string> losses;
-  std::istringstream lines(slurp(metrics.string()));
-  for (std::string line; std::getline(lines, line);) {
-    const auto record = try_parse_json(line);
-    if (!record || !record->contains("loss")) continue;
-    const int64_t step = (*record)["step"].get<int64_t>();
-    EXPECT_TRUE(losses.emplace(step, (*record)["loss"].dump()).second)
-        << "step " << step << " logged twice";
-  }
-  return losses;
-}
-
-// Every tensor of every file reads (the reader checks sizes, offsets and finiteness), and the
-// trainer state names the directory's step.
+// Every tensor the index places reads (the reader checks sizes, offsets and finiteness, and
+// that the slices cover each tensor), and the trainer state names the directory's step.
 void expect_loadable(const fs::path& dir) {
   try {
-    for (const char* file : {"model.safetensors", "optimizer.safetensors"}) {
-      const model::SafetensorsFile f((dir / file).string());
-      for (const std::string& name : f.names())
-        if (is_floating(f.info(name).dtype)) f.read(name, DType::F32);
-    }
+    train::ShardedCheckpoint(dir.string()).verify();
     const nlohmann::json state = read_json_file((dir / "trainer_state.json").string());
     EXPECT_EQ(state["step"].get<int64_t>(), *train::checkpoint_step(dir)) << dir;
   } catch (const std::exception& e) {

@@ -1,7 +1,7 @@
 // Sparse deltas and neuron-level training checkpoints on one rank (other layouts are tested
 // under mpirun in tests/parallel/test_neuron_checkpoint.cpp): a delta applied to a fresh copy
 // of the base gives the trained model bit for bit and is a small fraction of the model's file;
-// a bad delta is a one-line error naming the file; a neuron-level optimizer state reads back
+// a bad delta is a one-line error naming the file; a neuron-level checkpoint reads back
 // exactly, and only into a run that trains the same neurons.
 #include <gtest/gtest.h>
 
@@ -25,6 +25,7 @@
 #include "tests/unit/model/random_batches.h"
 #include "train/delta_checkpoint.h"
 #include "train/distributed_checkpoint.h"
+#include "train/sharded_checkpoint.h"
 #include "train/train_step.h"
 
 namespace neft::neuron {
@@ -251,85 +252,93 @@ TEST(NeuronDelta, NeuronAxisByName) {
   EXPECT_EQ(neuron_axis_of("model.embed_tokens.weight"), -1);
 }
 
-// The optimizer state of a neuron-level run: "<param>.neurons" before each trained matrix's
-// rows, nothing for frozen parameters, and it loads back exactly into a run that trains the
-// same neurons.
-TEST(NeuronCheckpoint, OptimizerStateReadsBackExactly) {
+// A neuron-level checkpoint (train/sharded_checkpoint.h) holds what trains: each trained
+// matrix's selected rows and their optimizer state, nothing of a frozen parameter; it loads
+// back exactly into a run that trains the same neurons.
+TEST(NeuronCheckpoint, TrainedRowsAndStateReadBackExactly) {
   TempDir dir;
   const LlamaConfig c = testing::small_llama_config(false);
   const NeuronSpace space(c, NeuronKinds::parse("all", true));
   const std::vector<NeuronId> ids = some_neurons(space);
   Trained t(ids);
-  const model::NamedTensors state = train::gather_optimizer_state(t.model, *t.optimizer);
+  train::write_sharded_state(dir.path().string(), t.model, *t.optimizer, true, nullptr);
+  const train::ShardedCheckpoint saved(dir.path().string());
   const std::string up = "model.layers.0.mlp.up_proj.weight";
-  std::vector<std::string> names;
-  for (const auto& [name, tensor] : state) names.push_back(name);
-  const auto at = std::find(names.begin(), names.end(), up + ".neurons");
-  ASSERT_NE(at, names.end());
-  EXPECT_EQ(*(at + 1), up + ".exp_avg");
-  EXPECT_EQ(std::count(names.begin(), names.end(), "model.norm.weight.exp_avg"), 0);
-  EXPECT_EQ(names.size(), 2u * 7u * 4u);  // neurons, exp_avg, exp_avg_sq, master
-  const std::string path = dir.file("optimizer.safetensors");
-  model::save_safetensors(path, state);
+  std::vector<std::string> want_names;
+  for (Parameter* p : t.model.parameters())
+    if (p->neuron_level() && p->neuron_index.numel() > 0)
+      for (const char* kind : {".exp_avg", ".exp_avg_sq", ".master", ".rows"})
+        want_names.push_back(p->name + kind);
+  std::sort(want_names.begin(), want_names.end());
+  EXPECT_EQ(saved.names(), want_names);  // nothing of the frozen embedding, norms or head
+  ASSERT_TRUE(saved.has(up + ".rows"));
 
   LlamaModel m(c);
   m.init_random(kSeed, 0.1f);
   train_only(m, space, ids);
   optim::AdamW optimizer(m.parameters(), {});
-  train::load_optimizer_state(m, optimizer, path, 3);
+  train::restore_trainable_state(saved, m, optimizer, 3);
+  EXPECT_EQ(optimizer.steps_taken(), 3);
   const auto want = t.optimizer->state(), got = optimizer.state();
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) {
     EXPECT_EQ(got[i].first, want[i].first);
     EXPECT_EQ(got[i].second.to_floats(), want[i].second.to_floats()) << want[i].first;
   }
+  for (Parameter* p : t.model.parameters())
+    EXPECT_EQ(m.parameter(p->name).value.to_floats(), p->value.to_floats()) << p->name;
 }
 
-// Matrices with no selected neuron still have (empty) state, saved and loaded like the rest.
+// Matrices with no selected neuron have nothing to save, and load as empty state.
 TEST(NeuronCheckpoint, AnEmptySelectionSavesAndLoads) {
   TempDir dir;
   const LlamaConfig c = testing::small_llama_config(false);
   Trained t({});
-  const std::string path = dir.file("optimizer.safetensors");
-  const model::NamedTensors state = train::gather_optimizer_state(t.model, *t.optimizer);
-  ASSERT_EQ(state.size(), 2u * 7u * 4u);
-  EXPECT_EQ(state.front().second.shape(), Shape{0});
-  model::save_safetensors(path, state);
+  train::write_sharded_state(dir.path().string(), t.model, *t.optimizer, true, nullptr);
+  const train::ShardedCheckpoint saved(dir.path().string());
+  EXPECT_TRUE(saved.names().empty());
   LlamaModel m(c);
   train_only(m, t.space, {});
   optim::AdamW optimizer(m.parameters(), {});
-  train::load_optimizer_state(m, optimizer, path, 3);
+  train::restore_trainable_state(saved, m, optimizer, 3);
   EXPECT_EQ(optimizer.steps_taken(), 3);
 }
 
-TEST(NeuronCheckpoint, OptimizerStateOfOtherNeuronsIsAnErrorNamingTheFileAndParameter) {
+TEST(NeuronCheckpoint, StateOfOtherNeuronsOrOtherParametersIsAnErrorNamingTheCheckpoint) {
   TempDir dir;
   const LlamaConfig c = testing::small_llama_config(false);
-  const NeuronSpace space(c, NeuronKinds::parse("ffn"));
   const std::vector<NeuronId> ids = {make_id(0, NeuronKind::Ffn, 3),
                                      make_id(1, NeuronKind::Ffn, 7)};
   Trained t(ids);
-  const std::string path = dir.file("optimizer.safetensors");
-  model::save_safetensors(path, train::gather_optimizer_state(t.model, *t.optimizer));
+  const NeuronSpace& space = t.space;
+  const std::string path = dir.file("neurons");
+  std::filesystem::create_directories(path);
+  train::write_sharded_state(path, t.model, *t.optimizer, true, nullptr);
+  const train::ShardedCheckpoint saved(path);
+  const std::string index = path + "/" + train::kCheckpointIndexFile;
 
   LlamaModel m(c);
   m.init_random(kSeed, 0.1f);
   train_only(m, space, {make_id(0, NeuronKind::Ffn, 3), make_id(1, NeuronKind::Ffn, 8)});
   optim::AdamW other(m.parameters(), {});
-  expect_error(error_of([&] { train::load_optimizer_state(m, other, path, 3); }), path,
-               "'model.layers.1.mlp.up_proj.weight': the saved neurons are not the ones");
+  expect_error(error_of([&] { train::restore_trainable_state(saved, m, other, 3); }), index,
+               "'model.layers.1.mlp.gate_proj.weight': the saved neurons are not the ones");
 
-  // A whole-tensor state where the run trains neurons, and the other way round.
+  // A run that trains everything: the checkpoint lacks the embedding.
   train_all(m);
   optim::AdamW dense(m.parameters(), {});
-  expect_error(error_of([&] { train::load_optimizer_state(m, dense, path, 3); }), path,
-               "was saved training selected neurons");
-  const std::string dense_path = dir.file("dense.safetensors");
-  model::save_safetensors(dense_path, train::gather_optimizer_state(m, dense));
+  expect_error(error_of([&] { train::restore_trainable_state(saved, m, dense, 3); }), path,
+               "'model.embed_tokens.weight' trains in this run but is not in the checkpoint");
+  // And a whole-model checkpoint where a run trains neurons: it holds weights they freeze.
+  const std::string whole = dir.file("whole");
+  std::filesystem::create_directories(whole);
+  train::write_sharded_state(whole, m, dense, true, nullptr);
   train_only(m, space, ids);
   optim::AdamW neurons(m.parameters(), {});
-  expect_error(error_of([&] { train::load_optimizer_state(m, neurons, dense_path, 3); }),
-               dense_path, "has no 'model.layers.0.mlp.up_proj.weight.neurons'");
+  expect_error(error_of([&] {
+                 train::restore_trainable_state(train::ShardedCheckpoint(whole), m, neurons, 3);
+               }),
+               whole, "trains 'model.embed_tokens.weight', which this run freezes");
 }
 
 }  // namespace

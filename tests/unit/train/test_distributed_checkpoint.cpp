@@ -1,8 +1,9 @@
-// Layout-independent checkpoints on one process (tp 1; other layouts are tested under mpirun
-// in tests/parallel/test_train_layouts.cpp): the optimizer state written as whole named
-// tensors reads back exactly, the final model is an HF directory, and an optimizer file
-// that does not fit the model is a one-line error naming the file and the tensor.
+// The final model on one process (tp 1; other layouts are tested under mpirun in
+// tests/parallel/test_train_layouts.cpp): an HF directory, streamed tensor by tensor, in HF
+// shards with their index when it exceeds one.
 #include <gtest/gtest.h>
+
+#include <filesystem>
 
 #include "model/config.h"
 #include "model/hf_checkpoint.h"
@@ -38,34 +39,6 @@ struct Trained {
   }
 };
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no error";
-  return "";
-}
-
-TEST(LaunchDistributedCheckpoint, OptimizerStateReadsBackExactly) {
-  TempDir dir;
-  Trained a;
-  const std::string path = dir.file("optimizer.safetensors");
-  model::save_safetensors(path, gather_optimizer_state(a.model, a.optimizer));
-
-  model::LlamaModel model(small_config());
-  optim::AdamW optimizer(model.parameters(), {});
-  load_optimizer_state(model, optimizer, path, 7);
-  EXPECT_EQ(optimizer.steps_taken(), 7);
-  const auto want = a.optimizer.state(), got = optimizer.state();
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < want.size(); ++i) {
-    EXPECT_EQ(got[i].first, want[i].first);
-    EXPECT_EQ(got[i].second.to_floats(), want[i].second.to_floats()) << want[i].first;
-  }
-}
-
 TEST(LaunchDistributedCheckpoint, FinalModelIsAnHfDirectory) {
   TempDir dir;
   Trained a;
@@ -79,22 +52,31 @@ TEST(LaunchDistributedCheckpoint, FinalModelIsAnHfDirectory) {
   EXPECT_FALSE(std::filesystem::exists(dir.file("other")));
 }
 
-TEST(LaunchDistributedCheckpoint, OptimizerFileThatDoesNotFitIsAOneLineError) {
+TEST(LaunchDistributedCheckpoint, FinalModelStreamsIntoHfShardsWithTheirIndex) {
   TempDir dir;
   Trained a;
-  model::NamedTensors state = gather_optimizer_state(a.model, a.optimizer);
-  const std::string missing = dir.file("missing.safetensors");
-  model::save_safetensors(missing, {state.begin() + 1, state.end()});
-  EXPECT_EQ(error_of([&] { load_optimizer_state(a.model, a.optimizer, missing, 1); }),
-            missing + ": optimizer state: missing tensor 'model.embed_tokens.weight.exp_avg'");
-
-  const std::string reshaped = dir.file("reshaped.safetensors");
-  state[0].second = Tensor::zeros({3, 5}, DType::F32);
-  model::save_safetensors(reshaped, state);
-  EXPECT_EQ(error_of([&] { load_optimizer_state(a.model, a.optimizer, reshaped, 1); }),
-            reshaped +
-                ": tensor 'model.embed_tokens.weight.exp_avg' has shape [3, 5], the model "
-                "expects [64, 128]");
+  // The largest tensor (the embedding, 64 x 128 f32) is 32 KiB: shards of 40 KiB hold one or
+  // two tensors each, so the model spans several and the index maps every tensor.
+  model::PlannedTensors planned;
+  std::vector<Tensor> values;
+  for (Parameter* p : a.model.parameters()) {
+    planned.emplace_back(p->name,
+                         model::TensorInfo{DType::F32, p->value.shape(), p->value.nbytes()});
+    values.push_back(p->value);
+  }
+  size_t made = 0;
+  model::save_hf_directory(
+      a.model.config(), planned,
+      [&](size_t i) {
+        EXPECT_EQ(i, made++) << "tensors made out of order";
+        return values[i];
+      },
+      "float32", dir.file("model"), "", 40 << 10);
+  EXPECT_EQ(made, planned.size());
+  EXPECT_TRUE(std::filesystem::exists(dir.file("model") + "/" + model::kSafetensorsIndexFile));
+  const model::Checkpoint saved(dir.file("model"));
+  for (Parameter* p : a.model.parameters())
+    EXPECT_EQ(saved.read(p->name, DType::F32).to_floats(), p->value.to_floats()) << p->name;
 }
 
 }  // namespace
