@@ -16,9 +16,19 @@ struct CrashSettings {
   bool trace = false;
 };
 
+// This process's rank as its launcher numbers it (mpirun, srun, a PMI launcher); -1 when none.
+long launcher_rank() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"})
+    if (const char* v = std::getenv(name)) return std::strtol(v, nullptr, 10);
+  return -1;
+}
+
 const CrashSettings& settings() {
   static const CrashSettings s = [] {
     CrashSettings c;
+    // NEFT_CRASH_RANK=r: only rank r of a multi-rank job counts, traces and dies.
+    if (const char* rank = std::getenv("NEFT_CRASH_RANK"))
+      if (std::strtol(rank, nullptr, 10) != launcher_rank()) return c;
     if (const char* at = std::getenv("NEFT_CRASH_AT")) c.at = std::strtol(at, nullptr, 10);
     if (const char* trace = std::getenv("NEFT_CRASH_TRACE")) c.trace = trace[0] == '1';
     return c;

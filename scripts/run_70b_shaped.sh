@@ -29,12 +29,12 @@ cat > "$OUT/config/config.json" <<'EOF'
  "hidden_act": "silu", "torch_dtype": "float32"}
 EOF
 SHAPE=(--model llama2-70b --num-layers 2)
-RUN=(--seq-len 64 --micro-batch 1 --tasks copy --eval-examples 2 --log-every 1 --warmup 0)
+RUN=(--seq-len 64 --micro-batch 1 --tasks copy --eval-examples 2 --log-every 1 --warmup 0 --lr 1e-4)
 
 echo "== neurons: 5% of the parameters, random FFN neurons"
 "${MPIRUN[@]}" "$NEFT" score --model "$OUT/config" --tp 2 --scorer random --seq-len 64 \
   --micro-batch 1 --tasks copy --out "$OUT/scores.safetensors"
-"$NEFT" select --model "$OUT/config" --scores "$OUT/scores.safetensors" --budget 5% \
+"$NEFT" select --model "$OUT/config" --scores "$OUT/scores.safetensors" --budget 5%params \
   --out "$OUT/neurons.safetensors"
 
 echo "== tp 2: steps 1-3 of 5, a checkpoint at step 3 written by both ranks, then stop"

@@ -24,7 +24,8 @@ struct RankStats {
   // Of the trained parameters, those in weights every TP rank holds whole (the norms).
   int64_t replicated_parameters = 0;
   // Memory (measure_memory): the allocator's high-water mark on the model's device since the
-  // process started (or the peak was last reset: runtime/device.h) and the process's peak
+  // process started or the peak was last reset (the trainer resets it as the first step
+  // begins, so this is the step's peak: runtime/device.h), and the process's peak
   // resident set (ru_maxrss: host memory, whatever the device); then what the rank holds by
   // category, read off the model and the optimizer: weights, gradients, the optimizer's own
   // state (moments, and master copies where kept) and the model's activation buffers (with

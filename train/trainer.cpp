@@ -24,6 +24,7 @@
 #include "parallel/text_messages.h"
 #include "runtime/atomic_file.h"
 #include "runtime/crash_point.h"
+#include "runtime/device.h"
 #include "runtime/json_file.h"
 #include "runtime/text.h"
 #include "train/base_fingerprint.h"
@@ -290,6 +291,10 @@ int run_training(const TrainOptions& o) {
     const float lr = schedule.at(step);
     const uint64_t dp_sent = job.dp() ? job.dp()->bytes_sent() : 0;
     const uint64_t tp_sent = job.tp() ? job.tp()->bytes_sent() : 0;
+    // The first step's peak is the step's, what `neft plan` predicts: not the setup's before
+    // it (the random initialisation draws each split tensor whole; loading reads through the
+    // host).
+    if (step == start) reset_peak_memory(device);
     const StepResult r = train_step(*model, opt, micro, lr, float(o.clip), {job.dp(), job.pp()});
     output.open();  // the first step has completed on every rank
     crash_point("step done");

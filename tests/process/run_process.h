@@ -107,4 +107,17 @@ inline ProcessResult run_neft_process(const std::vector<std::string>& args,
   return wait_process(spawn_process(argv_text, scratch, env));
 }
 
+#ifdef NEFT_MPIEXEC
+// The command line of `neft` with `neft_args` under the launcher the multi-rank tests use,
+// with `ranks` ranks.
+inline std::vector<std::string> mpirun(const std::vector<std::string>& neft_args, int ranks = 2) {
+  std::vector<std::string> argv{NEFT_MPIEXEC, NEFT_MPIEXEC_NUMPROC_FLAG, std::to_string(ranks)};
+  std::istringstream flags(NEFT_MPIEXEC_FLAGS_TEXT);
+  for (std::string f; flags >> f;) argv.push_back(f);
+  argv.push_back(NEFT_BINARY);
+  argv.insert(argv.end(), neft_args.begin(), neft_args.end());
+  return argv;
+}
+#endif
+
 }  // namespace neft::testing

@@ -33,12 +33,12 @@ struct KillCase {
   int64_t save_every, keep;
 };
 
-std::vector<std::string> train_args(const KillCase& c, const fs::path& out) {
+std::vector<std::string> train_args(const KillCase& c, const fs::path& out, int steps = 6) {
   return {"train",
           "--model",
           "tiny",
           "--steps",
-          "6",
+          std::to_string(steps),
           "--save-every",
           std::to_string(c.save_every),
           "--keep-checkpoints",
@@ -122,6 +122,63 @@ TEST_P(KillResume, EveryMomentLeavesLoadableCheckpointsAndResumesBitwise) {
     EXPECT_GT(pruning, 0) << "no kill landed in a pruning";
   }
 }
+
+// Under mpirun at tp 2, where every rank writes its own file of each checkpoint and rank 0
+// renames the directory into place: rank `victim` killed at each of its crash points (the
+// other rank is ended by the launcher wherever it is, mid-write included). Every checkpoint
+// under a complete name loads, and --resume gives the uninterrupted run's losses and final
+// weights, bit for bit.
+class KillResumeRanks : public ::testing::TestWithParam<int> {};
+
+TEST_P(KillResumeRanks, EveryMomentOfEitherRankLeavesLoadableCheckpoints) {
+  const int victim = GetParam();
+  TempDir tmp;
+  const KillCase c{"tp2", 2, 1};
+  auto args = [&](const fs::path& out, bool resume) {
+    // Four steps, two saves: each launch of the job costs seconds, and every moment of a
+    // save is met in the first save already (the second adds its pruning).
+    std::vector<std::string> a = train_args(c, out, 4);
+    a.insert(a.end(), {"--tp", "2"});
+    if (resume) a.push_back("--resume");
+    return mpirun(a);
+  };
+  const std::map<std::string, std::string> env = {{"OMP_NUM_THREADS", "1"},
+                                                  {"NEFT_CRASH_RANK", std::to_string(victim)}};
+  auto with = [&](std::map<std::string, std::string> more) {
+    more.insert(env.begin(), env.end());
+    return more;
+  };
+  const fs::path reference = tmp.path() / "reference";
+  const ProcessResult ref = wait_process(spawn_process(args(reference, false), tmp.path().string(),
+                                                       with({{"NEFT_CRASH_TRACE", "1"}})));
+  ASSERT_TRUE(ref.exited && ref.status == 0) << ref.err;
+  const std::map<int64_t, std::string> ref_losses = logged_losses(reference / "metrics.jsonl");
+  const std::string ref_weights = slurp((reference / "model" / "model.safetensors").string());
+  size_t moments = 0;
+  for (size_t at = ref.err.find(": crash point "); at != std::string::npos;
+       at = ref.err.find(": crash point ", at + 1))
+    ++moments;
+  ASSERT_GE(moments, victim == 0 ? 10u : 6u) << ref.err;
+
+  for (size_t k = 1; k <= moments; ++k) {
+    SCOPED_TRACE("rank " + std::to_string(victim) + " killed at crash point " + std::to_string(k));
+    const fs::path out = tmp.path() / ("killed-" + std::to_string(k));
+    const ProcessResult killed = wait_process(spawn_process(
+        args(out, false), tmp.path().string(), with({{"NEFT_CRASH_AT", std::to_string(k)}})));
+    ASSERT_FALSE(killed.exited && killed.status == 0) << "the job was not killed";
+    for (const train::CheckpointEntry& e : train::list_checkpoints(out)) expect_loadable(e.dir);
+    const ProcessResult resumed =
+        wait_process(spawn_process(args(out, true), tmp.path().string(), env));
+    ASSERT_TRUE(resumed.exited && resumed.status == 0) << resumed.err;
+    EXPECT_EQ(logged_losses(out / "metrics.jsonl"), ref_losses);
+    EXPECT_TRUE(slurp((out / "model" / "model.safetensors").string()) == ref_weights)
+        << "final weights differ from the uninterrupted run's";
+    fs::remove_all(out);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Saves, KillResumeRanks, ::testing::Values(0, 1),
+                         [](const auto& info) { return "rank" + std::to_string(info.param); });
 
 INSTANTIATE_TEST_SUITE_P(Saves, KillResume,
                          ::testing::Values(KillCase{"every_step_keep_1", 1, 1},

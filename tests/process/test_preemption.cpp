@@ -28,15 +28,6 @@ namespace fs = std::filesystem;
 
 constexpr int kSteps = 40;
 
-std::vector<std::string> mpirun(const std::vector<std::string>& neft_args) {
-  std::vector<std::string> argv{NEFT_MPIEXEC, NEFT_MPIEXEC_NUMPROC_FLAG, "2"};
-  std::istringstream flags(NEFT_MPIEXEC_FLAGS_TEXT);
-  for (std::string f; flags >> f;) argv.push_back(f);
-  argv.push_back(NEFT_BINARY);
-  argv.insert(argv.end(), neft_args.begin(), neft_args.end());
-  return argv;
-}
-
 // Steps long enough (seq 128) that a signal lands mid-run, a run short enough for a test; at
 // tp 2 under mpirun, or on one process.
 std::vector<std::string> train_args(const fs::path& out, bool tp2 = true) {
