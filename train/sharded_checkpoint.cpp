@@ -186,12 +186,18 @@ ShardedCheckpoint::ShardedCheckpoint(const std::string& dir)
                    where + ": \"neurons\" and \"cols\"");
       entry.neurons = sizes[0];
       entry.cols = sizes[1];
+      if (entry.neurons > (int64_t(1) << 40) || entry.cols > (int64_t(1) << 40))
+        bad(where, ": implausible \"neurons\" or \"cols\"");
       if (!e.contains("files") || !e["files"].is_array()) bad(where, ": no \"files\" array");
       for (const json& f : e["files"]) entry.files.push_back(file_name(f, where));
     } else {
       entry.shape = integers(e.value("shape", json()), where + ": \"shape\"");
       if (entry.shape.empty() || entry.shape.size() > 2)
         bad(where, ": a " + std::to_string(entry.shape.size()) + "-D shape (1-D or 2-D expected)");
+      // Sizes a tensor can have, whose products stay far from overflowing: 2^48 elements.
+      const int64_t most = int64_t(1) << 48, R = entry.shape[0];
+      if (R > most || (entry.shape.size() == 2 && R > 0 && entry.shape[1] > most / R))
+        bad(where, ": implausible shape " + shape_str(entry.shape));
       if (!e.contains("slices") || !e["slices"].is_array() || e["slices"].empty())
         bad(where, ": no \"slices\"");
       for (const json& s : e["slices"]) {
@@ -200,6 +206,10 @@ ShardedCheckpoint::ShardedCheckpoint(const std::string& dir)
                     integers(s.value("offset", json()), where + ": \"offset\"")};
         if (slice.offset.size() != entry.shape.size())
           bad(where, ": an offset of " + std::to_string(slice.offset.size()) + " dimensions");
+        for (size_t d = 0; d < slice.offset.size(); ++d)
+          if (slice.offset[d] > entry.shape[d])
+            bad(where, ": offset " + shape_str(slice.offset) + " lies outside the whole " +
+                           shape_str(entry.shape));
         entry.slices.push_back(std::move(slice));
       }
     }
@@ -230,9 +240,13 @@ Tensor ShardedCheckpoint::read_region(const std::string& name, const Shape& offs
   const Entry& e = entry(name);
   const int64_t R = rows_of_shape(shape), C = cols_of_shape(shape);
   const int64_t r0 = offset[0], c0 = shape.size() == 2 ? offset[1] : 0;
-  const size_t elem = dtype_size(dtype);
-  Tensor out = Tensor::empty(shape, dtype);
-  char* dst = static_cast<char*>(out.raw());
+  // Each slice's overlap with the region, checked against the slice's file before anything
+  // is allocated: an index that promises more than its files hold fails here, in one line.
+  struct Overlap {
+    const model::SafetensorsFile* file;
+    int64_t sr0, sc0, sR, sC, ir0, ir1, ic0, ic1;
+  };
+  std::vector<Overlap> overlaps;
   int64_t covered = 0;
   for (const Slice& s : e.slices) {
     const model::SafetensorsFile& f = file(s.file);
@@ -247,21 +261,28 @@ Tensor ShardedCheckpoint::read_region(const std::string& name, const Shape& offs
     const int64_t ir0 = std::max(r0, sr0), ir1 = std::min(r0 + R, sr0 + sR);
     const int64_t ic0 = std::max(c0, sc0), ic1 = std::min(c0 + C, sc0 + sC);
     if (ir0 >= ir1 || ic0 >= ic1) continue;
-    // The overlap, read from the mapped file: whole rows, or (a column slice wanted whole
-    // down its height) columns.
-    const bool by_cols = shape.size() == 2 && ir1 - ir0 == sR && ic1 - ic0 < sC;
-    const Tensor block = by_cols ? f.read_cols(name, ic0 - sc0, ic1 - ic0, dtype)
-                                 : f.read_rows(name, ir0 - sr0, ir1 - ir0, dtype);
-    const int64_t block_cols = by_cols ? ic1 - ic0 : sC, skip = by_cols ? 0 : ic0 - sc0;
-    const char* src = static_cast<const char*>(block.raw());
-    for (int64_t r = ir0; r < ir1; ++r)
-      std::memcpy(dst + ((r - r0) * C + (ic0 - c0)) * elem,
-                  src + ((r - ir0) * block_cols + skip) * elem, size_t(ic1 - ic0) * elem);
+    overlaps.push_back({&f, sr0, sc0, sR, sC, ir0, ir1, ic0, ic1});
     covered += (ir1 - ir0) * (ic1 - ic0);
   }
   if (covered != R * C)
     fail(index_path_, ": tensor '", name, "': the slices cover ", covered, " of the ", R * C,
          " elements of the region ", shape_str(shape), " at ", shape_str(offset));
+
+  const size_t elem = dtype_size(dtype);
+  Tensor out = Tensor::empty(shape, dtype);
+  char* dst = static_cast<char*>(out.raw());
+  for (const Overlap& o : overlaps) {
+    // The overlap, read from the mapped file: whole rows, or (a column slice wanted whole
+    // down its height) columns.
+    const bool by_cols = shape.size() == 2 && o.ir1 - o.ir0 == o.sR && o.ic1 - o.ic0 < o.sC;
+    const Tensor block = by_cols ? o.file->read_cols(name, o.ic0 - o.sc0, o.ic1 - o.ic0, dtype)
+                                 : o.file->read_rows(name, o.ir0 - o.sr0, o.ir1 - o.ir0, dtype);
+    const int64_t block_cols = by_cols ? o.ic1 - o.ic0 : o.sC, skip = by_cols ? 0 : o.ic0 - o.sc0;
+    const char* src = static_cast<const char*>(block.raw());
+    for (int64_t r = o.ir0; r < o.ir1; ++r)
+      std::memcpy(dst + ((r - r0) * C + (o.ic0 - c0)) * elem,
+                  src + ((r - o.ir0) * block_cols + skip) * elem, size_t(o.ic1 - o.ic0) * elem);
+  }
   return out;
 }
 

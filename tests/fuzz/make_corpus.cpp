@@ -14,6 +14,7 @@
 #include "model/safetensors.h"
 #include "neuron/delta.h"
 #include "neuron/neuron_set.h"
+#include "tests/fuzz/checkpoint_index_fixture.h"
 #include "tests/fuzz/index_fixture.h"
 #include "tests/unit/model/synthetic_gguf.h"
 
@@ -129,6 +130,32 @@ void index() {
   write_text(t, "missing_shard.json", j.dump());
   write_text(t, "not_a_map.json",
              R"({"metadata": {"total_size": 44}, "weight_map": [")" + second + R"("]})");
+}
+
+void checkpoint_indexes() {
+  const std::string t = "fuzz_checkpoint_index";
+  nlohmann::json j = fuzz::checkpoint_index();
+  write_text(t, "index.json", j.dump(1));
+  nlohmann::json gap = j;  // rows 2-3 of w in no file
+  gap["tensors"]["w"]["slices"].erase(1);
+  write_text(t, "gap.json", gap.dump());
+  nlohmann::json twice = j;  // one slice listed twice: more than the whole
+  twice["tensors"]["w"]["slices"].push_back(j["tensors"]["w"]["slices"][0]);
+  write_text(t, "overlap.json", twice.dump());
+  nlohmann::json outside = j;
+  outside["tensors"]["w"]["slices"][1]["offset"] = {3, 0};
+  write_text(t, "outside.json", outside.dump());
+  nlohmann::json escape = j;
+  escape["tensors"]["w"]["slices"][0]["file"] = "../rank-00000.safetensors";
+  write_text(t, "escape.json", escape.dump());
+  nlohmann::json huge = j;
+  huge["tensors"]["w"]["shape"] = {int64_t(1) << 40, int64_t(1) << 40};
+  write_text(t, "huge.json", huge.dump());
+  nlohmann::json rows = j;  // a row set whose files lack its tensor
+  rows["tensors"]["q.rows"] = j["tensors"]["p.rows"];
+  rows["tensors"]["q.rows"]["rows_of"] = "q";
+  write_text(t, "missing_rows.json", rows.dump());
+  write_text(t, "not_sharded.json", R"({"format": "neft-delta", "version": 1, "tensors": {}})");
 }
 
 void sft() {
@@ -383,6 +410,7 @@ int main(int argc, char** argv) {
   safetensors();
   config();
   index();
+  checkpoint_indexes();
   sft();
   neuron_sets();
   deltas();
