@@ -43,8 +43,13 @@ std::unique_ptr<model::LlamaModel> build_model(const ModelSource& source,
   if (!weights.empty() && ShardedCheckpoint::is_sharded(weights)) {
     // A training checkpoint holds what trained: its base first, then its weights over it.
     const SavedBase base = saved_base(weights);
-    auto from = build_model({source.model, base.weights, source.num_layers}, options, base.seed);
-    check_base(base, {source.model, base.weights}, from->config(), base.seed, weights);
+    // The shapes from --model, or from the checkpoint's config.json when it is the --model
+    // (as a directory it would name the checkpoint's weights again).
+    const std::string shapes = weights == source.model
+                                   ? (std::filesystem::path(weights) / "config.json").string()
+                                   : source.model;
+    auto from = build_model({shapes, base.weights, source.num_layers}, options, base.seed);
+    check_base(base, {shapes, base.weights}, from->config(), base.seed, weights);
     ShardedCheckpoint(weights).load_weights(*from);
     return from;
   }

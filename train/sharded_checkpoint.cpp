@@ -373,18 +373,17 @@ void ShardedCheckpoint::load_weights(model::LlamaModel& model) const {
            ": the checkpoint of a LoRA run holds its adapters, which load with the run "
            "(--resume) or from its model/ directory");
   for (Parameter* p : model.parameters()) {
-    if (has(p->name)) {
+    if (has(p->name))
       p->value.copy_from(read_shard(p->name, *p, p->value.dtype(), p->value.device()));
-      const std::string rows = p->name + ".rows";
-      if (!has(rows)) continue;
-      const SavedRows saved = locate_rows(rows, *p);
-      std::vector<int64_t> local;
-      for (const auto& [i, where] : saved.at) local.push_back(i);
-      const int axis = entry(rows).axis;
-      neuron::write_neurons(
-          *p, axis, local,
-          read_rows(rows, saved, local, p->value.size(1 - axis), DType::F32).to_floats());
-    }
+    const std::string rows = p->name + ".rows";
+    if (!has(rows)) continue;
+    const SavedRows saved = locate_rows(rows, *p);
+    std::vector<int64_t> local;
+    for (const auto& [i, where] : saved.at) local.push_back(i);
+    const int axis = entry(rows).axis;
+    neuron::write_neurons(
+        *p, axis, local,
+        read_rows(rows, saved, local, p->value.size(1 - axis), DType::F32).to_floats());
   }
 }
 

@@ -81,6 +81,24 @@ TEST(TrainE2E, ResumedRunReproducesTheUninterruptedRunBitwise) {
   EXPECT_EQ(weights(broken + "/model"), weights(whole + "/model"));
 }
 
+// A checkpoint as --model (its config.json gives the shapes) or --init evaluates as the model
+// it holds: here the final one, so the same numbers as model/.
+TEST(TrainE2E, ACheckpointEvaluatesAsItsModel) {
+  TempDir dir;
+  const std::string out = dir.file("run");
+  ASSERT_EQ(neft(train_args(out, 4)).status, 0);
+  auto eval = [&](std::vector<std::string> model) {
+    model.insert(model.begin(), "eval");
+    const Result r = neft(with(model, {"--examples", "4", "--json"}));
+    EXPECT_EQ(r.status, 0) << r.err;
+    return nlohmann::json::parse(r.out)["tasks"];
+  };
+  const std::string checkpoint = out + "/checkpoints/step-00000004";
+  const nlohmann::json want = eval({"--model", out + "/model"});
+  EXPECT_EQ(eval({"--model", checkpoint}), want);
+  EXPECT_EQ(eval({"--model", "tiny", "--init", checkpoint}), want);
+}
+
 TEST(TrainE2E, AFreshRunRefusesToOverwriteAnExistingOne) {
   TempDir dir;
   const std::string out = dir.file("run");

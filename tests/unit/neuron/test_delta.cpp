@@ -287,6 +287,14 @@ TEST(NeuronCheckpoint, TrainedRowsAndStateReadBackExactly) {
   }
   for (Parameter* p : t.model.parameters())
     EXPECT_EQ(m.parameter(p->name).value.to_floats(), p->value.to_floats()) << p->name;
+
+  // Loaded into a model that trains nothing (evaluation, --init), over the same base: the
+  // trained model, bit for bit.
+  LlamaModel plain(c);
+  plain.init_random(kSeed, 0.1f);
+  saved.load_weights(plain);
+  for (Parameter* p : t.model.parameters())
+    EXPECT_EQ(plain.parameter(p->name).value.to_floats(), p->value.to_floats()) << p->name;
 }
 
 // Matrices with no selected neuron have nothing to save, and load as empty state.
