@@ -13,6 +13,7 @@
 #include "neuron/neuron_set.h"
 #include "neuron/selection.h"
 #include "runtime/error.h"
+#include "runtime/text.h"
 #include "train/gpu_model.h"
 #include "train/memory_plan.h"
 #include "train/model_setup.h"
@@ -207,21 +208,6 @@ std::string fmt(const char* format, double v) {
   return buf;
 }
 std::string gib(double bytes) { return fmt("%.2f", bytes / double(1 << 30)); }
-std::string bytes_text(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024.0 && u < 4) {
-    b /= 1024.0;
-    ++u;
-  }
-  return fmt(u == 0 ? "%.0f" : "%.1f", b) + " " + units[u];
-}
-std::string count_text(double n) {
-  if (n >= 1e9) return fmt("%.2fB", n / 1e9);
-  if (n >= 1e6) return fmt("%.2fM", n / 1e6);
-  if (n >= 1e3) return fmt("%.1fk", n / 1e3);
-  return fmt("%.0f", n);
-}
 std::string pad(std::string s, size_t width, bool right = true) {
   if (s.size() >= width) return s;
   return right ? std::string(width - s.size(), ' ') + s : s + std::string(width - s.size(), ' ');

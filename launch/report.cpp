@@ -22,6 +22,7 @@
 #include "neuron/neuron_set.h"
 #include "runtime/error.h"
 #include "runtime/json_file.h"
+#include "runtime/text.h"
 #include "train/checkpoint_dir.h"
 
 namespace fs = std::filesystem;
@@ -32,28 +33,6 @@ namespace neft::launch {
 namespace {
 
 constexpr int64_t kWarmupSteps = 5;  // first steps left out of the step time (allocation, caches)
-
-std::string count_text(double n) {
-  char buf[32];
-  if (n >= 1e9)
-    std::snprintf(buf, sizeof buf, "%.2fG", n / 1e9);
-  else if (n >= 1e6)
-    std::snprintf(buf, sizeof buf, "%.2fM", n / 1e6);
-  else if (n >= 1e3)
-    std::snprintf(buf, sizeof buf, "%.1fk", n / 1e3);
-  else
-    std::snprintf(buf, sizeof buf, "%.0f", n);
-  return buf;
-}
-
-std::string bytes_text(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  for (; b >= 1024.0 && u < 4; ++u) b /= 1024.0;
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
-  return buf;
-}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());

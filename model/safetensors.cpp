@@ -367,7 +367,6 @@ void write_file(const std::string& path, const PlannedTensors& planned,
   file.commit();
 }
 
-
 std::string shard_name(size_t i, size_t n) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "model-%05zu-of-%05zu.safetensors", i, n);

@@ -17,6 +17,11 @@ std::vector<std::string> split_list(const std::string& text);
 // The items with `separator` between them ({"a", "b"}, ", " -> "a, b").
 std::string join(const std::vector<std::string>& items, const std::string& separator);
 
+// A byte count for people: "512 B", "1.5 KiB", "20.0 MiB", "5.1 GiB" (binary units).
+std::string bytes_text(double bytes);
+// A count for people: "950", "12.5k", "1.94M", "2.24B".
+std::string count_text(double n);
+
 // The length in bytes of the well-formed UTF-8 sequence at s[i], or 0 when there is none
 // (a stray continuation byte, an overlong form, a surrogate, a value beyond U+10FFFF or a
 // sequence cut short): Unicode's table 3-7.

@@ -98,17 +98,18 @@ SavedBase saved_base(const std::string& checkpoint_dir) {
           base["seed"].get<uint64_t>()};
 }
 
-void check_base(const SavedBase& saved, const ModelSource& source, const model::LlamaConfig& config,
-                uint64_t seed, const std::string& checkpoint_dir) {
-  const std::string now = base_fingerprint(source, config, seed);
-  if (now == saved.fingerprint) return;
-  const std::string path = weights_path(source);
+void check_same_base(const std::string& checkpoint_dir, const nlohmann::json& record) {
+  const SavedBase saved = saved_base(checkpoint_dir);
+  if (saved.fingerprint == record["fingerprint"].get<std::string>()) return;
+  auto describe = [](const std::string& weights, uint64_t seed, const std::string& fingerprint) {
+    return (weights.empty() ? "a random initialisation, seed " + std::to_string(seed) : weights) +
+           ", " + fingerprint;
+  };
   fail(checkpoint_dir, ": trained from other frozen weights (",
-       saved.weights.empty() ? "a random initialisation, seed " + std::to_string(saved.seed)
-                             : saved.weights,
-       ", ", saved.fingerprint, ") than ",
-       path.empty() ? "a random initialisation, seed " + std::to_string(seed) : path, " (", now,
-       ")");
+       describe(saved.weights, saved.seed, saved.fingerprint), ") than ",
+       describe(record["weights"].get<std::string>(), record["seed"].get<uint64_t>(),
+                record["fingerprint"].get<std::string>()),
+       ": give the run's own --model, --init and --seed");
 }
 
 }  // namespace neft::train

@@ -36,9 +36,8 @@ struct SavedBase {
 // The base named in `checkpoint_dir`/trainer_state.json; a one-line error naming the file
 // when it is missing or malformed.
 SavedBase saved_base(const std::string& checkpoint_dir);
-// Fails, naming the checkpoint and both fingerprints, unless the weights of `source` (or its
-// random initialisation with `seed`) are the saved base.
-void check_base(const SavedBase& saved, const ModelSource& source, const model::LlamaConfig& config,
-                uint64_t seed, const std::string& checkpoint_dir);
+// Fails, naming the checkpoint and both bases, unless `record` (base_record of the weights
+// at hand) is the base saved in `checkpoint_dir`/trainer_state.json.
+void check_same_base(const std::string& checkpoint_dir, const nlohmann::json& record);
 
 }  // namespace neft::train

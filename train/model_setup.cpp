@@ -49,7 +49,7 @@ std::unique_ptr<model::LlamaModel> build_model(const ModelSource& source,
                                    ? (std::filesystem::path(weights) / "config.json").string()
                                    : source.model;
     auto from = build_model({shapes, base.weights, source.num_layers}, options, base.seed);
-    check_base(base, {shapes, base.weights}, from->config(), base.seed, weights);
+    check_same_base(weights, base_record({shapes, base.weights}, from->config(), base.seed));
     ShardedCheckpoint(weights).load_weights(*from);
     return from;
   }

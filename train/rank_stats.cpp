@@ -6,6 +6,7 @@
 
 #include "runtime/device.h"
 #include "runtime/tensor.h"
+#include "runtime/text.h"
 
 namespace neft::train {
 
@@ -14,17 +15,6 @@ constexpr int kFields = 15;
 
 int64_t to_i64(size_t bytes) { return int64_t(bytes); }
 
-std::string bytes_text(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024.0 && u < 4) {
-    b /= 1024.0;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
-  return buf;
-}
 }  // namespace
 
 void measure_memory(RankStats& s, model::LlamaModel& model, const optim::AdamW& optimizer) {

@@ -143,11 +143,7 @@ int64_t read_checkpoint(const fs::path& dir, model::LlamaModel& m, optim::AdamW&
     fail(state_path, ": the checkpoint is at step ", step, ", beyond --steps ", o.steps,
          "; pass a larger --steps to train on from it");
   if (!s.contains("data")) fail(state_path, ": no key 'data'");
-  if (has_frozen_parameters(m) &&
-      saved_base(dir.string()).fingerprint != base["fingerprint"].get<std::string>())
-    fail(dir.string(), ": trained from other frozen weights (", s["base"].dump(),
-         ") than this run starts from (", base.dump(),
-         "): resume with the run's own --model, --init and --seed");
+  if (has_frozen_parameters(m)) check_same_base(dir.string(), base);
   if (!ShardedCheckpoint::is_sharded(dir.string()))
     fail(dir.string(), ": no ", kCheckpointIndexFile,
          " (a checkpoint of an older neft, which wrote whole tensors): resume it with that "

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -97,6 +98,28 @@ TEST(TrainE2E, ACheckpointEvaluatesAsItsModel) {
   const nlohmann::json want = eval({"--model", out + "/model"});
   EXPECT_EQ(eval({"--model", checkpoint}), want);
   EXPECT_EQ(eval({"--model", "tiny", "--init", checkpoint}), want);
+}
+
+// A neuron-level checkpoint holds the trained rows only: resumed from other frozen weights
+// (here another seed's random initialisation) it is refused in one line, the run untouched.
+TEST(TrainE2E, ANeuronLevelRunResumesOnlyFromItsOwnBase) {
+  TempDir dir;
+  const std::string out = dir.file("run"), scores = dir.file("scores.safetensors"),
+                    neurons = dir.file("neurons.safetensors");
+  const std::vector<std::string> data = {"--model", "tiny",          "--seq-len",
+                                         "40",      "--micro-batch", "4"};
+  ASSERT_EQ(neft(with({"score", "--scorer", "random", "--out", scores}, data)).status, 0);
+  ASSERT_EQ(neft({"select", "--model", "tiny", "--scores", scores, "--out", neurons}).status, 0);
+  const std::vector<std::string> run =
+      with(with({"train", "--neurons", neurons, "--steps", "4", "--save-every", "2", "--out", out},
+                data),
+           {"--eval-examples", "2"});
+  ASSERT_EQ(neft(with(run, {"--stop-after", "2"})).status, 0);
+  const Result other = neft(with(run, {"--resume", "--seed", "7"}));
+  EXPECT_EQ(other.status, 1);
+  EXPECT_THAT(other.err, HasSubstr("trained from other frozen weights"));
+  EXPECT_EQ(std::count(other.err.begin(), other.err.end(), '\n'), 1) << other.err;
+  EXPECT_EQ(neft(with(run, {"--resume"})).status, 0);
 }
 
 TEST(TrainE2E, AFreshRunRefusesToOverwriteAnExistingOne) {
