@@ -39,8 +39,8 @@ std::unique_ptr<CommandOptions> plan_command_options(PlanOptions& o) {
       "\"ranks\" record); and a modelled step time and tokens/s per GPU (FLOPs over the GPU's "
       "dense peak times an assumed efficiency, plus bytes over NVLink within a node and "
       "InfiniBand between nodes). The memory and the bytes follow the code buffer by buffer; "
-      "--distributed-optimizer and --sequence-parallel are modelled only (neft train does not "
-      "have them yet). Options are named as neft train's, with its defaults.");
+      "--sequence-parallel is modelled only (neft train does not have it yet). Options are "
+      "named as neft train's, with its defaults.");
   CommandOptions& t = *table;
   t.add(G::model, "model", &o.model,
         "model preset (llama2-7b, llama2-70b, llama3-8b, ...: `neft train --help` lists them) or "
@@ -94,9 +94,9 @@ std::unique_ptr<CommandOptions> plan_command_options(PlanOptions& o) {
         "InfiniBand (ranks are numbered node by node, TP innermost, then DP, then PP). 0: 8")
       .at_least(0);
   t.add_switch(G::parallelism, "distributed-optimizer", &o.distributed_optimizer,
-               "modelled: split the f32 master copies and moments over the data-parallel ranks "
-               "(ZeRO-1, Megatron-LM's distributed optimizer: 6 + 12/dp bytes a parameter for "
-               "bf16 full fine-tuning); neft train does not have it yet");
+               "split the f32 master copies and moments over the data-parallel ranks (ZeRO-1, "
+               "as neft train --distributed-optimizer: 6 + 12/dp bytes a parameter for bf16 "
+               "full fine-tuning); the plan is of dp rank 0, which holds the most");
   t.add_switch(G::parallelism, "sequence-parallel", &o.sequence_parallel,
                "modelled: split the activations of the norm and residual regions over the "
                "tensor-parallel ranks (Megatron-LM's sequence parallelism, the same bytes sent); "
@@ -283,16 +283,14 @@ void print_text(const Planned& p, std::ostream& out) {
       << s.grad_accum << " per replica, " << dtype_name(s.dtype) << ", activations "
       << (s.recompute ? "recomputed per block (--recompute)" : "kept") << "\n";
   out << "training: " << training_text(s) << "\n";
-  if (s.distributed_optimizer || s.sequence_parallel)
-    out << "modelled only (not in neft train yet):"
-        << (s.distributed_optimizer
-                ? " --distributed-optimizer (master copies and moments / dp " +
-                      std::to_string(s.dp) + "; the bytes sent are still the all-reduce's)"
-                : "")
-        << (s.sequence_parallel ? " --sequence-parallel (norm and residual activations / tp " +
-                                      std::to_string(s.tp) + ")"
-                                : "")
-        << "\n";
+  if (s.distributed_optimizer && s.dp > 1)
+    out << "optimizer: master copies and moments split over the " << s.dp
+        << " data-parallel ranks (--distributed-optimizer); gradients reduce-scattered, weights "
+           "all-gathered\n";
+  if (s.sequence_parallel)
+    out << "modelled only (not in neft train yet): --sequence-parallel (norm and residual "
+           "activations / tp "
+        << s.tp << ")\n";
 
   const std::vector<StageGroup> groups = stage_groups(p);
   const size_t label_width = 24, col = 18;
@@ -405,7 +403,6 @@ void print_json(const Planned& p, std::ostream& out) {
                          : s.training == PlanTraining::Neurons ? "neurons"
                                                                : "lora";
   json modelled = json::array();
-  if (s.distributed_optimizer) modelled.push_back("distributed-optimizer");
   if (s.sequence_parallel) modelled.push_back("sequence-parallel");
   const json j = {{"model", s.config.name},
                   {"layers", s.config.layers},
@@ -421,7 +418,8 @@ void print_json(const Planned& p, std::ostream& out) {
                     {"micro_batch", s.micro_batch},
                     {"grad_accum", s.grad_accum},
                     {"dtype", dtype_name(s.dtype)},
-                    {"recompute", s.recompute}}},
+                    {"recompute", s.recompute},
+                    {"distributed_optimizer", s.distributed_optimizer}}},
                   {"training", training},
                   {"trained_neurons", s.neurons.neurons},
                   {"modelled", modelled},

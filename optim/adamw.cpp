@@ -9,32 +9,35 @@
 namespace neft::optim {
 
 namespace {
-// The f32 master rows of a neuron-level parameter: its selected rows (or columns, transposed)
-// as [K, C]. Read once, through the host.
-Tensor selected_master(const Parameter& p) {
-  const Tensor rows = selected_rows(p);
+// The f32 master rows `r` of a neuron-level parameter: those of its selected rows (or
+// columns, transposed), as [r.count, C]. Read once, through the host.
+Tensor selected_master(const Parameter& p, RowRange r) {
+  const Tensor rows = selected_rows(p).rows(r.begin, r.count);
   return Tensor::from_floats(rows.to_floats(), rows.shape(), DType::F32, p.value.device());
+}
+
+// The f32 master copy of the value's rows `r` (a value that is not f32).
+void cast_master(const Parameter& p, RowRange r, Tensor& master) {
+  ops::cast(p.value.rows(r.begin, r.count), master);
 }
 }  // namespace
 
-AdamW::AdamW(ParameterList params, const AdamWConfig& config) : config_(config) {
+AdamW::AdamW(ParameterList params, const AdamWConfig& config, StatePartition partition)
+    : config_(config), partition_(partition) {
   for (Parameter* p : params) {
     if (!p->trainable) continue;
-    Slot s{p, {}, {}, {}};
+    Slot s{p, partition_.of(*p), {}, {}, {}};
     const Device d = p->value.device();
+    Shape shape = p->grad_shape();
+    shape[0] = s.rows.count;
     if (p->neuron_level()) {
-      s.master = selected_master(*p);
-      s.exp_avg = Tensor::zeros(s.master.shape(), DType::F32, d);
-      s.exp_avg_sq = Tensor::zeros(s.master.shape(), DType::F32, d);
-      slots_.push_back(std::move(s));
-      continue;
+      s.master = selected_master(*p, s.rows);
+    } else if (p->value.dtype() != DType::F32) {
+      s.master = Tensor::empty(shape, DType::F32, d);
+      cast_master(*p, s.rows, s.master);
     }
-    if (p->value.dtype() != DType::F32) {
-      s.master = Tensor::empty(p->value.shape(), DType::F32, d);
-      ops::cast(p->value, s.master);
-    }
-    s.exp_avg = Tensor::zeros(p->value.shape(), DType::F32, d);
-    s.exp_avg_sq = Tensor::zeros(p->value.shape(), DType::F32, d);
+    s.exp_avg = Tensor::zeros(shape, DType::F32, d);
+    s.exp_avg_sq = Tensor::zeros(shape, DType::F32, d);
     slots_.push_back(std::move(s));
   }
 }
@@ -43,19 +46,25 @@ void AdamW::step(float lr, float grad_scale) {
   ++step_;
   for (Slot& s : slots_) {
     Parameter& p = *s.param;
-    if (!p.grad.defined()) continue;
+    if (!p.grad.defined() || s.rows.count == 0) continue;
     ops::AdamWParams h{
         lr,    config_.beta1, config_.beta2, config_.eps, p.decay ? config_.weight_decay : 0.0f,
         step_, grad_scale};
+    // The state's rows of the gradient (all of them without a partition).
+    const Tensor grad = p.grad.rows(s.rows.begin, s.rows.count);
     if (p.neuron_level()) {
       // Only the selected rows move; every other entry of the weight stays bit for bit.
-      ops::adamw_update_rows(s.master, p.grad, s.exp_avg, s.exp_avg_sq, h, p.neuron_index,
-                             p.neuron_axis, p.value);
-    } else if (s.master.defined()) {
-      ops::adamw_update(s.master, p.grad, s.exp_avg, s.exp_avg_sq, h);
-      ops::cast(s.master, p.value);
+      ops::adamw_update_rows(s.master, grad, s.exp_avg, s.exp_avg_sq, h,
+                             p.neuron_index.rows(s.rows.begin, s.rows.count), p.neuron_axis,
+                             p.value);
+      continue;
+    }
+    Tensor value = p.value.rows(s.rows.begin, s.rows.count);
+    if (s.master.defined()) {
+      ops::adamw_update(s.master, grad, s.exp_avg, s.exp_avg_sq, h);
+      ops::cast(s.master, value);
     } else {
-      ops::adamw_update(p.value, p.grad, s.exp_avg, s.exp_avg_sq, h);
+      ops::adamw_update(value, grad, s.exp_avg, s.exp_avg_sq, h);
     }
   }
 }
@@ -70,7 +79,10 @@ size_t AdamW::state_bytes() const {
 
 int64_t AdamW::trained_parameters() const {
   int64_t total = 0;
-  for (const Slot& s : slots_) total += s.exp_avg.numel();
+  for (const Slot& s : slots_) {
+    const StateShape shape = state_shape(*s.param);
+    total += shape.rows * shape.row_elems;
+  }
   return total;
 }
 
@@ -102,9 +114,9 @@ void AdamW::load_state(const std::vector<std::pair<std::string, Tensor>>& tensor
   for (Slot& s : slots_)
     if (s.master.defined() && !by_name.count(s.param->name + ".master")) {
       if (s.param->neuron_level())
-        s.master.copy_from(selected_master(*s.param));
+        s.master.copy_from(selected_master(*s.param, s.rows));
       else
-        ops::cast(s.param->value, s.master);
+        cast_master(*s.param, s.rows, s.master);
     }
   step_ = steps;
 }

@@ -7,12 +7,19 @@
 // (Parameter::neuron_index) gets compact state, [K, C] for its K selected neurons: f32 master
 // rows (always, so the weight is only ever written on those rows), gradient and moments, and
 // its update writes the selected rows of the weight and nothing else.
+//
+// With a StatePartition over data-parallel ranks (the distributed optimizer, ZeRO-1:
+// optim/state_partition.h) the optimizer keeps master rows and moments for this rank's rows of
+// each parameter only and updates those rows alone; the gradients it reads must hold their sum
+// over the group there (reduce_scatter_gradients), and the other ranks' rows reach the value
+// afterwards (all_gather_parameters).
 #pragma once
 #include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "optim/state_partition.h"
 #include "runtime/parameter.h"
 
 namespace neft::optim {
@@ -24,7 +31,7 @@ struct AdamWConfig {
 
 class AdamW {
  public:
-  AdamW(ParameterList params, const AdamWConfig& config);
+  AdamW(ParameterList params, const AdamWConfig& config, StatePartition partition = {});
 
   // One update of every parameter that has a gradient, at learning rate lr, with the
   // gradients multiplied by grad_scale first (the clipping factor). Counts the step.
@@ -32,11 +39,16 @@ class AdamW {
   int64_t steps_taken() const { return step_; }
   // Training-state bytes on this rank: master copies, moments and gradients.
   size_t state_bytes() const;
-  // Elements the optimizer updates on this rank.
+  // Elements of the parameters this rank's model trains (whole gradients, whatever the
+  // partition).
   int64_t trained_parameters() const;
+  // The rows of p's state this rank keeps and updates (all of them without a partition).
+  const StatePartition& partition() const { return partition_; }
+  RowRange owned_rows(const Parameter& p) const { return partition_.of(p); }
 
   // Optimizer state as named f32 tensors ("<param>.exp_avg", "<param>.exp_avg_sq",
-  // "<param>.master" where a master copy exists), for checkpoints.
+  // "<param>.master" where a master copy exists), for checkpoints: this rank's rows of each
+  // (owned_rows).
   std::vector<std::pair<std::string, Tensor>> state() const;
   // Restores state() output (names and shapes must match) and the step count.
   void load_state(const std::vector<std::pair<std::string, Tensor>>& tensors, int64_t steps);
@@ -44,10 +56,12 @@ class AdamW {
  private:
   struct Slot {
     Parameter* param;
+    RowRange rows;                       // of the gradient's rows: the state's
     Tensor master, exp_avg, exp_avg_sq;  // master undefined when the value is f32
   };
   std::vector<Slot> slots_;
   AdamWConfig config_;
+  StatePartition partition_;
   int64_t step_ = 0;
 };
 

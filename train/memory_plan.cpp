@@ -5,6 +5,7 @@
 #include <string>
 
 #include "model/tensor_parallel.h"
+#include "optim/state_partition.h"
 #include "parallel/grad_sync.h"
 #include "runtime/error.h"
 #include "train/model_setup.h"
@@ -22,6 +23,8 @@ int64_t ring(int64_t bytes, int passes, int size) {
   return int64_t(uint64_t(passes) * uint64_t(bytes) * uint64_t(size - 1) / uint64_t(size));
 }
 int64_t all_reduce(int64_t bytes, int size) { return ring(bytes, 2, size); }
+// reduce_scatter's bytes are its input's, all_gather's its output's: one pass of either.
+int64_t one_pass(int64_t bytes, int size) { return ring(bytes, 1, size); }
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -78,6 +81,12 @@ struct PlanParam {
   bool neuron_level = false;
   int64_t rows = 0;   // selected neurons of a neuron-level matrix
   bool gemm = false;  // a projection or the head: its weight gradient is a matrix product
+  // The gradient's rows (its first dimension; elements of a 1-D one): what the distributed
+  // optimizer splits (optim/state_partition.h).
+  int64_t state_rows = 0;
+  optim::StateShape state() const {
+    return {state_rows, state_rows > 0 ? grad_numel / state_rows : 0};
+  }
 };
 
 // The rank's parameters in LlamaModel::parameters() order: the embedding (first stage), each
@@ -86,37 +95,40 @@ std::vector<PlanParam> rank_parameters(const PlanSpec& s, const Local& l, int tp
                                        model::LayerRange layers, bool first, bool last) {
   const model::LlamaConfig& c = s.config;
   const bool full = s.training == PlanTraining::Full;
-  auto whole = [&](int64_t numel, bool gemm = false) {
-    return PlanParam{numel, full ? numel : -1, false, 0, gemm};
+  auto whole = [&](int64_t rows, int64_t cols, bool gemm = false) {
+    return PlanParam{rows * cols, full ? rows * cols : -1, false, 0, gemm, rows};
+  };
+  auto adapter = [&](int64_t rows, int64_t cols) {
+    return PlanParam{rows * cols, rows * cols, false, 0, false, rows};
   };
   std::vector<PlanParam> out;
-  if (first) out.push_back(whole(l.vocab * c.hidden));
+  if (first) out.push_back(whole(l.vocab, c.hidden));
   for (int64_t layer = layers.first; layer < layers.last; ++layer) {
     const std::vector<Matrix> matrices = block_matrices(c, l);
     for (const Matrix& m : matrices) {
-      PlanParam p = whole(m.out * m.in, true);
+      PlanParam p = whole(m.out, m.in, true);
       const NeuronRole role = s.training == PlanTraining::Neurons
                                   ? neuron_role(s.neurons.kinds, m.target)
                                   : NeuronRole{};
       if (role.trains) {
         p.neuron_level = true;
-        p.rows = s.neurons.count[size_t(layer)][size_t(role.kind)][size_t(tp_rank)];
+        p.rows = p.state_rows = s.neurons.count[size_t(layer)][size_t(role.kind)][size_t(tp_rank)];
         p.grad_numel = p.rows * (role.axis == 0 ? m.in : m.out);
       }
       out.push_back(p);
     }
-    out.push_back(whole(c.hidden));  // input_layernorm
-    out.push_back(whole(c.hidden));  // post_attention_layernorm
+    out.push_back(whole(c.hidden, 1));  // input_layernorm
+    out.push_back(whole(c.hidden, 1));  // post_attention_layernorm
     if (s.training == PlanTraining::Lora)
       for (const Matrix& m : matrices)
         if (has_target(s.lora, m.target)) {
-          out.push_back({s.lora.rank * m.in, s.lora.rank * m.in, false, 0, false});
-          out.push_back({m.out * s.lora.rank, m.out * s.lora.rank, false, 0, false});
+          out.push_back(adapter(s.lora.rank, m.in));   // A
+          out.push_back(adapter(m.out, s.lora.rank));  // B
         }
   }
   if (last) {
-    out.push_back(whole(c.hidden));
-    if (!c.tied_embeddings) out.push_back(whole(l.vocab * c.hidden, true));
+    out.push_back(whole(c.hidden, 1));
+    if (!c.tied_embeddings) out.push_back(whole(l.vocab, c.hidden, true));
   }
   return out;
 }
@@ -158,14 +170,30 @@ Schedule replay_1f1b(int stage, int stages, int64_t micro_batches) {
 }
 
 // The data-parallel gradient sum of parallel/grad_sync.cpp: buckets of consecutive gradients,
-// each all-reduced at once (packed into one flat f32 buffer when it holds more than one).
+// each all-reduced at once (packed into one flat f32 buffer when it holds more than one). Under
+// the distributed optimizer (optim/distributed_optimizer.cpp) each bucket is reduce-scattered
+// from a buffer of dp blocks into one, and after the update the values all-gathered from one
+// block into dp (in their dtype, `value_bytes` an element): the gradients' buffers are the
+// larger.
 struct GradSync {
   int64_t bytes = 0;       // what the dp communicator counts
   int64_t flat_bytes = 0;  // the largest packed buffer
 };
-GradSync replay_grad_sync(const std::vector<PlanParam>& params, int dp) {
+GradSync replay_grad_sync(const std::vector<PlanParam>& params, int dp, bool split,
+                          int64_t value_bytes) {
   GradSync g;
   if (dp <= 1) return g;
+  if (split) {
+    std::vector<optim::StateShape> shapes;
+    for (const PlanParam& p : params)
+      if (p.grad_numel >= 0) shapes.push_back(p.state());
+    for (const optim::StateBucket& b :
+         optim::state_buckets(shapes, dp, parallel::kDefaultBucketBytes)) {
+      g.bytes += one_pass(dp * b.block * 4, dp) + one_pass(dp * b.block * value_bytes, dp);
+      g.flat_bytes = std::max(g.flat_bytes, (dp + 1) * b.block * 4);
+    }
+    return g;
+  }
   int64_t numel = 0, count = 0;
   auto flush = [&] {
     if (count == 0) return;
@@ -310,6 +338,7 @@ PlanSpec plan_spec_of(const TrainOptions& o, int world_size) {
   s.dtype = o.compute_dtype();
   s.cuda = o.compute_device() == Device::CUDA;
   s.recompute = o.recompute;
+  s.distributed_optimizer = o.distributed_optimizer;
   if (!o.neurons.empty()) {
     const neuron::NeuronSet set = neuron::load_neuron_set(o.neurons);
     s.training = PlanTraining::Neurons;
@@ -331,6 +360,7 @@ std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
   const Local l = local_dims(c, s.tp);
   const int64_t dt = int64_t(dtype_size(s.dtype)), N = s.micro_batch * s.seq_len;
   const int64_t act = N * c.hidden * dt, M = s.grad_accum;
+  const bool split = s.distributed_optimizer && s.dp > 1;  // the optimizer's state over dp
   std::vector<RankPlan> plans;
   for (int stage = 0; stage < s.pp; ++stage) {
     const model::LayerRange layers = model::stage_layers(c.layers, s.pp, stage);
@@ -353,16 +383,17 @@ std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
         if (p.grad_numel < 0) continue;
         r.trained_parameters += p.grad_numel;
         m.gradients += p.grad_numel * 4;
-        m.moments += p.grad_numel * 8;
-        if (p.neuron_level || dt != 4) m.master += p.grad_numel * 4;
+        // The state of the rows this data-parallel rank owns: all of them unless split.
+        const optim::StateShape shape = p.state();
+        const int64_t state =
+            optim::owned_rows(shape.rows, split ? s.dp : 1, split ? s.dp_rank : 0).count *
+            shape.row_elems;
+        m.moments += state * 8;
+        if (p.neuron_level || dt != 4) m.master += state * 4;
         if (p.neuron_level) {
           indices += p.rows * 4;                       // Parameter::neuron_index, i32
           picked = std::max(picked, N * p.rows * dt);  // the selected columns, in backward
         }
-      }
-      if (s.distributed_optimizer) {  // modelled: ZeRO-1's split of the optimizer's state
-        m.master = ceil_div(m.master, s.dp);
-        m.moments = ceil_div(m.moments, s.dp);
       }
       m.activations = activation_bytes(s, l, Ls, last);
 
@@ -382,7 +413,7 @@ std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
       // packed bucket comes after them, once the pipeline's buffers are gone.
       const int64_t pipeline =
           s.pp > 1 ? ((first ? 0 : 1 + schedule.kept_inputs) + (last ? 0 : 1)) * act : 0;
-      const GradSync sync = replay_grad_sync(params, s.dp);
+      const GradSync sync = replay_grad_sync(params, s.dp, split, dt);
       if (pipeline + transient >= sync.flat_bytes) {
         m.comm_buffers = pipeline;
         m.workspace = persistent + transient;
@@ -412,7 +443,9 @@ std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
       r.tp_bytes_per_step =
           schedule.forwards * forward + M * backward + all_reduce(4, s.tp);  // + the norm's sum
       r.dp_bytes_per_step = s.dp > 1 ? 2 * all_reduce(8, s.dp)  // counted and real tokens
-                                           + sync.bytes + all_reduce(4, s.dp)  // the loss
+                                           + sync.bytes + all_reduce(4, s.dp)   // the loss
+                                           + (split ? all_reduce(4, s.dp) : 0)  // the norm's
+                                                                                // owned rows
                                      : 0;
       if (s.pp > 1)
         r.pp_bytes_per_step = (last ? 0 : M * act) + (first ? 0 : M * act)  // outputs, gradients

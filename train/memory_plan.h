@@ -9,11 +9,11 @@
 // pipeline schedule and the gradient sync allocate (model/llama.cpp, model/block.cpp,
 // optim/adamw.cpp, train/train_step.cpp, parallel/grad_sync.cpp), and every collective
 // they make, counted as the Communicator counts it (parallel/communicator.h: the ring volume
-// each rank sends, each operation's fraction rounded down). Two features the trainer does not
-// have yet are modelled only, and the plan says so where it uses them: the distributed
-// optimizer (ZeRO-1: master copies and moments split over the data-parallel ranks) and
-// sequence parallelism (Megatron-LM's, Korthikanti et al. 2022: the activations of the norm
-// and residual regions split over the tensor-parallel ranks).
+// each rank sends, each operation's fraction rounded down), the distributed optimizer's
+// (optim/distributed_optimizer.cpp) included. One feature the trainer does not have yet is
+// modelled only, and the plan says so where it uses it: sequence parallelism (Megatron-LM's,
+// Korthikanti et al. 2022: the activations of the norm and residual regions split over the
+// tensor-parallel ranks).
 #pragma once
 #include <array>
 #include <cstdint>
@@ -53,8 +53,12 @@ struct PlanSpec {
   DType dtype = DType::F32;  // weights and activations; gradients and optimizer state are f32
   bool cuda = false;         // count the CUDA backend's backward transients
   bool recompute = false;
-  bool distributed_optimizer = false;  // modelled
-  bool sequence_parallel = false;      // modelled
+  // ZeRO-1 (optim/state_partition.h): master copies and moments of 1/dp of each parameter's
+  // rows; the plan is dp rank `dp_rank`'s (rank 0 holds the most: one row more of each
+  // parameter whose rows dp does not divide).
+  bool distributed_optimizer = false;
+  int dp_rank = 0;
+  bool sequence_parallel = false;  // modelled
   PlanTraining training = PlanTraining::Full;
   NeuronCounts neurons;   // PlanTraining::Neurons
   lora::LoraConfig lora;  // PlanTraining::Lora
@@ -98,7 +102,8 @@ struct RankPlan {
   double flops_per_step = 0;  // matrix products and attention, forward and backward
 };
 
-// One plan per (pipeline stage, tensor rank), stage-major; data-parallel replicas are alike.
+// One plan per (pipeline stage, tensor rank), stage-major, for data-parallel rank
+// spec.dp_rank (the replicas are alike but for the distributed optimizer's shares).
 std::vector<RankPlan> plan_ranks(const PlanSpec& spec);
 // The index of the rank with the largest total (the first of equals).
 size_t most_loaded(const std::vector<RankPlan>& ranks);

@@ -52,7 +52,10 @@ std::string rank_file_name(int rank) {
 RankShards rank_shards(model::LlamaModel& model, const optim::AdamW& optimizer, bool replica_writer,
                        int rank) {
   RankShards out;
-  if (!replica_writer) return out;
+  // Without the distributed optimizer one replica writes, every parameter's rows. With it each
+  // data-parallel rank writes the rows it owns: their state, which no other rank holds, and
+  // their values, so that every file names one set of neurons per parameter.
+  if (!replica_writer && !optimizer.partition().split()) return out;
   const std::string file = rank_file_name(rank);
   std::map<std::string, Tensor> state;
   for (const auto& [name, t] : optimizer.state()) state.emplace(name, t);
@@ -60,7 +63,11 @@ RankShards rank_shards(model::LlamaModel& model, const optim::AdamW& optimizer, 
     if (!p->trainable) continue;
     // A tensor every TP rank holds whole is written once, by TP rank 0.
     if (p->shard_dim < 0 && model.options().tp.rank != 0) continue;
-    model::NamedTensors own{{p->name, p->value}};  // the value, then its optimizer state
+    const optim::RowRange rows = optimizer.owned_rows(*p);
+    if (rows.count == 0) continue;
+    // The value's rows, then their optimizer state.
+    model::NamedTensors own{
+        {p->name, p->neuron_level() ? Tensor() : p->value.rows(rows.begin, rows.count)}};
     for (const char* kind : kStateKinds)
       if (const auto it = state.find(p->name + "." + kind); it != state.end())
         own.emplace_back(it->first, it->second);
@@ -68,6 +75,7 @@ RankShards rank_shards(model::LlamaModel& model, const optim::AdamW& optimizer, 
     if (!p->neuron_level()) {
       Shape offset(p->value.shape().size(), 0);
       if (p->shard_dim >= 0) offset[size_t(p->shard_dim)] = p->shard_offset;
+      offset[0] += rows.begin;
       for (const auto& [name, t] : own) {
         out.tensors.emplace_back(name, t);
         out.entries[name] = {{"dtype", dtype_name(t.dtype())},
@@ -77,11 +85,10 @@ RankShards rank_shards(model::LlamaModel& model, const optim::AdamW& optimizer, 
       continue;
     }
     // A neuron-level parameter: its selected neurons' rows, keyed by whole-tensor index.
-    if (p->neuron_index.numel() == 0) continue;
-    std::vector<int32_t> index = p->neuron_index.to_ints();
+    std::vector<int32_t> index = p->neuron_index.rows(rows.begin, rows.count).to_ints();
     for (int32_t& i : index) i += int32_t(p->neuron_offset());
     own[0].first = p->name + ".rows";
-    own[0].second = selected_rows(*p);
+    own[0].second = selected_rows(*p).rows(rows.begin, rows.count);
     const int64_t C = p->grad_shape()[1];
     for (size_t k = 0; k < own.size(); ++k) {
       NeuronRows sorted = sorted_by_index(index, own[k].second.to(Device::CPU), p->name);
@@ -287,7 +294,7 @@ Tensor ShardedCheckpoint::read_region(const std::string& name, const Shape& offs
 }
 
 Tensor ShardedCheckpoint::read_shard(const std::string& name, const Parameter& p, DType dtype,
-                                     Device device) const {
+                                     Device device, std::optional<optim::RowRange> rows) const {
   const Entry& e = entry(name);
   if (!e.rows_of.empty())
     fail(index_path_, ": parameter '", p.name,
@@ -295,9 +302,13 @@ Tensor ShardedCheckpoint::read_shard(const std::string& name, const Parameter& p
   if (e.shape != p.full_shape)
     fail(index_path_, ": tensor '", name, "' is ", shape_str(e.shape), ", expected ",
          shape_str(p.full_shape));
-  Shape offset(p.value.shape().size(), 0);
+  Shape offset(p.value.shape().size(), 0), shape = p.value.shape();
   if (p.shard_dim >= 0) offset[size_t(p.shard_dim)] = p.shard_offset;
-  return read_region(name, offset, p.value.shape(), dtype).to(device);
+  if (rows) {
+    offset[0] += rows->begin;
+    shape[0] = rows->count;
+  }
+  return read_region(name, offset, shape, dtype).to(device);
 }
 
 ShardedCheckpoint::SavedRows ShardedCheckpoint::locate_rows(const std::string& name,
@@ -345,7 +356,8 @@ Tensor ShardedCheckpoint::read_rows(const std::string& name, const SavedRows& sa
 }
 
 Tensor ShardedCheckpoint::read_neuron_rows(const std::string& name, const Parameter& p, DType dtype,
-                                           Device device) const {
+                                           Device device,
+                                           std::optional<optim::RowRange> rows) const {
   const SavedRows saved = locate_rows(name, p);
   const std::vector<int32_t> mine = p.neuron_index.to_ints();
   std::vector<int32_t> wanted = mine, have;
@@ -360,7 +372,8 @@ Tensor ShardedCheckpoint::read_neuron_rows(const std::string& name, const Parame
          saved.begin, ", ", saved.begin + saved.count, "); neuron ", either.front() + saved.begin,
          " is in one set only)");
   }
-  const std::vector<int64_t> local(mine.begin(), mine.end());
+  const optim::RowRange r = rows.value_or(optim::RowRange{0, int64_t(mine.size())});
+  const std::vector<int64_t> local(mine.begin() + r.begin, mine.begin() + r.begin + r.count);
   return read_rows(name, saved, local, p.grad_shape()[1], dtype).to(device);
 }
 
@@ -439,9 +452,11 @@ void restore_trainable_state(const ShardedCheckpoint& checkpoint, model::LlamaMo
     // A master copy exists only where the weights are not f32; a checkpoint from the other
     // kind of run lacks it or has one too many, and AdamW::load_state copes with both.
     if (!checkpoint.has(name)) continue;
+    const optim::RowRange rows = optimizer.owned_rows(p);
     state.emplace_back(
-        name, p.neuron_level() ? checkpoint.read_neuron_rows(name, p, DType::F32, current.device())
-                               : checkpoint.read_shard(name, p, DType::F32, current.device()));
+        name, p.neuron_level()
+                  ? checkpoint.read_neuron_rows(name, p, DType::F32, current.device(), rows)
+                  : checkpoint.read_shard(name, p, DType::F32, current.device(), rows));
   }
   try {
     optimizer.load_state(state, optimizer_steps);

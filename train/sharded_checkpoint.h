@@ -24,11 +24,14 @@
 // files, and nothing else: no rank holds a whole tensor it does not own.
 //
 // Who writes what: the data-parallel replica 0 writes (the others hold the same values), and
-// of a tensor kept whole on every TP rank, TP rank 0. Per rank the save costs no more than
-// the host copy of one tensor (nothing on CPU) and the index's few bytes per tensor.
+// of a tensor kept whole on every TP rank, TP rank 0. Under the distributed optimizer every
+// data-parallel rank writes the rows it owns (optim/state_partition.h), values and state: a
+// slice of rows, or a row set's part. Per rank the save costs no more than the host copy of
+// one tensor (nothing on CPU) and the index's few bytes per tensor.
 #pragma once
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,7 +57,8 @@ struct RankShards {
   nlohmann::json entries = nlohmann::json::object();
 };
 // This rank's share of the trainable state of `model` and `optimizer`. `replica_writer`:
-// this rank belongs to the data-parallel replica that writes (dp rank 0).
+// this rank belongs to the data-parallel replica that writes (dp rank 0); with a partitioned
+// optimizer every rank writes its rows.
 RankShards rank_shards(model::LlamaModel& model, const optim::AdamW& optimizer, bool replica_writer,
                        int rank);
 
@@ -82,12 +86,15 @@ class ShardedCheckpoint {
   std::vector<std::string> names() const;
 
   // p's shard (its rows or columns, or the whole) of the slice-set tensor `name`, whose
-  // whole shape must be p.full_shape: read from the slices that overlap it.
-  Tensor read_shard(const std::string& name, const Parameter& p, DType dtype, Device device) const;
+  // whole shape must be p.full_shape: read from the slices that overlap it. With `rows`, only
+  // those rows of the shard (a distributed optimizer's state).
+  Tensor read_shard(const std::string& name, const Parameter& p, DType dtype, Device device,
+                    std::optional<optim::RowRange> rows = {}) const;
   // The rows of p's selected neurons (p.neuron_index order) of the row-set tensor `name`.
-  // The saved neurons within p's shard must be exactly p's.
-  Tensor read_neuron_rows(const std::string& name, const Parameter& p, DType dtype,
-                          Device device) const;
+  // The saved neurons within p's shard must be exactly p's. With `rows`, only those of
+  // p.neuron_index.
+  Tensor read_neuron_rows(const std::string& name, const Parameter& p, DType dtype, Device device,
+                          std::optional<optim::RowRange> rows = {}) const;
   // Writes the weights the checkpoint holds into a model at any layout that trains nothing
   // (evaluation, a new run from it): each parameter's shard, and the saved rows of a
   // neuron-level run's matrices within its shard. The rest stays as the model has it (the
@@ -136,7 +143,8 @@ class ShardedCheckpoint {
 // layout: each trainable parameter's value (a neuron-level one's selected rows) and its
 // optimizer state; `optimizer_steps` is the saved step count. A parameter this run trains
 // that the checkpoint lacks (or holds for the other kind of training), or one it holds that
-// this run freezes, is a one-line error naming the checkpoint and the parameter.
+// this run freezes, is a one-line error naming the checkpoint and the parameter. The
+// optimizer's state is read for the rows it owns, whatever partition wrote it.
 void restore_trainable_state(const ShardedCheckpoint& checkpoint, model::LlamaModel& model,
                              optim::AdamW& optimizer, int64_t optimizer_steps);
 

@@ -47,6 +47,8 @@ struct TrainOptions {
   // parallelism: micro_batch is per data-parallel rank; a step trains on
   // micro_batch * grad_accum * dp sequences
   ParallelOptions parallelism;
+  // ZeRO-1: the optimizer's state split over the data-parallel ranks (optim/state_partition.h)
+  bool distributed_optimizer = false;
   // optimizer
   double lr = 3e-3;
   double min_lr = 3e-4;

@@ -3,12 +3,18 @@
 #include <algorithm>
 
 #include "optim/clip.h"
+#include "optim/distributed_optimizer.h"
 #include "parallel/grad_sync.h"
 #include "parallel/pipeline_schedule.h"
 
 namespace neft::train {
 
 namespace {
+// The data-parallel group the optimizer's state is split over, if it is.
+parallel::Communicator* sharded_over(const StepGroups& groups) {
+  return groups.distributed_optimizer && groups.dp && groups.dp->size() > 1 ? groups.dp : nullptr;
+}
+
 // Sums over a group (or the value itself without one): token counts exactly, in i64, and
 // the loss in f32, the dtype the communicators reduce.
 int64_t sum_count(parallel::Communicator* group, int64_t n) {
@@ -94,7 +100,10 @@ StepResult forward_backward(model::LlamaModel& model, const std::vector<data::Ba
     }
   }
   if (dp) {
-    parallel::all_reduce_gradients(model.parameters(), *dp);
+    if (sharded_over(groups))
+      optim::reduce_scatter_gradients(model.parameters(), *dp);
+    else
+      parallel::all_reduce_gradients(model.parameters(), *dp);
     loss_sum = sum_value(dp, loss_sum);
   }
   r.loss = loss_sum / double(denominator);
@@ -107,13 +116,19 @@ StepResult train_step(model::LlamaModel& model, optim::AdamW& optimizer,
   StepResult r = forward_backward(model, micro_batches, groups);
   r.grad_norm = gradient_norm(model, groups);
   optimizer.step(lr, optim::clip_factor(r.grad_norm, clip));
+  if (parallel::Communicator* dp = sharded_over(groups)) {
+    NEFT_CHECK(optimizer.partition().size == dp->size() && optimizer.partition().rank == dp->rank(),
+               "the distributed optimizer's partition is not the data-parallel group's");
+    optim::all_gather_parameters(model.parameters(), *dp);
+  }
   return r;
 }
 
 double gradient_norm(model::LlamaModel& model, const StepGroups& groups) {
   parallel::Communicator* pp = groups.pp && groups.pp->size() > 1 ? groups.pp : nullptr;
   const model::TensorParallel& tp = model.options().tp;
-  return optim::global_grad_norm(model.parameters(), tp.size > 1 ? tp.comm : nullptr, pp);
+  return optim::global_grad_norm(model.parameters(), tp.size > 1 ? tp.comm : nullptr, pp,
+                                 sharded_over(groups));
 }
 
 }  // namespace neft::train

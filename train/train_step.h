@@ -23,11 +23,16 @@ struct StepResult {
 struct StepGroups {
   parallel::Communicator* dp = nullptr;  // gradients, token counts and the loss are summed
   parallel::Communicator* pp = nullptr;  // the model is one stage; micro-batches run 1F1B
+  // The distributed optimizer (optim/distributed_optimizer.h): the gradients are
+  // reduce-scattered over `dp`, each rank updates its own rows (its AdamW holds their state
+  // alone) and the parameters are all-gathered after the update.
+  bool distributed_optimizer = false;
 };
 
 // The gradients of one step without the update: zero_grad, forward and backward of every
-// micro-batch (1F1B over `pp`), and the data-parallel sum. The scorers' passes over task data
-// use it too. grad_norm is left 0.
+// micro-batch (1F1B over `pp`), and the data-parallel sum (of the rank's own rows alone under
+// the distributed optimizer). The scorers' passes over task data use it too. grad_norm is
+// left 0.
 StepResult forward_backward(model::LlamaModel& model, const std::vector<data::Batch>& micro_batches,
                             const StepGroups& groups = {});
 

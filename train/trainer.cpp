@@ -208,8 +208,12 @@ int run_training(const TrainOptions& o) {
           (long long)neurons->ids.size(), space.kinds().str().c_str(), (long long)neurons->params,
           o.neurons.c_str());
   }
+  // The distributed optimizer keeps this data-parallel rank's rows of the state alone.
+  const bool distributed_optimizer = o.distributed_optimizer && job.dp_size() > 1;
   optim::AdamW opt(model->parameters(),
-                   {float(o.beta1), float(o.beta2), float(o.eps), float(o.weight_decay)});
+                   {float(o.beta1), float(o.beta2), float(o.eps), float(o.weight_decay)},
+                   distributed_optimizer ? optim::StatePartition{job.dp_rank(), job.dp_size()}
+                                         : optim::StatePartition{});
   const json base = base_record({o.model, o.init, o.num_layers}, model->config(), o.seed);
   if (latest) {
     start = read_checkpoint(*latest, *model, opt, *source, o, base);
@@ -291,7 +295,8 @@ int run_training(const TrainOptions& o) {
     // it (the random initialisation draws each split tensor whole; loading reads through the
     // host).
     if (step == start) reset_peak_memory(device);
-    const StepResult r = train_step(*model, opt, micro, lr, float(o.clip), {job.dp(), job.pp()});
+    const StepResult r = train_step(*model, opt, micro, lr, float(o.clip),
+                                    {job.dp(), job.pp(), distributed_optimizer});
     output.open();  // the first step has completed on every rank
     crash_point("step done");
     if (step == start) {

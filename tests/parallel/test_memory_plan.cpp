@@ -1,9 +1,10 @@
 // `neft plan`'s accounting against `neft train`'s measurements, at every layout the world
 // allows (tp 1/2, pp 1/2, dp = the rest) and for full, neuron-level, LoRA and recomputed
-// training: on each rank, the bytes the planner says the step sends over the tensor- and
-// data-parallel groups equal what the communicators counted (metrics.jsonl's "ranks" record),
-// the weights, gradients, optimizer state and activation buffers equal what the model and the
-// optimizer hold, and the planned peak is within 10% of the allocator's measured peak.
+// training, and full and neuron-level under the distributed optimizer: on each rank, the bytes the
+// planner says the step sends over the tensor- and data-parallel groups equal what the
+// communicators counted (metrics.jsonl's "ranks" record), the weights, gradients, optimizer state
+// and activation buffers equal what the model and the optimizer hold, and the planned peak is
+// within 10% of the allocator's measured peak.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
@@ -63,6 +64,8 @@ TEST_P(PlanAgainstTraining, BytesSentAreExactAndThePeakIsWithinTenPercent) {
       {"neurons", {"--micro-batch", "2", "--neurons", neurons}},
       {"lora", {"--micro-batch", "2", "--lora-rank", "4", "--lora-targets", "q,v,o,down"}},
       {"full-recompute", {"--micro-batch", "3", "--recompute"}},
+      {"full-distopt", {"--micro-batch", "2", "--distributed-optimizer"}},
+      {"neurons-distopt", {"--micro-batch", "2", "--neurons", neurons, "--distributed-optimizer"}},
   };
   for (const Mode& mode : modes) {
     const std::string out = dir.file(mode.name);
@@ -77,14 +80,15 @@ TEST_P(PlanAgainstTraining, BytesSentAreExactAndThePeakIsWithinTenPercent) {
     neft(args);
     ASSERT_FALSE(HasFatalFailure());
 
-    const std::vector<train::RankPlan> plans =
-        train::plan_ranks(train::plan_spec_of(options_of(args), world_size()));
+    train::PlanSpec spec = train::plan_spec_of(options_of(args), world_size());
     const std::string what = layout.name() + " dp" + std::to_string(dp) + " " + mode.name;
     bool found = false;
     for (const nlohmann::json& record : records(out)) {
       if (!record.contains("ranks")) continue;
       const nlohmann::json& s = record["ranks"][size_t(world_rank())];
       ASSERT_EQ(s["rank"].get<int>(), world_rank());
+      spec.dp_rank = s["dp"].get<int>();  // the distributed optimizer's share is the dp rank's
+      const std::vector<train::RankPlan> plans = train::plan_ranks(spec);
       const auto plan = std::find_if(plans.begin(), plans.end(), [&](const train::RankPlan& p) {
         return p.tp_rank == s["tp"].get<int>() && p.pp_stage == s["pp"].get<int>();
       });

@@ -29,34 +29,7 @@ constexpr int kSteps = 6;
 
 std::vector<std::string> train_args(const std::string& out, const std::string& neurons,
                                     Layout layout) {
-  const int dp = world_size() / layout.model_ranks();
-  return {"train",
-          "--out",
-          out,
-          "--neurons",
-          neurons,
-          "--tp",
-          std::to_string(layout.tp),
-          "--pp",
-          std::to_string(layout.pp),
-          "--grad-accum",
-          std::to_string(kGlobalMicroBatches / dp),
-          "--micro-batch",
-          "2",
-          "--steps",
-          std::to_string(kSteps),
-          "--seq-len",
-          "32",
-          "--warmup",
-          "1",
-          "--lr",
-          "1e-2",
-          "--save-every",
-          "3",
-          "--eval-every",
-          "0",
-          "--log-every",
-          "100"};
+  return layout_train_args(out, layout, kSteps, {"--neurons", neurons, "--eval-every", "0"});
 }
 
 // Every 7th neuron of every kind (gate joining the ffn neurons): both layers, both halves of
@@ -150,13 +123,17 @@ TEST_P(NeuronLayouts, MatchTheSingleRankRunAndLeaveEveryOtherWeightBitIdentical)
               layout.name().c_str(), worst);
 
   // Each rank's training state: its selected neurons' values x (master, exp_avg, exp_avg_sq,
-  // gradient) x 4 bytes, nothing else.
+  // gradient) x 4 bytes, nothing else. Under the distributed optimizer each rank keeps the
+  // gradient of all of them and master and moments of its share of their rows: over the dp
+  // ranks of a (tp, pp) position the shares add up to the whole, once.
   const neuron::NeuronSpace at_layout = test_space(config, layout.tp, layout.pp);
   const std::vector<NeuronId> selected = test_selection(space);
   bool found = false;
   for (const nlohmann::json& r : records(out)) {
     if (!r.contains("ranks")) continue;
     found = true;
+    std::map<std::pair<int, int>, int64_t> optimizer_bytes;  // summed over dp, by (tp, pp)
+    std::map<std::pair<int, int>, int64_t> owned_at;
     for (const nlohmann::json& s : r["ranks"]) {
       int64_t owned = 0;
       for (NeuronId id : selected) {
@@ -165,26 +142,37 @@ TEST_P(NeuronLayouts, MatchTheSingleRankRunAndLeaveEveryOtherWeightBitIdentical)
           owned += at_layout.params_of(id);
       }
       EXPECT_EQ(s["trained_parameters"].get<int64_t>(), owned) << s.dump();
-      EXPECT_EQ(s["state_bytes"].get<int64_t>(), owned * 16) << s.dump();
+      const std::pair<int, int> at{s["tp"].get<int>(), s["pp"].get<int>()};
+      owned_at[at] = owned;
+      optimizer_bytes[at] += s["state_bytes"].get<int64_t>() - owned * 4;
+      if (!layout.distributed_optimizer)
+        EXPECT_EQ(s["state_bytes"].get<int64_t>(), owned * 16) << s.dump();
     }
+    for (const auto& [at, bytes] : optimizer_bytes)
+      EXPECT_EQ(bytes, owned_at[at] * 12 * (layout.distributed_optimizer ? 1 : layout.dp()))
+          << "tp " << at.first << " pp " << at.second;
   }
   EXPECT_TRUE(found) << "metrics.jsonl has no per-rank record";
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, NeuronLayouts,
-                         ::testing::Values(Layout{1, 1}, Layout{2, 1}, Layout{1, 2}, Layout{2, 2}),
+                         ::testing::Values(Layout{1, 1}, Layout{2, 1}, Layout{1, 2}, Layout{2, 2},
+                                           Layout{1, 1, true}, Layout{2, 1, true},
+                                           Layout{1, 2, true}),
                          [](const auto& info) { return info.param.name(); });
 
-// Stopped after 3 of 6 steps at tp 2, resumed at tp 1 (and the reverse): the optimizer state
-// of the selected rows is keyed by neuron, so the losses are those of the uninterrupted run.
+// Stopped after 3 of 6 steps at tp 2, resumed at tp 1 (and the reverse; and from a state split
+// over the dp ranks to tp 2, and the reverse): the optimizer state of the selected rows is
+// keyed by neuron, so the losses are those of the uninterrupted run.
 TEST(NeuronLayouts, ANeuronLevelRunResumesAtAnotherTensorParallelSize) {
-  const Layout tp2{2, 1}, tp1{1, 1};
+  const Layout tp2{2, 1}, tp1{1, 1}, split{1, 1, true};
   if (world_size() < 2 || !tp2.fits()) GTEST_SKIP() << "needs tp 2";
   SharedTempDir dir;
   const std::string neurons = write_neuron_file(dir, model::resolve_config("tiny"));
   const std::string whole = dir.file("whole");
   neft(train_args(whole, neurons, tp2));
-  for (const auto& [first, second] : {std::pair{tp2, tp1}, std::pair{tp1, tp2}}) {
+  for (const auto& [first, second] :
+       {std::pair{tp2, tp1}, std::pair{tp1, tp2}, std::pair{split, tp2}, std::pair{tp2, split}}) {
     const std::string out = dir.file("from-" + first.name() + "-to-" + second.name());
     neft(with(train_args(out, neurons, first), {"--stop-after", "3"}));
     neft(with(train_args(out, neurons, second), {"--resume"}));

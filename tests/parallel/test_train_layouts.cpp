@@ -43,38 +43,12 @@ namespace {
 namespace fs = std::filesystem;
 using namespace testing;
 
-constexpr int kMicroBatch = 2;
 constexpr int kSteps = 6;
 
 // `neft train` at `layout` on this world, with the grad-accum that keeps the global batch at
 // kGlobalMicroBatches.
 std::vector<std::string> train_args(const std::string& out, Layout layout) {
-  const int dp = world_size() / layout.model_ranks();
-  return {"train",
-          "--out",
-          out,
-          "--tp",
-          std::to_string(layout.tp),
-          "--pp",
-          std::to_string(layout.pp),
-          "--grad-accum",
-          std::to_string(kGlobalMicroBatches / dp),
-          "--micro-batch",
-          std::to_string(kMicroBatch),
-          "--steps",
-          std::to_string(kSteps),
-          "--seq-len",
-          "32",
-          "--warmup",
-          "1",
-          "--lr",
-          "1e-2",
-          "--save-every",
-          "3",
-          "--eval-examples",
-          "4",
-          "--log-every",
-          "100"};
+  return layout_train_args(out, layout, kSteps, {"--eval-examples", "4"});
 }
 
 // The single-rank run of `args` (train_run_helpers.h), and its final evaluation.
@@ -168,11 +142,12 @@ TEST_P(TrainLayouts, LossesWeightsAndCheckpointsMatchTheSingleRankRun) {
     auto loaded = train::build_model({o.model, checkpoint}, {}, o.seed);
     EXPECT_NEAR(loss_on_a_batch(*loaded, o), loss_on_a_batch(*ref.model, o), 1e-5);
     optim::AdamW optimizer(loaded->parameters(), {});
-    // One file per rank of the replica that writes (dp 0), and an index of every tensor.
+    // One file per rank of the replica that writes (dp 0), or under the distributed optimizer
+    // per rank (each writes the rows it owns), and an index of every tensor.
     int files = 0;
     for (const auto& e : std::filesystem::directory_iterator(checkpoint))
       files += e.path().extension() == ".safetensors";
-    EXPECT_EQ(files, layout.tp * layout.pp);
+    EXPECT_EQ(files, layout.distributed_optimizer ? world_size() : layout.tp * layout.pp);
     train::restore_trainable_state(train::ShardedCheckpoint(checkpoint), *loaded, optimizer,
                                    kSteps);
     EXPECT_EQ(optimizer.steps_taken(), kSteps);
@@ -191,21 +166,25 @@ TEST_P(TrainLayouts, LossesWeightsAndCheckpointsMatchTheSingleRankRun) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, TrainLayouts,
-                         ::testing::Values(Layout{1, 1}, Layout{2, 1}, Layout{1, 2}, Layout{2, 2}),
+                         ::testing::Values(Layout{1, 1}, Layout{2, 1}, Layout{1, 2}, Layout{2, 2},
+                                           Layout{1, 1, true}, Layout{2, 1, true},
+                                           Layout{1, 2, true}),
                          [](const auto& info) { return info.param.name(); });
 
 // Stopped after 3 of 6 steps at one layout and resumed at another (the dp and grad-accum
 // change with it, the global batch does not): the losses of the run are those of the
 // uninterrupted run at tp 2. A checkpoint taken at tp 2 loads at tp 1 and at pp 2, one taken
-// at tp 1 loads at tp 2, one taken at pp 2 loads at tp 1.
+// at tp 1 loads at tp 2, one taken at pp 2 loads at tp 1, and one whose optimizer state is
+// split over the dp ranks loads at tp 2, and the reverse.
 TEST(TrainLayouts, ARunResumesAtAnotherLayout) {
-  const Layout tp2{2, 1}, tp1{1, 1}, pp2{1, 2};
+  const Layout tp2{2, 1}, tp1{1, 1}, pp2{1, 2}, split{1, 1, true};
   if (world_size() < 2 || !tp2.fits() || !pp2.fits()) GTEST_SKIP() << "needs tp 2 and pp 2";
   SharedTempDir dir;
   const std::string whole = dir.file("whole");
   neft(train_args(whole, tp2));
   for (const auto& [first, second] :
-       {std::pair{tp2, tp1}, std::pair{tp1, tp2}, std::pair{tp2, pp2}, std::pair{pp2, tp1}}) {
+       {std::pair{tp2, tp1}, std::pair{tp1, tp2}, std::pair{tp2, pp2}, std::pair{pp2, tp1},
+        std::pair{split, tp2}, std::pair{tp2, split}}) {
     const std::string out = dir.file("from-" + first.name() + "-to-" + second.name());
     neft(with(train_args(out, first), {"--stop-after", "3"}));
     neft(with(train_args(out, second), {"--resume"}));

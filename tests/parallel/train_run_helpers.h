@@ -119,17 +119,60 @@ inline double max_abs(const std::vector<float>& a) {
 // run splits them as grad-accum x dp.
 constexpr int kGlobalMicroBatches = 4;
 
-// A model-parallel layout: tp x pp ranks per replica, dp = the world / (tp x pp).
+// A model-parallel layout: tp x pp ranks per replica, dp = the world / (tp x pp), and
+// whether the optimizer's state is split over the dp ranks (--distributed-optimizer).
 struct Layout {
   int tp = 1, pp = 1;
+  bool distributed_optimizer = false;
   int model_ranks() const { return tp * pp; }
-  // Fits this world, and splits the global batch into whole micro-batches per dp rank.
+  int dp() const { return world_size() / model_ranks(); }
+  // Fits this world, and splits the global batch into whole micro-batches per dp rank; a
+  // distributed optimizer needs dp ranks to split over.
   bool fits() const {
-    return world_size() % model_ranks() == 0 &&
-           kGlobalMicroBatches % (world_size() / model_ranks()) == 0;
+    return world_size() % model_ranks() == 0 && kGlobalMicroBatches % dp() == 0 &&
+           (!distributed_optimizer || dp() > 1);
   }
-  std::string name() const { return "tp" + std::to_string(tp) + "_pp" + std::to_string(pp); }
+  std::string name() const {
+    return "tp" + std::to_string(tp) + "_pp" + std::to_string(pp) +
+           (distributed_optimizer ? "_distopt" : "");
+  }
+  // `neft train`'s options for it, with the grad-accum that keeps the global batch at
+  // kGlobalMicroBatches.
+  std::vector<std::string> args() const {
+    std::vector<std::string> a = {"--tp",         std::to_string(tp),
+                                  "--pp",         std::to_string(pp),
+                                  "--grad-accum", std::to_string(kGlobalMicroBatches / dp())};
+    if (distributed_optimizer) a.push_back("--distributed-optimizer");
+    return a;
+  }
 };
+
+// `neft train` at `layout` for `steps` steps of micro-batches of 2 sequences of 32 tokens at
+// lr 1e-2 (after one warmup step), a checkpoint every 3 steps, plus `extra`.
+inline std::vector<std::string> layout_train_args(const std::string& out, const Layout& layout,
+                                                  int steps, std::vector<std::string> extra) {
+  std::vector<std::string> args = {"train",
+                                   "--out",
+                                   out,
+                                   "--micro-batch",
+                                   "2",
+                                   "--steps",
+                                   std::to_string(steps),
+                                   "--seq-len",
+                                   "32",
+                                   "--warmup",
+                                   "1",
+                                   "--lr",
+                                   "1e-2",
+                                   "--save-every",
+                                   "3",
+                                   "--log-every",
+                                   "100"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const std::vector<std::string> l = layout.args();
+  args.insert(args.end(), l.begin(), l.end());
+  return args;
+}
 
 // The single-rank run of a `neft train` run's options: the whole global batch of each step as
 // gradient accumulation on one model, through the same building blocks as `neft train`.
