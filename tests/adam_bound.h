@@ -116,6 +116,34 @@ class AdamBound {
       add_shadow(nominal[i]->name, nominal[i]->value.to_floats(), shadow[i]->value.to_floats());
   }
 
+  // A shadow run's optimizer state (AdamW::state()) against the unperturbed run's: the
+  // moments' (and master rows') S.
+  void add_shadow_state(const std::vector<std::pair<std::string, Tensor>>& nominal,
+                        const std::vector<std::pair<std::string, Tensor>>& shadow) {
+    for (size_t i = 0; i < nominal.size() && i < shadow.size(); ++i) {
+      std::vector<double>& s = state_spread_[nominal[i].first];
+      const std::vector<float> a = nominal[i].second.to_floats(), b = shadow[i].second.to_floats();
+      s.resize(a.size());
+      for (size_t k = 0; k < a.size() && k < b.size(); ++k)
+        s[k] = std::max(s[k], std::abs(double(b[k]) - double(a[k])));
+    }
+  }
+
+  // The allowance of one optimizer-state tensor ("<param>.exp_avg", ".exp_avg_sq",
+  // ".master"), element by element: the direct effect on the raw moment (dm, dv before the
+  // bias correction, which the state does not apply), or B for the master rows, plus the
+  // shadow runs' spread of that tensor.
+  std::vector<double> allowed_state(const std::string& name) const {
+    const size_t dot = name.rfind('.');
+    const std::string kind = name.substr(dot + 1);
+    const State& st = state_.at(name.substr(0, dot));
+    std::vector<double> a = kind == "exp_avg" ? st.dm : kind == "exp_avg_sq" ? st.dv : st.bound;
+    const auto it = state_spread_.find(name);
+    if (it != state_spread_.end())
+      for (size_t i = 0; i < a.size() && i < it->second.size(); ++i) a[i] += it->second[i];
+    return a;
+  }
+
   // B + S laid out like p's whole value (0 where it does not train): a neuron-level
   // parameter's compact rows go back to their rows or columns.
   std::vector<double> allowed(const Parameter& p) const {
@@ -153,7 +181,8 @@ class AdamBound {
   double tau_;
   int64_t t_ = 0;
   std::map<std::string, State> state_;
-  std::map<std::string, std::vector<double>> spread_;  // S, laid out like the value
+  std::map<std::string, std::vector<double>> spread_;        // S, laid out like the value
+  std::map<std::string, std::vector<double>> state_spread_;  // S of each state tensor
 };
 
 // How many shadow runs make S.

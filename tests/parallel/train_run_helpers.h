@@ -207,10 +207,12 @@ inline SingleRankRun train_single_rank(
                        optim::clip_factor(r.grad_norm, float(o.clip)));
   }
   if (hook) return run;
-  for (int k = 0; k < neft::testing::kShadowRuns; ++k)
-    run.bound->add_shadow(run.model->parameters(),
-                          train_single_rank(o, setup, neft::testing::shadow_hook(uint64_t(k + 1)))
-                              .model->parameters());
+  for (int k = 0; k < neft::testing::kShadowRuns; ++k) {
+    const SingleRankRun shadow =
+        train_single_rank(o, setup, neft::testing::shadow_hook(uint64_t(k + 1)));
+    run.bound->add_shadow(run.model->parameters(), shadow.model->parameters());
+    run.bound->add_shadow_state(run.optimizer->state(), shadow.optimizer->state());
+  }
   return run;
 }
 
