@@ -125,8 +125,11 @@ void add_lora_options(CommandOptions& t, TrainOptions& o) {
         "names), comma-separated, or all")
       .value_name("LIST");
   t.add(G::training, "lora-dropout", &o.lora_dropout,
-        "dropout on the adapters' input; only 0 is implemented")
-      .at_least(0);
+        "dropout on each adapter's input in training, as PEFT's lora_dropout: an entry is "
+        "zeroed with this probability and the others scaled by 1 / (1 - P), by masks that are "
+        "the same at every layout; evaluation and generation drop nothing")
+      .at_least(0)
+      .below(1);
 }
 
 void check_lora(const CommandOptions& t, TrainOptions& o) {
@@ -148,8 +151,6 @@ void check_lora(const CommandOptions& t, TrainOptions& o) {
     } catch (const Error& e) {
       t.option("lora-targets").reject(e.what());
     }
-    if (o.lora_dropout != 0)
-      t.option("lora-dropout").reject("only 0 is implemented (the adapters train without it)");
   }
 }
 

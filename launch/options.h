@@ -103,8 +103,8 @@ void check_tasks(const CommandOptions& table, const std::string& tasks);
 // picks the recipe (launch/recipe.h) as --neurons does.
 void add_train_options(CommandOptions& table, TrainOptions& options);
 // --lora-rank, --lora-alpha, --lora-targets, --lora-dropout, and their checks (after
-// check_train): --lora-rank with --neurons, a LoRA option without --lora-rank, an unknown
-// target or a dropout other than 0 are refused; alpha 0 becomes the rank.
+// check_train): --lora-rank with --neurons, a LoRA option without --lora-rank or an unknown
+// target are refused; alpha 0 becomes the rank.
 void add_lora_options(CommandOptions& table, TrainOptions& options);
 void check_lora(const CommandOptions& table, TrainOptions& options);
 void check_train(const CommandOptions& table, TrainOptions& options, bool neuron_level = false);

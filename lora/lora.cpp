@@ -75,13 +75,15 @@ void check_config(const LoraConfig& l, const model::LlamaConfig& c) {
            ": it must be between 1 and ", std::min(out, in));
   }
   if (!(l.alpha > 0)) fail("lora: alpha ", l.alpha, " must be above 0");
-  if (l.dropout != 0)
-    fail("lora: dropout ", l.dropout, " is not implemented (LoRA here trains with dropout 0)");
+  if (!(l.dropout >= 0 && l.dropout < 1))
+    fail("lora: dropout ", l.dropout, " must be at least 0 and below 1");
 }
 
 void attach_lora(model::LlamaModel& model, const LoraConfig& l, uint64_t seed) {
   check_config(l, model.config());
   for (Parameter* p : model.parameters()) p->trainable = false;
+  // One working buffer for every adapter's dropout on this rank (lora_dropout.h).
+  auto dropout_buffer = l.dropout > 0 ? std::make_shared<DropoutBuffer>() : nullptr;
   const model::LayerRange r = model.layers();
   for (int64_t layer = r.first; layer < r.last; ++layer)
     for (const std::string& t : l.targets) {
@@ -102,6 +104,9 @@ void attach_lora(model::LlamaModel& model, const LoraConfig& l, uint64_t seed) {
       ops::fill_uniform(whole, seed, (uint64_t(layer) * 8 + target + 1) << 40, -bound, bound);
       model::copy_shard(whole, a);
       ops::fill(adapter->b().value, 0.0f);
+      if (dropout_buffer)
+        adapter->set_dropout({float(l.dropout), seed, layer, int64_t(target),
+                              &model.micro_batch_key(), dropout_buffer});
       s.weight->adapter = std::move(adapter);
     }
 }

@@ -17,7 +17,7 @@ struct LoraConfig {
   int64_t rank = 8;
   double alpha = 16;  // the update is scaled by alpha / rank
   std::vector<std::string> targets = {"q", "k", "v", "o", "gate", "up", "down"};
-  double dropout = 0;
+  double dropout = 0;  // on the adapters' input in training, as PEFT's (lora_dropout.h)
 };
 
 // The short target names (q, k, v, o, gate, up, down) from a comma-separated list of them, of
@@ -31,13 +31,15 @@ std::pair<int64_t, int64_t> target_shape(const model::LlamaConfig& config,
                                          const std::string& target);
 
 // Fails (one line naming the value) unless 1 <= rank <= the smaller side of every target
-// matrix of `model`, alpha > 0 and dropout is 0 (the only rate implemented).
+// matrix of `model`, alpha > 0 and 0 <= dropout < 1.
 void check_config(const LoraConfig& config, const model::LlamaConfig& model);
 
 // Puts an adapter on each target of every block of this pipeline stage and freezes every
 // other parameter. A is drawn as PEFT draws it, uniform in ±1/sqrt(in) (kaiming-uniform with
 // a = sqrt(5)), over the whole tensor from (seed, layer, target), so every layout draws the
-// same values; B is zero, so the model starts as the base.
+// same values; B is zero, so the model starts as the base. With dropout, the training forwards
+// (those with the model's micro-batch key set) drop the adapters' input by masks keyed by
+// (seed, the key, layer, target) (lora/lora_dropout.h).
 void attach_lora(model::LlamaModel& model, const LoraConfig& config, uint64_t seed);
 
 // The parameters of the whole model's adapters: r (in + out) per target and layer.

@@ -1,6 +1,7 @@
 #include "lora/lora_adapter.h"
 
 #include "runtime/error.h"
+#include "runtime/ops/elementwise.h"
 #include "runtime/ops/gemm.h"
 
 namespace neft::lora {
@@ -44,13 +45,26 @@ LoraAdapter::LoraAdapter(const Parameter& base, BaseLayer layer, const model::Te
   }
 }
 
+Tensor LoraAdapter::dropped(const Tensor& t) {
+  Tensor out = dropout_.buffer->get(t.size(0), t.size(1), t.dtype(), t.device());
+  ops::dropout(t, *mask_, out);
+  return out;
+}
+
 void LoraAdapter::forward(const Tensor& x, Tensor& y) {
   const int64_t N = x.size(0), r = a_.value.size(0);
   if (!u_.defined() || u_.size(0) != N) {
     u_ = Tensor::empty({N, r}, x.dtype(), x.device());
     du_ = Tensor::empty({N, r}, x.dtype(), x.device());
   }
-  ops::gemm(x, false, a_.value, true, u_);  // U = x Aᵀ (a row base: this rank's part)
+  // A training forward draws this micro-batch's mask over the whole input's columns (a row
+  // base holds A's columns from shard_offset on, and the same of x).
+  mask_.reset();
+  if (dropout_.p > 0 && dropout_.key && dropout_.key->has_value())
+    mask_ = dropout_mask(dropout_.p, dropout_.seed, **dropout_.key, dropout_.layer, dropout_.target,
+                         a_.full_shape[1], a_.shard_offset);
+  // U = x Aᵀ (a row base: this rank's part), of dropout(x) in training.
+  ops::gemm(mask_ ? dropped(x) : x, false, a_.value, true, u_);
   if (layer_ == BaseLayer::Row) tp_->reduce_from_tp_forward(u_);
   ops::gemm(u_, false, b_.value, true, y, scaling_, 1.0f);  // y += s U Bᵀ
 }
@@ -60,11 +74,19 @@ void LoraAdapter::backward(const Tensor& dy, const Tensor& x, Tensor* dx) {
   if (b_.grad.defined()) ops::gemm(dy, true, u_, false, b_.grad, scaling_, 1.0f);
   ops::gemm(dy, false, b_.value, false, du_, scaling_, 0.0f);
   // dx += dU A: for a column base each rank adds its part of dU's, which the layer then sums
-  // with the base's input gradient; for a row base, its columns of A.
-  if (dx) ops::gemm(du_, false, a_.value, false, *dx, 1.0f, 1.0f);
+  // with the base's input gradient; for a row base, its columns of A. With dropout the mask
+  // passes it back: dx += dropout(dU A).
+  if (dx && mask_) {
+    Tensor dxd = dropout_.buffer->get(x.size(0), x.size(1), x.dtype(), x.device());
+    ops::gemm(du_, false, a_.value, false, dxd);
+    ops::dropout(dxd, *mask_, dxd);
+    ops::axpy(1.0f, dxd, *dx);
+  } else if (dx) {
+    ops::gemm(du_, false, a_.value, false, *dx, 1.0f, 1.0f);
+  }
   if (!a_.grad.defined()) return;
-  if (layer_ == BaseLayer::Column) tp_->copy_to_tp_backward(du_);  // the whole dU for A
-  ops::gemm(du_, true, x, false, a_.grad, 1.0f, 1.0f);             // dA += dUᵀ x
+  if (layer_ == BaseLayer::Column) tp_->copy_to_tp_backward(du_);            // the whole dU for A
+  ops::gemm(du_, true, mask_ ? dropped(x) : x, false, a_.grad, 1.0f, 1.0f);  // dA += dUᵀ x
 }
 
 }  // namespace neft::lora

@@ -1,8 +1,8 @@
 // One LoRA adapter (Hu et al. 2021) in a parallel linear layer's slot (model/linear_adapter.h):
 //   y += (alpha / r) * (x Aᵀ) Bᵀ,   A [r, in], B [out, r]
-// as PEFT computes it (dropout 0). Under tensor parallelism it is sharded as PEFT's
-// LoraParallelLinear shards it, so that it adds no all-reduce of activations but one of
-// [tokens, r] per layer:
+// as PEFT computes it, with PEFT's dropout on x in training (lora/lora_dropout.h). Under tensor
+// parallelism it is sharded as PEFT's LoraParallelLinear shards it, so that it adds no all-reduce
+// of activations but one of [tokens, r] per layer:
 //   column-parallel base (q, k, v, gate, up: each rank holds out/tp rows of W): A whole on
 //     every rank, B's matching out/tp rows. Forward needs nothing; backward all-reduces
 //     dU = (alpha/r) dy B [N, r] over the group, since each rank holds part of dy, before
@@ -22,6 +22,7 @@
 #pragma once
 #include <string>
 
+#include "lora/lora_dropout.h"
 #include "model/linear_adapter.h"
 #include "model/tensor_parallel.h"
 #include "runtime/parameter.h"
@@ -40,6 +41,8 @@ class LoraAdapter : public model::LinearAdapter {
   void forward(const Tensor& x, Tensor& y) override;
   void backward(const Tensor& dy, const Tensor& x, Tensor* dx) override;
   ParameterList parameters() override { return {&a_, &b_}; }
+  // Dropout on x in the training forwards from here on (none until set).
+  void set_dropout(InputDropout dropout) { dropout_ = std::move(dropout); }
 
   Parameter& a() { return a_; }
   Parameter& b() { return b_; }
@@ -51,6 +54,11 @@ class LoraAdapter : public model::LinearAdapter {
   const float scaling_;  // alpha / r
   Parameter a_, b_;
   Tensor u_, du_;  // [N, r]: x Aᵀ of the last forward, and its gradient
+  InputDropout dropout_;
+  std::optional<ops::DropoutMask> mask_;  // the last forward's, if it dropped
+
+  // dropout(t) with the last forward's mask, in the shared buffer.
+  Tensor dropped(const Tensor& t);
 };
 
 // "model.layers.0.self_attn.q_proj.weight" -> "model.layers.0.self_attn.q_proj.lora_A.weight".

@@ -94,7 +94,11 @@ PeftAdapter load_peft_adapter(const std::string& dir, const model::LlamaConfig* 
   a.config.rank = key("r").get<int64_t>();
   if (!key("lora_alpha").is_number()) fail(cpath, ": key 'lora_alpha' must be a number");
   a.config.alpha = key("lora_alpha").get<double>();
-  a.config.dropout = c.value("lora_dropout", 0.0);
+  // PEFT's dropout is a training option: kept for a run that trains on, unused in evaluation.
+  if (c.contains("lora_dropout") && !c.at("lora_dropout").is_null()) {
+    if (!c.at("lora_dropout").is_number()) fail(cpath, ": key 'lora_dropout' must be a number");
+    a.config.dropout = c.at("lora_dropout").get<double>();
+  }
   const json& modules = key("target_modules");
   std::string list;
   if (modules.is_string()) {

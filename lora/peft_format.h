@@ -6,7 +6,8 @@
 //   adapter_model.safetensors  "base_model.model.<base module>.lora_A.weight" [r, in] and
 //                              ".lora_B.weight" [out, r] for every layer and target.
 // Only what neft computes is accepted: no bias, no DoRA or rsLoRA, no per-module ranks, no
-// fan_in_fan_out, dropout 0. Tensors are whole here; training ranks keep their shards
+// fan_in_fan_out. lora_dropout is PEFT's (lora_dropout.h): written as trained, read back (it
+// changes nothing outside training). Tensors are whole here; training ranks keep their shards
 // (lora_adapter.h) and the merge works on whole weights.
 #pragma once
 #include <string>

@@ -11,11 +11,13 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "model/config.h"
 #include "model/kv_cache.h"
+#include "model/micro_batch_key.h"
 #include "model/tensor_parallel.h"
 #include "model/token_layout.h"
 #include "model/unit_hooks.h"
@@ -119,6 +121,12 @@ class LlamaModel {
   // Bytes held in activation buffers (for memory reports).
   size_t activation_bytes() const;
 
+  // The micro-batch the next forwards train on (model/micro_batch_key.h); none, the default,
+  // for passes that do not train. The trainer's step sets it; adapters that draw masks hold a
+  // pointer to it (it lives as long as the model).
+  void set_micro_batch_key(std::optional<MicroBatchKey> key) { micro_batch_key_ = key; }
+  const std::optional<MicroBatchKey>& micro_batch_key() const { return micro_batch_key_; }
+
   // Hooks on every block's unit outputs (model/unit_hooks.h; null: none); not owned, and
   // must outlive their use.
   void set_unit_hooks(UnitHooks* hooks);
@@ -153,6 +161,7 @@ class LlamaModel {
   Tensor final_normed_, final_rstd_, logits_, losses_, lse_;
   Tensor dresidual_, dnormed_, dlogits_, dlosses_;
   std::unique_ptr<DecodeBuffers> decode_;  // decode()'s, for its last [B, T]
+  std::optional<MicroBatchKey> micro_batch_key_;
 };
 
 }  // namespace neft::model

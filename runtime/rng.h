@@ -42,6 +42,13 @@ NEFT_HD U32x4 random_words(uint64_t seed, uint64_t offset, uint64_t index) {
 // Uniform in [0, 1) with 24 random bits: exact in float, identical on every backend.
 NEFT_HD float uniform01(uint32_t w) { return float(w >> 8) * (1.0f / 16777216.0f); }
 
+// Inverted dropout's keep decision for element `index` of the draw (seed, offset): dropped with
+// probability p, exactly ceil(p * 2^24) / 2^24 (the 24-bit uniform below p). Integer work and
+// one exact comparison, so every backend keeps the same elements.
+NEFT_HD bool keep(uint64_t seed, uint64_t offset, uint64_t index, float p) {
+  return uniform01(random_words(seed, offset, index).v[0]) >= p;
+}
+
 // One fused multiply-add, written out: left as `lo + (hi - lo) * u`, nvcc fuses it and g++
 // does not (on a baseline x86-64 target), and the two backends would differ in the last bit.
 NEFT_HD float uniform(uint64_t seed, uint64_t offset, uint64_t index, float lo, float hi) {

@@ -213,14 +213,15 @@ inline GradientHook shadow_hook(uint64_t seed, double tau = kGradientTolerance) 
   };
 }
 
-// train::train_step, with `hook` (a shadow run's perturbation) between the gradients and the
-// update; without one it is train_step itself.
+// train::train_step of optimizer step `step` (the key of LoRA dropout's masks, as `neft train`
+// passes it), with `hook` (a shadow run's perturbation) between the gradients and the update;
+// without one it is train_step itself.
 inline train::StepResult train_step_with(model::LlamaModel& model, optim::AdamW& optimizer,
                                          const std::vector<data::Batch>& micro_batches, float lr,
                                          float clip, const GradientHook& hook, int64_t step,
                                          const train::StepGroups& groups = {}) {
-  if (!hook) return train::train_step(model, optimizer, micro_batches, lr, clip, groups);
-  train::StepResult r = train::forward_backward(model, micro_batches, groups);
+  if (!hook) return train::train_step(model, optimizer, micro_batches, lr, clip, groups, step);
+  train::StepResult r = train::forward_backward(model, micro_batches, groups, step);
   hook(model.parameters(), step);
   r.grad_norm = train::gradient_norm(model, groups);
   optimizer.step(lr, optim::clip_factor(r.grad_norm, clip));

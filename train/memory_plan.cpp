@@ -211,9 +211,10 @@ GradSync replay_grad_sync(const std::vector<PlanParam>& params, int dp, bool spl
   return g;
 }
 
-// The model's buffers (LlamaModel::ensure_buffers, BlockActivations, BlockScratch) and LoRA's
-// [N, r] pair per adapter, in bytes. Sequence parallelism (modelled) splits the [N, hidden]
-// tensors of the norm and residual regions over the tensor-parallel ranks.
+// The model's buffers (LlamaModel::ensure_buffers, BlockActivations, BlockScratch), LoRA's
+// [N, r] pair per adapter and, with dropout, its [N, in] buffer, in bytes. Sequence parallelism
+// (modelled) splits the [N, hidden] tensors of the norm and residual regions over the
+// tensor-parallel ranks.
 int64_t activation_bytes(const PlanSpec& s, const Local& l, int64_t stage_layers, bool last) {
   const model::LlamaConfig& c = s.config;
   const int64_t dt = int64_t(dtype_size(s.dtype)), B = s.micro_batch, T = s.seq_len, N = B * T;
@@ -231,9 +232,15 @@ int64_t activation_bytes(const PlanSpec& s, const Local& l, int64_t stage_layers
   if (s.recompute) total += act;              // a recomputed block's discarded output
   if (last)  // final norm's output and rstd, logits and their gradient, losses, lse, dlosses
     total += norm_region + 4 * N * 4 + 2 * N * l.vocab * dt + act;
-  if (s.training == PlanTraining::Lora)
+  if (s.training == PlanTraining::Lora) {
+    int64_t widest = 0;  // dropout's one buffer: the widest input of a target (lora_dropout.h)
     for (const Matrix& m : block_matrices(c, l))
-      if (has_target(s.lora, m.target)) total += stage_layers * 2 * N * s.lora.rank * dt;
+      if (has_target(s.lora, m.target)) {
+        total += stage_layers * 2 * N * s.lora.rank * dt;
+        widest = std::max(widest, m.in);
+      }
+    if (s.lora.dropout > 0) total += N * widest * dt;
+  }
   return total;
 }
 

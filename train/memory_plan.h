@@ -80,6 +80,7 @@ struct RankMemory {
   int64_t moments = 0;       // AdamW's two f32 moments
   int64_t activations = 0;   // the model's buffers: what backward reads, its scratch, the
                              // head's logits (LlamaModel::activation_bytes) and LoRA's [N, r]
+                             // (and its dropout's [N, in] buffer)
   int64_t comm_buffers = 0;  // pipeline receive buffers and kept inputs, or the packed bucket
   int64_t workspace = 0;     // the batch's tensors, neuron indices, transients of the pass
   int64_t total = 0;

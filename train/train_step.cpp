@@ -1,6 +1,7 @@
 #include "train/train_step.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "optim/clip.h"
 #include "optim/distributed_optimizer.h"
@@ -31,13 +32,34 @@ double sum_value(parallel::Communicator* group, double x) {
   return double(t.to_floats()[0]);
 }
 
+// The model's micro-batch key (model/micro_batch_key.h) before each forward of a training
+// step, and none once the step is done. This rank's k-th micro-batch is the step's
+// dp_rank + k * dp_size-th (train/step_data.h deals them out in turn). Without a step nothing
+// is set: the pass draws no mask.
+class MicroBatchKeys {
+ public:
+  MicroBatchKeys(model::LlamaModel& model, std::optional<int64_t> step, parallel::Communicator* dp)
+      : model_(model), step_(step), dp_rank_(dp ? dp->rank() : 0), dp_size_(dp ? dp->size() : 1) {}
+  ~MicroBatchKeys() { model_.set_micro_batch_key(std::nullopt); }
+  MicroBatchKeys(const MicroBatchKeys&) = delete;
+  MicroBatchKeys& operator=(const MicroBatchKeys&) = delete;
+  void set(int64_t k) {
+    if (step_) model_.set_micro_batch_key(model::MicroBatchKey{*step_, dp_rank_ + k * dp_size_});
+  }
+
+ private:
+  model::LlamaModel& model_;
+  const std::optional<int64_t> step_;
+  const int64_t dp_rank_, dp_size_;
+};
+
 // Forward and backward of every micro-batch on one stage through the 1F1B schedule. A
 // stage other than the last runs a micro-batch's forward again right before its backward
 // when another forward came in between (it keeps only each micro-batch's input), so the
 // gradients are those of the one-rank model, accumulated in the same micro-batch order.
 double pipelined_forward_backward(model::LlamaModel& model,
                                   const std::vector<data::Batch>& micro_batches, float scale,
-                                  parallel::Communicator& pp) {
+                                  parallel::Communicator& pp, MicroBatchKeys& keys) {
   const Device d = model.options().device;
   const data::Batch& b0 = micro_batches.front();
   for (const data::Batch& b : micro_batches)
@@ -47,6 +69,7 @@ double pipelined_forward_backward(model::LlamaModel& model,
   double loss_sum = 0.0;
   auto forward = [&](int mb) {
     const data::BatchTensors t = data::to_tensors(micro_batches[size_t(mb)], d);
+    keys.set(mb);
     const model::LossSums s = model.forward(t.tokens, t.targets, t.positions, inputs[size_t(mb)]);
     resident = mb;
     return s.loss_sum;
@@ -72,7 +95,7 @@ double pipelined_forward_backward(model::LlamaModel& model,
 }  // namespace
 
 StepResult forward_backward(model::LlamaModel& model, const std::vector<data::Batch>& micro_batches,
-                            const StepGroups& groups) {
+                            const StepGroups& groups, std::optional<int64_t> step) {
   parallel::Communicator* dp = groups.dp && groups.dp->size() > 1 ? groups.dp : nullptr;
   parallel::Communicator* pp = groups.pp && groups.pp->size() > 1 ? groups.pp : nullptr;
   // The loss is the mean over the whole step's counted tokens, on every data-parallel rank
@@ -89,14 +112,18 @@ StepResult forward_backward(model::LlamaModel& model, const std::vector<data::Ba
   const float scale = 1.0f / float(denominator);
   model.zero_grad();
   double loss_sum = 0.0;
-  if (pp) {
-    // Only the last stage has the loss: the sum hands it to every stage.
-    loss_sum = sum_value(pp, pipelined_forward_backward(model, micro_batches, scale, *pp));
-  } else {
-    for (const data::Batch& b : micro_batches) {
-      const data::BatchTensors t = data::to_tensors(b, model.options().device);
-      loss_sum += model.forward(t.tokens, t.targets, t.positions).loss_sum;
-      model.backward(scale);
+  {
+    MicroBatchKeys keys(model, step, dp);
+    if (pp) {
+      // Only the last stage has the loss: the sum hands it to every stage.
+      loss_sum = sum_value(pp, pipelined_forward_backward(model, micro_batches, scale, *pp, keys));
+    } else {
+      for (size_t k = 0; k < micro_batches.size(); ++k) {
+        const data::BatchTensors t = data::to_tensors(micro_batches[k], model.options().device);
+        keys.set(int64_t(k));
+        loss_sum += model.forward(t.tokens, t.targets, t.positions).loss_sum;
+        model.backward(scale);
+      }
     }
   }
   if (dp) {
@@ -112,8 +139,8 @@ StepResult forward_backward(model::LlamaModel& model, const std::vector<data::Ba
 
 StepResult train_step(model::LlamaModel& model, optim::AdamW& optimizer,
                       const std::vector<data::Batch>& micro_batches, float lr, float clip,
-                      const StepGroups& groups) {
-  StepResult r = forward_backward(model, micro_batches, groups);
+                      const StepGroups& groups, std::optional<int64_t> step) {
+  StepResult r = forward_backward(model, micro_batches, groups, step);
   r.grad_norm = gradient_norm(model, groups);
   optimizer.step(lr, optim::clip_factor(r.grad_norm, clip));
   if (parallel::Communicator* dp = sharded_over(groups)) {

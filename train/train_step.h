@@ -3,6 +3,7 @@
 // micro-batches, then the global gradient norm, the clipping factor and one AdamW update.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "data/batch.h"
@@ -32,9 +33,11 @@ struct StepGroups {
 // The gradients of one step without the update: zero_grad, forward and backward of every
 // micro-batch (1F1B over `pp`), and the data-parallel sum (of the rank's own rows alone under
 // the distributed optimizer). The scorers' passes over task data use it too. grad_norm is
-// left 0.
+// left 0. `step`, the optimizer step being trained (from 0), makes it a training pass: each
+// micro-batch's forward gets its key (model/micro_batch_key.h), from which LoRA's dropout
+// draws its masks; without one (the scorers') nothing is dropped.
 StepResult forward_backward(model::LlamaModel& model, const std::vector<data::Batch>& micro_batches,
-                            const StepGroups& groups = {});
+                            const StepGroups& groups = {}, std::optional<int64_t> step = {});
 
 // The global norm of the model's gradients, summed over its TP shards and `groups.pp`'s
 // stages (after forward_backward, which has summed them over data-parallel ranks): what
@@ -45,6 +48,6 @@ double gradient_norm(model::LlamaModel& model, const StepGroups& groups);
 // the global mean); every stage of a pipeline passes the same ones.
 StepResult train_step(model::LlamaModel& model, optim::AdamW& optimizer,
                       const std::vector<data::Batch>& micro_batches, float lr, float clip,
-                      const StepGroups& groups = {});
+                      const StepGroups& groups = {}, std::optional<int64_t> step = {});
 
 }  // namespace neft::train

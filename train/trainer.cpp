@@ -296,7 +296,7 @@ int run_training(const TrainOptions& o) {
     // host).
     if (step == start) reset_peak_memory(device);
     const StepResult r = train_step(*model, opt, micro, lr, float(o.clip),
-                                    {job.dp(), job.pp(), distributed_optimizer});
+                                    {job.dp(), job.pp(), distributed_optimizer}, step);
     output.open();  // the first step has completed on every rank
     crash_point("step done");
     if (step == start) {

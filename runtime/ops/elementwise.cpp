@@ -1,5 +1,6 @@
 #include "runtime/ops/elementwise.h"
 
+#include "runtime/error.h"
 #include "runtime/ops/dispatch.h"
 
 namespace neft::ops {
@@ -41,6 +42,19 @@ void fill_uniform(Tensor& x, uint64_t seed, uint64_t offset, float lo, float hi)
 void fill_normal(Tensor& x, uint64_t seed, uint64_t offset, float mean, float stddev) {
   check_float_for_device("fill_normal", "x", x);
   NEFT_DISPATCH(x.device(), fill_normal, x, seed, offset, mean, stddev);
+}
+
+void dropout(const Tensor& x, const DropoutMask& mask, Tensor& out) {
+  const Device d = common_device("dropout", {&x, &out});
+  check_float_for_device("dropout", "x", x);
+  check_rank("dropout", "x", x, 2, "[rows, cols]");
+  check_shape("dropout", "out", out, x.shape());
+  check_dtype("dropout", "out", out, {x.dtype()});
+  if (!(mask.p >= 0.0f && mask.p < 1.0f)) fail("dropout: p ", mask.p, " is not in [0, 1)");
+  if (mask.col0 < 0 || mask.col0 + x.size(1) > mask.full_cols)
+    fail("dropout: columns [", mask.col0, ", ", mask.col0 + x.size(1), ") of x ", x.str(),
+         " lie outside the mask's ", mask.full_cols);
+  NEFT_DISPATCH(d, dropout, x, mask, out);
 }
 
 }  // namespace neft::ops

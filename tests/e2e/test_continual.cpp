@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <tuple>
 
@@ -110,6 +111,23 @@ TEST(ContinualE2E, EachMethodRecordsEveryStageAndResumesBitwise) {
     }
     EXPECT_EQ(records(cut), rec) << method;
   }
+}
+
+// seqlora's stages train with the LoRA options given, --lora-dropout among them: each stage's
+// adapter says so in PEFT's config, and the stages train otherwise than without it.
+TEST(ContinualE2E, SeqloraTrainsEachStageWithTheLoraDropoutGiven) {
+  TempDir dir;
+  const std::string base = make_base(dir.file("base"), with({"--tasks", "copy,reverse"}, kData));
+  const std::string run = dir.file("run"), plain = dir.file("plain");
+  const Result r = neft(with(continual(base, run, "seqlora"), {"--lora-dropout", "0.25"}));
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (const char* stage : {"stage-1-copy", "stage-2-reverse"}) {
+    const nlohmann::json config =
+        nlohmann::json::parse(std::ifstream(run + "/" + stage + "/model/adapter_config.json"));
+    EXPECT_EQ(config["lora_dropout"], 0.25) << stage;
+  }
+  ASSERT_EQ(neft(continual(base, plain, "seqlora")).status, 0);
+  EXPECT_NE(records(run), records(plain));
 }
 
 // Tasks from the user's data: an sft file whose lines name their "task" (here the synthetic

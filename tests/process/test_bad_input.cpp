@@ -149,6 +149,13 @@ std::vector<std::string> train(const fs::path& dir, const fs::path& model,
              small_run(2, change));
 }
 
+// train with LoRA adapters whose dropout is `value`.
+std::function<std::vector<std::string>(const fs::path&)> lora_dropout(std::string value) {
+  return [value](const fs::path& dir) {
+    return cat(train(dir, "tiny"), {"--lora-rank", "4", "--lora-dropout", value});
+  };
+}
+
 // train --model on a copy of the fixture model whose config.json is the fixture's with `key`
 // set to `raw` (made when the case runs: the fixtures do not exist before).
 std::function<std::vector<std::string>(const fs::path&)> config_key(std::string key,
@@ -663,6 +670,11 @@ const std::vector<Case>& cases() {
        {"out of host memory", "--micro-batch"},
        "",
        3000000},
+
+      // LoRA's dropout is a probability below 1
+      {"LoraDropoutOne", lora_dropout("1"), {"--lora-dropout", "less than 1"}},
+      {"LoraDropoutNegative", lora_dropout("-0.1"), {"--lora-dropout", "at least 0"}},
+      {"LoraDropoutNaN", lora_dropout("nan"), {"--lora-dropout", "finite"}},
 
       // resume: refused, and the run left as it was
       {"ResumeNegativeStep",

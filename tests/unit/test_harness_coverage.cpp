@@ -15,9 +15,9 @@ bool has_op(const std::string& op) {
 
 // Ops with a backward: every case of theirs must check it against finite differences.
 const std::vector<std::string> kDifferentiable = {
-    "add",         "scale",        "axpy",        "gemm",         "rmsnorm",
-    "rope",        "attention",    "swiglu",      "embedding",    "cross_entropy",
-    "gather_rows", "scatter_rows", "gather_cols", "scatter_cols", "sum_squares"};
+    "add",         "scale",        "axpy",        "gemm",          "rmsnorm",     "rope",
+    "attention",   "swiglu",       "embedding",   "cross_entropy", "gather_rows", "scatter_rows",
+    "gather_cols", "scatter_cols", "sum_squares", "dropout"};
 // Ops checked forward only (fills, conversions, optimizer steps, score accumulators).
 const std::vector<std::string> kForwardOnly = {
     "fill",       "fill_uniform",           "fill_normal",    "cast", "adamw",

@@ -47,4 +47,16 @@ void fill_normal<Device::CPU>(Tensor& x, uint64_t seed, uint64_t offset, float m
                [&](int64_t i) { p[i] = mean + stddev * rng::normal(seed, offset, uint64_t(i)); });
 }
 
+template <>
+void dropout<Device::CPU>(const Tensor& x, const DropoutMask& mask, Tensor& out) {
+  const float* px = x.data<float>();
+  float* po = out.data<float>();
+  const int64_t cols = x.size(1);
+  const float scale = mask.scale();
+  parallel_for(x.numel(), [&](int64_t i) {
+    const uint64_t whole = uint64_t(i / cols * mask.full_cols + mask.col0 + i % cols);
+    po[i] = rng::keep(mask.seed, mask.offset, whole, mask.p) ? px[i] * scale : 0.0f;
+  });
+}
+
 }  // namespace neft::ops

@@ -72,4 +72,19 @@ void fill_normal<Device::CUDA>(Tensor& x, uint64_t seed, uint64_t offset, float 
                    }));
 }
 
+template <>
+void dropout<Device::CUDA>(const Tensor& x, const DropoutMask& mask, Tensor& out) {
+  const int64_t cols = x.size(1), full_cols = mask.full_cols, col0 = mask.col0;
+  const uint64_t seed = mask.seed, offset = mask.offset;
+  const float p = mask.p, scale = mask.scale();
+  NEFT_FLOAT_TYPES(x.dtype(), T, {
+    const T* px = x.data<T>();
+    launch_map(out.data<T>(), x.numel(), [=] __device__(int64_t i) {
+      const uint64_t whole = uint64_t(i / cols * full_cols + col0 + i % cols);
+      return rng::keep(seed, offset, whole, p) ? to_f32(px[i]) * scale : 0.0f;
+    });
+  });
+}
+
 }  // namespace neft::ops
+

@@ -14,6 +14,7 @@
 #include "model/hf_checkpoint.h"
 #include "runtime/error.h"
 #include "tests/adam_bound.h"
+#include "tests/unit/error_of.h"
 #include "tests/unit/model/golden_fixture.h"
 #include "tests/unit/model/small_config.h"
 #include "tests/unit/temp_dir.h"
@@ -21,6 +22,7 @@
 namespace neft::lora {
 namespace {
 
+using testing::error_of;
 using testing::fixture_dir;
 using testing::relative_error;
 
@@ -156,8 +158,12 @@ TEST(Lora, BadConfigurationsAreOneLineErrors) {
   EXPECT_NE(error(l).find("must be between 1 and " + std::to_string(c.kv_dim())),
             std::string::npos);
   l.rank = 2;
+  for (double p : {1.0, -0.1, std::nan("")}) {
+    l.dropout = p;
+    EXPECT_NE(error(l).find("lora: dropout"), std::string::npos) << p;
+  }
   l.dropout = 0.1;
-  EXPECT_NE(error(l).find("dropout"), std::string::npos);
+  EXPECT_EQ(error(l), "");
   EXPECT_THROW(parse_targets("q,lm_head"), Error);
   EXPECT_EQ(parse_targets("q_proj, v, q"), (std::vector<std::string>{"q", "v"}));
   EXPECT_EQ(parse_targets("all").size(), 7u);
@@ -180,6 +186,22 @@ TEST(Lora, BadConfigurationsAreOneLineErrors) {
         << e.what();
   }
   with_key("\"use_dora\": true", "\"use_dora\": false");
+  // PEFT's dropout is read as trained (it changes nothing outside training), within [0, 1).
+  with_key("\"lora_dropout\": 0.0", "\"lora_dropout\": 0.1");
+  EXPECT_EQ(load_peft_adapter(dir.file("a")).config.dropout, 0.1);
+  with_key("\"lora_dropout\": 0.1", "\"lora_dropout\": 1.5");
+  const model::LlamaConfig fixture =
+      testing::load_fixture_model(fixture_dir("gqa_untied"), Device::CPU)->config();
+  EXPECT_NE(error_of([&] {
+              load_peft_adapter(dir.file("a"), &fixture);
+            }).find("adapter_config.json: lora: dropout 1.5"),
+            std::string::npos);
+  with_key("\"lora_dropout\": 1.5", "\"lora_dropout\": \"x\"");
+  EXPECT_NE(error_of([&] {
+              load_peft_adapter(dir.file("a"));
+            }).find("adapter_config.json: key 'lora_dropout' must be a number"),
+            std::string::npos);
+  with_key("\"lora_dropout\": \"x\"", "\"lora_dropout\": 0.0");
   const model::LlamaConfig other = ::neft::testing::small_llama_config(true);
   EXPECT_THROW(load_peft_adapter(dir.file("a"), &other), Error);  // another model's shape
 }

@@ -110,6 +110,43 @@ std::vector<OpCase> make_cases() {
     normal.tol.cuda_bf16 = 1e-2;
     cases.push_back(normal);
   }
+  // Dropout on a part of a wider whole (columns from col0), at p 0.3 and at p 0 (keeps every
+  // entry, scale 1). The reference draws each entry's decision with the scalar rng::keep at
+  // its whole index; CUDA must keep the same entries and scale them by the same float, so in
+  // f32 it is bitwise the CPU's. Its backward is itself on the gradient (the mask held fixed).
+  for (const Shape& s : std::vector<Shape>{{1, 1}, {7, 173}, {173, 3}, {4099, 7}})
+    for (float p : {0.3f, 0.0f}) {
+      ops::DropoutMask mask;
+      mask.p = p;
+      mask.seed = 99;
+      mask.offset = 5;
+      mask.col0 = 5;
+      mask.full_cols = s[1] + 11;
+      OpCase drop{
+          "dropout", shape_name(s) + (p > 0 ? "_p0.3" : "_p0"), {{"x", random_tensor(s, 9)}}};
+      drop.forward = [=](const Tensors& in) {
+        Tensor y = empty_like(in[0], in[0].shape());
+        ops::dropout(in[0], mask, y);
+        return Tensors{y};
+      };
+      drop.backward = [=](const Tensors&, const Tensors& g) {
+        Tensor dx = g[0].clone();
+        ops::dropout(dx, mask, dx);  // in place, as LoRA's backward runs it
+        return Tensors{dx};
+      };
+      drop.reference = [=](const std::vector<Values>& x) {
+        const size_t cols = size_t(s[1]);
+        Values y(x[0].size());
+        for (size_t i = 0; i < y.size(); ++i) {
+          const uint64_t whole =
+              i / cols * uint64_t(mask.full_cols) + uint64_t(mask.col0) + i % cols;
+          y[i] = rng::keep(mask.seed, mask.offset, whole, p) ? x[0][i] * double(mask.scale()) : 0;
+        }
+        return std::vector<Values>{y};
+      };
+      drop.tol.cuda_f32 = 0;
+      cases.push_back(drop);
+    }
   return cases;
 }
 
