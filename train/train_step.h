@@ -26,8 +26,9 @@ struct StepGroups {
 };
 
 // The gradients of one step without the update: zero_grad, forward and backward of every
-// micro-batch (1F1B over `pp`), and the data-parallel sum. The scorers' passes over task data
-// use it too. grad_norm is left 0.
+// micro-batch (1F1B over `pp`), the tensor-parallel sum of the norms' gradients under sequence
+// parallelism (LlamaModel::sum_sequence_parallel_grads), and the data-parallel sum. The
+// scorers' passes over task data use it too. grad_norm is left 0.
 StepResult forward_backward(model::LlamaModel& model, const std::vector<data::Batch>& micro_batches,
                             const StepGroups& groups = {});
 
