@@ -9,11 +9,10 @@
 // pipeline schedule and the gradient sync allocate (model/llama.cpp, model/block.cpp,
 // optim/adamw.cpp, train/train_step.cpp, parallel/grad_sync.cpp), and every collective
 // they make, counted as the Communicator counts it (parallel/communicator.h: the ring volume
-// each rank sends, each operation's fraction rounded down). Two features the trainer does not
-// have yet are modelled only, and the plan says so where it uses them: the distributed
-// optimizer (ZeRO-1: master copies and moments split over the data-parallel ranks) and
-// sequence parallelism (Megatron-LM's, Korthikanti et al. 2022: the activations of the norm
-// and residual regions split over the tensor-parallel ranks).
+// each rank sends, each operation's fraction rounded down), sequence parallelism's too
+// (model/tensor_parallel.h). One feature the trainer does not have yet is modelled only, and
+// the plan says so where it uses it: the distributed optimizer (ZeRO-1: master copies and
+// moments split over the data-parallel ranks).
 #pragma once
 #include <array>
 #include <cstdint>
@@ -54,7 +53,7 @@ struct PlanSpec {
   bool cuda = false;         // count the CUDA backend's backward transients
   bool recompute = false;
   bool distributed_optimizer = false;  // modelled
-  bool sequence_parallel = false;      // modelled
+  bool sequence_parallel = false;      // a no-op at tp 1
   PlanTraining training = PlanTraining::Full;
   NeuronCounts neurons;   // PlanTraining::Neurons
   lora::LoraConfig lora;  // PlanTraining::Lora

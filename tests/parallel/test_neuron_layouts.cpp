@@ -29,34 +29,8 @@ constexpr int kSteps = 6;
 
 std::vector<std::string> train_args(const std::string& out, const std::string& neurons,
                                     Layout layout) {
-  const int dp = world_size() / layout.model_ranks();
-  return {"train",
-          "--out",
-          out,
-          "--neurons",
-          neurons,
-          "--tp",
-          std::to_string(layout.tp),
-          "--pp",
-          std::to_string(layout.pp),
-          "--grad-accum",
-          std::to_string(kGlobalMicroBatches / dp),
-          "--micro-batch",
-          "2",
-          "--steps",
-          std::to_string(kSteps),
-          "--seq-len",
-          "32",
-          "--warmup",
-          "1",
-          "--lr",
-          "1e-2",
-          "--save-every",
-          "3",
-          "--eval-every",
-          "0",
-          "--log-every",
-          "100"};
+  return with(layout_train_args(out, layout, kSteps), {"--neurons", neurons, "--save-every", "3",
+                                                       "--eval-every", "0", "--log-every", "100"});
 }
 
 // Every 7th neuron of every kind (gate joining the ffn neurons): both layers, both halves of

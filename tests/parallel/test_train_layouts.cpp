@@ -43,38 +43,13 @@ namespace {
 namespace fs = std::filesystem;
 using namespace testing;
 
-constexpr int kMicroBatch = 2;
 constexpr int kSteps = 6;
 
 // `neft train` at `layout` on this world, with the grad-accum that keeps the global batch at
 // kGlobalMicroBatches.
 std::vector<std::string> train_args(const std::string& out, Layout layout) {
-  const int dp = world_size() / layout.model_ranks();
-  return {"train",
-          "--out",
-          out,
-          "--tp",
-          std::to_string(layout.tp),
-          "--pp",
-          std::to_string(layout.pp),
-          "--grad-accum",
-          std::to_string(kGlobalMicroBatches / dp),
-          "--micro-batch",
-          std::to_string(kMicroBatch),
-          "--steps",
-          std::to_string(kSteps),
-          "--seq-len",
-          "32",
-          "--warmup",
-          "1",
-          "--lr",
-          "1e-2",
-          "--save-every",
-          "3",
-          "--eval-examples",
-          "4",
-          "--log-every",
-          "100"};
+  return with(layout_train_args(out, layout, kSteps),
+              {"--save-every", "3", "--eval-examples", "4", "--log-every", "100"});
 }
 
 // The single-rank run of `args` (train_run_helpers.h), and its final evaluation.

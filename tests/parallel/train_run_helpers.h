@@ -131,6 +131,33 @@ struct Layout {
   std::string name() const { return "tp" + std::to_string(tp) + "_pp" + std::to_string(pp); }
 };
 
+// `neft train` on the tiny preset at `layout` on this world for `steps` steps: micro-batches of
+// 2 sequences of 32 tokens, the grad-accum that keeps the global batch at kGlobalMicroBatches,
+// one step of warmup to lr 1e-2.
+inline std::vector<std::string> layout_train_args(const std::string& out, Layout layout,
+                                                  int steps) {
+  const int dp = world_size() / layout.model_ranks();
+  return {"train",
+          "--out",
+          out,
+          "--tp",
+          std::to_string(layout.tp),
+          "--pp",
+          std::to_string(layout.pp),
+          "--grad-accum",
+          std::to_string(kGlobalMicroBatches / dp),
+          "--micro-batch",
+          "2",
+          "--steps",
+          std::to_string(steps),
+          "--seq-len",
+          "32",
+          "--warmup",
+          "1",
+          "--lr",
+          "1e-2"};
+}
+
 // The single-rank run of a `neft train` run's options: the whole global batch of each step as
 // gradient accumulation on one model, through the same building blocks as `neft train`.
 // `setup` builds the model (and chooses what trains). With no `hook` it also makes the
