@@ -428,11 +428,11 @@ std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
       // q/k/v's and gate/up's input gradients, and under sequence parallelism their inputs
       // gathered again and o's and down's output gradients gathered.
       const int64_t block_backward = 2 * sum + 4 * gather + column_lora;
+      // The last stage gathers the final norm's output for the head (under sequence
+      // parallelism) and sums the loss's maxima, sums and targets.
+      const int64_t head = gather + 3 * all_reduce(N * 4, s.tp);
       const int64_t forward = (first ? sum : 0)  // the embedding's sum
-                              + Ls * block_forward +
-                              (last ? gather  // the final norm's output, for the head
-                                          + 3 * all_reduce(N * 4, s.tp)  // the loss's maxima,
-                                    : 0);                                // sums, targets
+                              + Ls * block_forward + (last ? head : 0);
       const int64_t backward = (last ? sum : 0)                // the head's input gradient
                                + (first && full ? gather : 0)  // the embedding's, gathered
                                + Ls * block_backward + (s.recompute ? Ls * block_forward : 0);
@@ -444,9 +444,11 @@ std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
       r.dp_bytes_per_step = s.dp > 1 ? 2 * all_reduce(8, s.dp)  // counted and real tokens
                                            + sync.bytes + all_reduce(4, s.dp)  // the loss
                                      : 0;
+      // Each micro-batch's output and input gradient (this rank's tokens under sequence
+      // parallelism), the loss and the gradient norm.
       if (s.pp > 1)
-        r.pp_bytes_per_step = (last ? 0 : M * region) + (first ? 0 : M * region)  // outputs,
-                              + 2 * all_reduce(4, s.pp);  // gradients, the loss and the norm
+        r.pp_bytes_per_step =
+            (last ? 0 : M * region) + (first ? 0 : M * region) + 2 * all_reduce(4, s.pp);
       const StageFlops f = stage_flops(s, l, params, Ls, last);
       r.flops_per_step = double(schedule.forwards) * f.forward + double(M) * f.backward +
                          (s.recompute ? double(M) * f.blocks_forward : 0);
