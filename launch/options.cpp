@@ -102,6 +102,13 @@ void check_train(const CommandOptions& table, TrainOptions& o, bool neuron_level
   check_tasks(table, o.tasks);
   if (o.min_lr > o.lr)
     table.option("min-lr").reject("must not exceed --lr (" + table.option("lr").value_text() + ")");
+  const int64_t tp = o.parallelism.tp;
+  if (o.parallelism.sequence_parallel && (o.micro_batch * o.seq_len) % tp != 0)
+    table.option("micro-batch")
+        .reject("with --sequence-parallel, micro-batch x seq-len (" +
+                std::to_string(o.micro_batch) + " x " + std::to_string(o.seq_len) +
+                " tokens) must divide by --tp " + std::to_string(tp) +
+                ": each tp rank holds an equal share of them");
   if (!o.eval_data.empty() && (o.eval_data.rfind("sft:", 0) != 0 || o.eval_data.size() == 4))
     table.option("eval-data").reject("must be sft:FILE.jsonl");
   if (o.eval_every > 0 && o.eval_data.empty() && o.data.rfind("synthetic", 0) != 0)
@@ -277,6 +284,13 @@ void add_train_options(CommandOptions& t, TrainOptions& o) {
                "reduce-scattered and the updated weights all-gathered, about the bytes of the "
                "all-reduce they replace; 6 + 12/dp bytes a bf16 parameter instead of 18. "
                "Nothing changes at dp 1");
+  t.add_switch(G::parallelism, "sequence-parallel", &o.parallelism.sequence_parallel,
+               "Megatron-LM's sequence parallelism: between the tensor-parallel layers each of "
+               "the --tp ranks holds 1/tp of a micro-batch's tokens (the norms, the residual adds, "
+               "the embedding's output and the final norm run on them), which divides their "
+               "activations by tp; the layers' all-reduces become all-gathers and "
+               "reduce-scatters, and each column-parallel layer gathers its input again in "
+               "backward. micro-batch x seq-len must divide by --tp; nothing at --tp 1");
 
   t.add(G::optimizer, "recipe", &o.recipe,
         "where the defaults of --lr, --warmup and --weight-decay come from: scratch (a model "

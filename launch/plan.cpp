@@ -38,8 +38,8 @@ std::unique_ptr<CommandOptions> plan_command_options(PlanOptions& o) {
       "pipeline-parallel groups per step, as `neft train` counts them (metrics.jsonl's "
       "\"ranks\" record); and a modelled step time and tokens/s per GPU (FLOPs over the GPU's "
       "dense peak times an assumed efficiency, plus bytes over NVLink within a node and "
-      "InfiniBand between nodes). The memory and the bytes follow the code buffer by buffer; "
-      "--sequence-parallel is modelled only (neft train does not have it yet). Options are "
+      "InfiniBand between nodes). The memory and the bytes follow the code buffer by buffer. "
+      "Options are "
       "named as neft train's, with its defaults.");
   CommandOptions& t = *table;
   t.add(G::model, "model", &o.model,
@@ -98,9 +98,10 @@ std::unique_ptr<CommandOptions> plan_command_options(PlanOptions& o) {
                "as neft train --distributed-optimizer: 6 + 12/dp bytes a parameter for bf16 "
                "full fine-tuning); the plan is of dp rank 0, which holds the most");
   t.add_switch(G::parallelism, "sequence-parallel", &o.sequence_parallel,
-               "modelled: split the activations of the norm and residual regions over the "
-               "tensor-parallel ranks (Megatron-LM's sequence parallelism, the same bytes sent); "
-               "neft train does not have it yet");
+               "as neft train --sequence-parallel: the norm and residual regions' activations "
+               "split over the tensor-parallel ranks, the layers' all-reduces replaced by "
+               "all-gathers and reduce-scatters, each column-parallel layer's input gathered "
+               "again in backward (Megatron-LM's sequence parallelism); nothing at --tp 1");
   t.add(G::parallelism, "gpu", &o.gpu,
         "the GPU: its memory, dense peak and link bandwidths (cpu: this machine's memory and a "
         "nominal peak)")
@@ -119,6 +120,12 @@ void check_plan(const CommandOptions& t, PlanOptions& o) {
   if (o.model.empty())
     fail("missing --model (a preset name or a model directory); ", t.help_hint());
   if (o.dp > 0 && o.nodes > 0) t.option("dp").reject("give --dp or --nodes, not both");
+  if (o.sequence_parallel && (o.micro_batch * o.seq_len) % o.tp != 0)
+    t.option("micro-batch")
+        .reject("with --sequence-parallel, micro-batch x seq-len (" +
+                std::to_string(o.micro_batch) + " x " + std::to_string(o.seq_len) +
+                " tokens) must divide by --tp " + std::to_string(o.tp) +
+                ": each tp rank holds an equal share of them");
   if (o.gpu == "cpu" && o.dtype == "bf16")
     t.option("dtype").reject("the cpu backend runs f32 (bf16 needs a GPU)");
   if (!o.neurons.empty() && o.lora_rank > 0)
@@ -176,7 +183,7 @@ Planned make_plan(const PlanOptions& o) {
   s.cuda = on_gpu;
   s.recompute = o.recompute;
   s.distributed_optimizer = o.distributed_optimizer;
-  s.sequence_parallel = o.sequence_parallel;
+  s.sequence_parallel = o.sequence_parallel && o.tp > 1;  // nothing to split at tp 1
   if (!o.neurons.empty()) {
     s.training = PlanTraining::Neurons;
     if (std::filesystem::exists(o.neurons)) {
@@ -281,16 +288,17 @@ void print_text(const Planned& p, std::ostream& out) {
       << "\n";
   out << "step: micro-batch " << s.micro_batch << " x seq-len " << s.seq_len << " x grad-accum "
       << s.grad_accum << " per replica, " << dtype_name(s.dtype) << ", activations "
-      << (s.recompute ? "recomputed per block (--recompute)" : "kept") << "\n";
+      << (s.recompute ? "recomputed per block (--recompute)" : "kept")
+      << (s.sequence_parallel
+              ? ", the norm and residual regions' split over tp (--sequence-parallel: " +
+                    std::to_string(s.micro_batch * s.seq_len / s.tp) + " tokens a rank)"
+              : "")
+      << "\n";
   out << "training: " << training_text(s) << "\n";
   if (s.distributed_optimizer && s.dp > 1)
     out << "optimizer: master copies and moments split over the " << s.dp
         << " data-parallel ranks (--distributed-optimizer); gradients reduce-scattered, weights "
            "all-gathered\n";
-  if (s.sequence_parallel)
-    out << "modelled only (not in neft train yet): --sequence-parallel (norm and residual "
-           "activations / tp "
-        << s.tp << ")\n";
 
   const std::vector<StageGroup> groups = stage_groups(p);
   const size_t label_width = 24, col = 18;
@@ -402,8 +410,6 @@ void print_json(const Planned& p, std::ostream& out) {
   const char* training = s.training == PlanTraining::Full      ? "full"
                          : s.training == PlanTraining::Neurons ? "neurons"
                                                                : "lora";
-  json modelled = json::array();
-  if (s.sequence_parallel) modelled.push_back("sequence-parallel");
   const json j = {{"model", s.config.name},
                   {"layers", s.config.layers},
                   {"parameters", s.config.parameter_count()},
@@ -419,10 +425,11 @@ void print_json(const Planned& p, std::ostream& out) {
                     {"grad_accum", s.grad_accum},
                     {"dtype", dtype_name(s.dtype)},
                     {"recompute", s.recompute},
-                    {"distributed_optimizer", s.distributed_optimizer}}},
+                    {"distributed_optimizer", s.distributed_optimizer},
+
+                    {"sequence_parallel", s.sequence_parallel}}},
                   {"training", training},
                   {"trained_neurons", s.neurons.neurons},
-                  {"modelled", modelled},
                   {"gpu",
                    {{"name", p.gpu.name},
                     {"memory_bytes", p.gpu.memory_bytes},

@@ -66,7 +66,12 @@ void LoraAdapter::forward(const Tensor& x, Tensor& y) {
   // U = x Aᵀ (a row base: this rank's part), of dropout(x) in training.
   ops::gemm(mask_ ? dropped(x) : x, false, a_.value, true, u_);
   if (layer_ == BaseLayer::Row) tp_->reduce_from_tp_forward(u_);
-  ops::gemm(u_, false, b_.value, true, y, scaling_, 1.0f);  // y += s U Bᵀ
+  // y += s U Bᵀ; under sequence parallelism a row base's y is this rank's tokens, the
+  // matching rows of U (backward's dy is whole again, and so is U).
+  const int64_t n = y.size(0);
+  NEFT_CHECK(n == N || (layer_ == BaseLayer::Row && tp_->split_tokens && n * tp_->size == N),
+             "lora: output ", y.str(), " for input ", x.str());
+  ops::gemm(n == N ? u_ : u_.rows(tp_->rank * n, n), false, b_.value, true, y, scaling_, 1.0f);
 }
 
 void LoraAdapter::backward(const Tensor& dy, const Tensor& x, Tensor* dx) {

@@ -9,7 +9,8 @@
 //     A's gradient dUᵀ x (the same on every rank, as A is).
 //   row-parallel base (o, down: each rank holds in/tp columns of W): A's matching in/tp
 //     columns, B whole. Forward all-reduces U = x Aᵀ [N, r] (each rank holds part of x);
-//     backward needs nothing.
+//     backward needs nothing. Under sequence parallelism the base's output is this rank's
+//     tokens: the adapter adds U's rows of them, and its backward reads the gathered dy.
 // Megatron-Bridge's ParallelLinearAdapter shards the other way round for a row-parallel base
 // (A whole, its input gathered), which moves [N, in] instead of [N, r]; PEFT's way moves r
 // columns per layer, r << in, so it is the one here.

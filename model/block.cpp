@@ -44,19 +44,20 @@ Tensor heads3d(const Tensor& t, int64_t D) { return t.view({t.size(0), -1, D}); 
 
 void BlockActivations::allocate(const LlamaConfig& c, const TensorParallel& tp, int64_t B,
                                 int64_t T, Device device, DType dtype) {
-  const int64_t N = B * T;
+  const int64_t N = B * T, Nl = tp.tokens(N);  // Nl: the norm and residual region's rows
   const LocalDims l = local_dims(c, tp);
   auto act = [&](int64_t cols) { return Tensor::empty({N, cols}, dtype, device); };
-  n1 = act(c.hidden);
-  rstd1 = Tensor::empty({N}, DType::F32, device);
+  auto region = [&] { return Tensor::empty({Nl, c.hidden}, dtype, device); };
+  n1 = region();
+  rstd1 = Tensor::empty({Nl}, DType::F32, device);
   q = act(l.q);
   k = act(l.kv);
   v = act(l.kv);
   att = act(l.q);
   lse = Tensor::empty({B, l.heads, T}, DType::F32, device);
-  mid = act(c.hidden);
-  n2 = act(c.hidden);
-  rstd2 = Tensor::empty({N}, DType::F32, device);
+  mid = region();
+  n2 = region();
+  rstd2 = Tensor::empty({Nl}, DType::F32, device);
   gate = act(l.ffn);
   up = act(l.ffn);
   h = act(l.ffn);
@@ -74,7 +75,7 @@ void BlockScratch::allocate(const LlamaConfig& c, const TensorParallel& tp, int6
   const int64_t N = B * T;
   const LocalDims l = local_dims(c, tp);
   auto act = [&](int64_t cols) { return Tensor::empty({N, cols}, dtype, device); };
-  dn = act(c.hidden);
+  dn = Tensor::empty({tp.tokens(N), c.hidden}, dtype, device);
   dq = act(l.q);
   dk = act(l.kv);
   dv = act(l.kv);

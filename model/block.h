@@ -4,8 +4,10 @@
 // Attention is causal with grouped-query heads (kv_heads divides heads), within each token's
 // document when a row packs several (TokenLayout::doc_start). Under tensor
 // parallelism q/k/v and gate/up are column-parallel layers (this rank's heads and units), o
-// and down row-parallel ones (model/parallel_linear.h). Unit hooks (model/unit_hooks.h) see
-// the units' outputs and gradients.
+// and down row-parallel ones (model/parallel_linear.h); under sequence parallelism the norms
+// and the residual adds run on this rank's tokens (model/tensor_parallel.h), the layers
+// gathering and scattering them. Unit hooks (model/unit_hooks.h) see the units' outputs and
+// gradients, every token's.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -22,13 +24,14 @@ namespace neft::model {
 struct ModelOptions;
 struct TensorParallel;
 
-// What a block's backward needs from its forward (N = B*T tokens).
+// What a block's backward needs from its forward (N = B*T tokens; Nl = N, or N / tp when
+// sequence parallelism splits the tokens: TensorParallel::tokens).
 struct BlockActivations {
-  Tensor n1, rstd1;    // [N, C], [N]
+  Tensor n1, rstd1;    // [Nl, C], [Nl]
   Tensor q, k, v;      // [N, q_dim], [N, kv_dim] x2; q and k after RoPE
   Tensor att, lse;     // [N, q_dim], [B, heads, T]
-  Tensor mid;          // [N, C] residual after attention
-  Tensor n2, rstd2;    // [N, C], [N]
+  Tensor mid;          // [Nl, C] residual after attention
+  Tensor n2, rstd2;    // [Nl, C], [Nl]
   Tensor gate, up, h;  // [N, F]
 
   void allocate(const LlamaConfig& c, const TensorParallel& tp, int64_t B, int64_t T, Device device,
@@ -38,7 +41,7 @@ struct BlockActivations {
 
 // Gradient buffers one backward pass reuses for every block.
 struct BlockScratch {
-  Tensor dn;                // [N, C]
+  Tensor dn;                // [Nl, C]
   Tensor dq, dk, dv, datt;  // [N, q_dim], [N, kv_dim] x2, [N, q_dim]
   Tensor dgate, dup, dh;    // [N, F]
   Tensor frozen_dnorm;      // [C] f32: where a frozen norm's weight gradient goes
@@ -63,8 +66,11 @@ class Block {
   ParameterList parameters();
   // The adapters' parameters (model/linear_adapter.h), q, k, v, o, gate, up, down order.
   ParameterList adapter_parameters();
+  // input_layernorm, post_attention_layernorm: the weights that act on this rank's tokens
+  // alone under sequence parallelism.
+  ParameterList norm_parameters() { return {&norm1_, &norm2_}; }
 
-  // x [N, C] -> out [N, C] (a different buffer); fills a.
+  // x [Nl, C] -> out [Nl, C] (a different buffer); fills a.
   void forward(const Tensor& x, const TokenLayout& tokens, BlockActivations& a, Tensor& out);
   // Inference over the next tokens.T columns of every row of a KV cache (kv_cache.h): their
   // keys and values go into k_cache, v_cache [B, capacity, kv heads, D] at columns
@@ -73,7 +79,7 @@ class Block {
   void forward_cached(const Tensor& x, const TokenLayout& tokens, Tensor& k_cache, Tensor& v_cache,
                       int64_t length, const Tensor& key_start, const Tensor& cache_rows,
                       BlockActivations& a, Tensor& out);
-  // dres [N, C]: on entry the gradient of the block's output, on return that of its input x.
+  // dres [Nl, C]: on entry the gradient of the block's output, on return that of its input x.
   void backward(const Tensor& x, const TokenLayout& tokens, const BlockActivations& a,
                 BlockScratch& s, Tensor& dres);
 

@@ -4,7 +4,11 @@
 //   column-parallel: y and dy are this rank's output units; the adapter adds its share of the
 //     input gradient into dx, which the layer then sums over the tensor-parallel group;
 //   row-parallel: x is this rank's input units; y and dy are the whole output (after the
-//     layer's sum over the group), and dx is this rank's input units.
+//     layer's sum over the group), and dx is this rank's input units. When sequence
+//     parallelism splits the tokens (model/tensor_parallel.h), y holds only this rank's rows
+//     of the tokens: the adapter adds its output's rows there; dy is still whole.
+// Under sequence parallelism a column-parallel layer gives its adapter the gathered input,
+// every token, as without it.
 // An adapter that needs its input's projection in backward keeps it from the last forward
 // (the block re-runs its forward before backward when activations are recomputed).
 #pragma once

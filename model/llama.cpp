@@ -5,6 +5,7 @@
 #include "model/linear.h"
 #include "model/shard.h"
 #include "model/vocab_parallel_cross_entropy.h"
+#include "parallel/mappings.h"
 #include "runtime/ops/cross_entropy.h"
 #include "runtime/ops/document_starts.h"
 #include "runtime/ops/elementwise.h"
@@ -113,6 +114,7 @@ void LlamaModel::init_random(uint64_t seed, float std) {
 }
 
 void LlamaModel::zero_grad() {
+  grads_split_ = grads_whole_ = false;
   for (Parameter* p : parameters()) {
     if (!p->trainable)
       p->grad = Tensor();
@@ -136,9 +138,11 @@ void LlamaModel::ensure_buffers(int64_t B, int64_t T) {
   default_positions_ = Tensor::from_ints(pos, {N}, d);
 
   const TensorParallel& tp = options_.tp;
+  const int64_t Nl = tp.tokens(N);                 // the residual stream's rows on this rank
   const int64_t layers = int64_t(blocks_.size());  // this stage's
   block_inputs_.clear();
-  for (int64_t l = 0; l <= layers; ++l) block_inputs_.push_back(Tensor::empty({N, c.hidden}, t, d));
+  for (int64_t l = 0; l <= layers; ++l)
+    block_inputs_.push_back(Tensor::empty({Nl, c.hidden}, t, d));
   activations_.clear();
   const int64_t sets = options_.recompute ? 1 : layers;
   for (int64_t l = 0; l < sets; ++l) {
@@ -147,11 +151,11 @@ void LlamaModel::ensure_buffers(int64_t B, int64_t T) {
   }
   scratch_ = std::make_unique<BlockScratch>();
   scratch_->allocate(c, tp, B, T, d, t);
-  recompute_out_ = options_.recompute ? Tensor::empty({N, c.hidden}, t, d) : Tensor();
-  dresidual_ = Tensor::empty({N, c.hidden}, t, d);
+  recompute_out_ = options_.recompute ? Tensor::empty({Nl, c.hidden}, t, d) : Tensor();
+  dresidual_ = Tensor::empty({Nl, c.hidden}, t, d);
   if (!last_stage()) return;
-  final_normed_ = Tensor::empty({N, c.hidden}, t, d);
-  final_rstd_ = Tensor::empty({N}, DType::F32, d);
+  final_normed_ = Tensor::empty({N, c.hidden}, t, d);  // the head's input: every token
+  final_rstd_ = Tensor::empty({Nl}, DType::F32, d);
   const int64_t V = head().value.size(0);  // this rank's vocabulary
   logits_ = Tensor::empty({N, V}, t, d);
   losses_ = Tensor::empty({N}, DType::F32, d);
@@ -170,6 +174,7 @@ LossSums LlamaModel::forward(const Tensor& tokens, const Tensor& targets, const 
          config_.max_positions, " of ", config_.name);
   NEFT_CHECK(targets.defined() && targets.shape() == tokens.shape(),
              "model forward: targets must be ", tokens.str(), ", got ", targets.str());
+  options_.tp.split_tokens = splits_tokens(N);
   ensure_buffers(B, T);
   tokens_ = tokens.view({N});
   targets_ = targets.view({N});
@@ -184,10 +189,11 @@ LossSums LlamaModel::forward(const Tensor& tokens, const Tensor& targets, const 
     ops::document_starts(positions, layout_.doc_start);
   }
 
+  const TensorParallel& tp = options_.tp;
   if (first_stage()) {
-    ops::embedding_forward(tokens_, embed_.value, vocab_start_, block_inputs_[0]);
-    options_.tp.reduce_from_tp_forward(
-        block_inputs_[0]);  // each rank embedded its vocabulary's tokens
+    Tensor embedded = tp.whole_tokens(block_inputs_[0]);
+    ops::embedding_forward(tokens_, embed_.value, vocab_start_, embedded);
+    tp.row_output(embedded, block_inputs_[0]);  // each rank embedded its vocabulary's tokens
   } else {
     NEFT_CHECK(input.defined(), "model forward: pipeline stage ", options_.pp_stage,
                " needs the previous stage's output");
@@ -198,8 +204,11 @@ LossSums LlamaModel::forward(const Tensor& tokens, const Tensor& targets, const 
     blocks_[l]->forward(block_inputs_[l], layout_, a, block_inputs_[l + 1]);
   }
   if (!last_stage()) return {};
-  ops::rmsnorm_forward(block_inputs_.back(), final_norm_.value, config_.rms_eps, final_normed_,
+  // The final norm on this rank's tokens, then every token's for the vocabulary-parallel head.
+  Tensor normed = tp.token_shard(final_normed_);
+  ops::rmsnorm_forward(block_inputs_.back(), final_norm_.value, config_.rms_eps, normed,
                        final_rstd_);
+  if (tp.split_tokens) parallel::gather_from_sp_forward(normed, final_normed_, *tp.comm);
   linear_forward(final_normed_, head(), logits_);
   if (options_.tp.size == 1)
     ops::cross_entropy_forward(logits_, targets_, kIgnoreIndex, losses_, lse_);
@@ -220,6 +229,7 @@ LossSums LlamaModel::forward(const Tensor& tokens, const Tensor& targets, const 
 
 void LlamaModel::backward(float loss_scale, const Tensor& doutput) {
   NEFT_CHECK(B_ > 0 && tokens_.defined(), "model backward: no forward pass to differentiate");
+  (options_.tp.split_tokens ? grads_split_ : grads_whole_) = true;
   if (!last_stage()) {
     NEFT_CHECK(doutput.defined(), "model backward: pipeline stage ", options_.pp_stage,
                " needs the gradient of its output from the next stage");
@@ -232,8 +242,9 @@ void LlamaModel::backward(float loss_scale, const Tensor& doutput) {
     if (options_.recompute) blocks_[l]->forward(block_inputs_[l], layout_, a, recompute_out_);
     blocks_[l]->backward(block_inputs_[l], layout_, a, *scratch_, dresidual_);
   }
-  if (first_stage() && embed_.grad.defined())
-    ops::embedding_backward(dresidual_, tokens_, vocab_start_, embed_.grad);
+  if (first_stage() && embed_.grad.defined())  // every token's gradient reaches the embedding
+    ops::embedding_backward(options_.tp.row_output_grad(dresidual_), tokens_, vocab_start_,
+                            embed_.grad);
 }
 
 // The loss, the head and the final norm: dresidual_ = the gradient of the last block's output.
@@ -242,9 +253,38 @@ void LlamaModel::backward_head(float loss_scale) {
   ops::cross_entropy_backward(dlosses_, logits_, targets_, lse_, vocab_start_, kIgnoreIndex,
                               dlogits_);
   linear_backward(dlogits_, final_normed_, head(), &dnormed_, false);
-  options_.tp.copy_to_tp_backward(dnormed_);  // the head is column-parallel over the vocabulary
-  ops::rmsnorm_backward(dnormed_, block_inputs_.back(), final_norm_.value, final_rstd_, dresidual_,
+  // The head is column-parallel over the vocabulary: every rank's part of the gradient adds up
+  // (this rank's tokens of it when they are split).
+  Tensor dnormed = options_.tp.token_shard(dnormed_);
+  options_.tp.column_input_grad(dnormed_, dnormed);
+  ops::rmsnorm_backward(dnormed, block_inputs_.back(), final_norm_.value, final_rstd_, dresidual_,
                         scratch_->norm_grad(final_norm_));
+}
+
+bool LlamaModel::splits_tokens(int64_t N) const {
+  const TensorParallel& tp = options_.tp;
+  return tp.sequence_parallel && tp.size > 1 && N % tp.size == 0;
+}
+
+int64_t LlamaModel::residual_rows(int64_t N) const {
+  return splits_tokens(N) ? N / options_.tp.size : N;
+}
+
+void LlamaModel::sum_sequence_parallel_grads() {
+  NEFT_CHECK(!(grads_split_ && grads_whole_),
+             "model: a step's backward passes split their tokens and did not, both");
+  if (grads_split_)
+    for (Parameter* p : sequence_parallel_parameters())
+      if (p->grad.defined()) options_.tp.comm->all_reduce(p->grad);
+  grads_split_ = grads_whole_ = false;
+}
+
+ParameterList LlamaModel::sequence_parallel_parameters() {
+  ParameterList norms;
+  for (auto& b : blocks_)
+    for (Parameter* p : b->norm_parameters()) norms.push_back(p);
+  if (last_stage()) norms.push_back(&final_norm_);
+  return norms;
 }
 
 void LlamaModel::set_unit_hooks(UnitHooks* hooks) {

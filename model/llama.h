@@ -69,6 +69,9 @@ class LlamaModel {
   // Every parameter, in HF order and with HF names (the tied head is not listed twice), each
   // block's adapters' (model/linear_adapter.h) after its own.
   ParameterList parameters();
+  // The parameters that sequence parallelism runs on this rank's tokens only: the norms' weights
+  // (replicated over the tensor-parallel group), this stage's.
+  ParameterList sequence_parallel_parameters();
   // The model's own weights alone, what an HF checkpoint holds (no adapter).
   ParameterList hf_parameters();
   Parameter& parameter(const std::string& name);  // fails naming an unknown name
@@ -83,8 +86,8 @@ class LlamaModel {
   // (ops/document_starts.h: the convention of transformers' packed sequences). Keeps what
   // backward needs.
   // A pipeline stage other than the first takes the previous stage's output as `input`
-  // [B*T, hidden]; a stage other than the last leaves its output in output() and returns
-  // zero sums (only the last stage has the loss).
+  // [residual_rows(B*T), hidden]; a stage other than the last leaves its output in output() and
+  // returns zero sums (only the last stage has the loss).
   LossSums forward(const Tensor& tokens, const Tensor& targets, const Tensor& positions = {},
                    const Tensor& input = {});
   // The gradient of (loss_scale * sum of the counted per-token losses) of the last forward,
@@ -93,11 +96,22 @@ class LlamaModel {
   // gradient of its output from the next stage as `doutput`; a stage other than the first
   // leaves the gradient of its input in input_grad().
   void backward(float loss_scale, const Tensor& doutput = {});
+  // When the backward passes since zero_grad split their tokens (sequence parallelism), each
+  // norm's weight gradient holds this rank's tokens' part: sums them over the tensor-parallel
+  // group (as Megatron-LM all-reduces its layernorms' gradients), after which they are whole
+  // and alike on every rank, as without it. Call once after a step's backward passes (before
+  // the data-parallel sum and the gradient norm); otherwise it does nothing.
+  void sum_sequence_parallel_grads();
 
   bool first_stage() const { return options_.pp_stage == 0; }
   bool last_stage() const { return options_.pp_stage == options_.pp_stages - 1; }
-  const Tensor& output() const { return block_inputs_.back(); }  // [B*T, hidden]
-  const Tensor& input_grad() const { return dresidual_; }        // [B*T, hidden]
+  // [rows, hidden], rows = residual_rows(B*T): what pipeline stages pass on.
+  const Tensor& output() const { return block_inputs_.back(); }
+  const Tensor& input_grad() const { return dresidual_; }
+  // Rows of the [N, hidden] hidden states between blocks that a pass of N tokens holds on this
+  // rank: N, or N / tp when sequence parallelism splits them (model/tensor_parallel.h; asked
+  // for in options().tp, and N divides by tp).
+  int64_t residual_rows(int64_t N) const;
 
   // The last forward's logits, [B*T, vocab] (this rank's vocabulary range under tensor
   // parallelism), in the model dtype.
@@ -136,6 +150,7 @@ class LlamaModel {
 
  private:
   ParameterList parameters(bool with_adapters);
+  bool splits_tokens(int64_t N) const;
   void ensure_buffers(int64_t B, int64_t T);
   void backward_head(float loss_scale);
 
@@ -160,6 +175,8 @@ class LlamaModel {
   Tensor recompute_out_;  // [N, C]: the discarded output of a recomputed block
   Tensor final_normed_, final_rstd_, logits_, losses_, lse_;
   Tensor dresidual_, dnormed_, dlogits_, dlosses_;
+  // Whether the backward passes since zero_grad split their tokens, or kept them whole.
+  bool grads_split_ = false, grads_whole_ = false;
   std::unique_ptr<DecodeBuffers> decode_;  // decode()'s, for its last [B, T]
   std::optional<MicroBatchKey> micro_batch_key_;
 };

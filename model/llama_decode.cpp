@@ -37,6 +37,7 @@ const Tensor& LlamaModel::decode(const Tensor& tokens, const Tensor& positions, 
              "decode: tokens and positions must be [B, T], got ", tokens.str(), " and ",
              positions.str());
   const int64_t B = tokens.size(0), T = tokens.size(1), N = B * T;
+  options_.tp.split_tokens = false;  // decoding keeps every token on every rank
   NEFT_CHECK(cache.B == B && int64_t(cache.k.size()) == int64_t(blocks_.size()),
              "decode: the cache is for ", cache.B, " rows, the tokens have ", B);
   if (cache.length + T > cache.capacity)

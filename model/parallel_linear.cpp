@@ -13,9 +13,10 @@ ColumnParallelLinear::ColumnParallelLinear(const TensorParallel& tp, std::vector
 void ColumnParallelLinear::forward(const Tensor& x, const std::vector<Tensor*>& ys) {
   NEFT_CHECK(ys.size() == parts_.size(), "column-parallel linear: ", ys.size(), " outputs for ",
              parts_.size(), " weights");
+  const Tensor input = tp_->column_input(x);  // every token: x, or the gathered token shards
   for (size_t i = 0; i < parts_.size(); ++i) {
-    linear_forward(x, parts_[i].weight, *ys[i]);
-    if (parts_[i].adapter) parts_[i].adapter->forward(x, *ys[i]);
+    linear_forward(input, parts_[i].weight, *ys[i]);
+    if (parts_[i].adapter) parts_[i].adapter->forward(input, *ys[i]);
   }
 }
 
@@ -23,25 +24,32 @@ void ColumnParallelLinear::backward(const std::vector<const Tensor*>& dys, const
                                     Tensor& dx) {
   NEFT_CHECK(dys.size() == parts_.size(), "column-parallel linear: ", dys.size(), " gradients for ",
              parts_.size(), " weights");
+  // With the tokens split only this rank's were kept: they are gathered again (as Megatron-LM
+  // does), and the whole input's gradient is a buffer of its own until it is reduce-scattered.
+  const Tensor input = tp_->column_input(x);
+  Tensor dinput = tp_->whole_tokens(dx);
   for (size_t i = 0; i < parts_.size(); ++i) {
-    linear_backward(*dys[i], x, parts_[i].weight, &dx, /*accumulate_dx=*/i > 0);
-    if (parts_[i].adapter) parts_[i].adapter->backward(*dys[i], x, &dx);
+    linear_backward(*dys[i], input, parts_[i].weight, &dinput, /*accumulate_dx=*/i > 0);
+    if (parts_[i].adapter) parts_[i].adapter->backward(*dys[i], input, &dinput);
   }
-  tp_->copy_to_tp_backward(dx);  // every rank's units contributed to the whole input's gradient
+  // Every rank's units contributed to the whole input's gradient.
+  tp_->column_input_grad(dinput, dx);
 }
 
 RowParallelLinear::RowParallelLinear(const TensorParallel& tp, Parameter weight)
     : tp_(&tp), part_{std::move(weight), nullptr} {}
 
 void RowParallelLinear::forward(const Tensor& x, Tensor& y) {
-  linear_forward(x, part_.weight, y);
-  tp_->reduce_from_tp_forward(y);  // the partial outputs of every rank's inputs add up
+  Tensor partial = tp_->whole_tokens(y);  // y itself unless the tokens are split
+  linear_forward(x, part_.weight, partial);
+  tp_->row_output(partial, y);  // the partial outputs of every rank's inputs add up
   if (part_.adapter) part_.adapter->forward(x, y);
 }
 
 void RowParallelLinear::backward(const Tensor& dy, const Tensor& x, Tensor& dx) {
-  linear_backward(dy, x, part_.weight, &dx, false);
-  if (part_.adapter) part_.adapter->backward(dy, x, &dx);
+  const Tensor dout = tp_->row_output_grad(dy);  // every token's: dy, or the gathered shards
+  linear_backward(dout, x, part_.weight, &dx, false);
+  if (part_.adapter) part_.adapter->backward(dout, x, &dx);
 }
 
 }  // namespace neft::model

@@ -9,6 +9,10 @@
 //   RowParallelLinear     W split by columns: each rank reads its in/tp inputs (a column-
 //                         parallel layer's outputs) and the partial outputs are summed
 //                         (reduce_from_tp: all-reduce forward, identity backward).
+// Under sequence parallelism (model/tensor_parallel.h) a pass that splits its tokens gives a
+// column-parallel layer this rank's token rows of its input (and of its input gradient), which
+// the layer gathers (and reduce-scatters), and a row-parallel one this rank's token rows of
+// its output (and of its output gradient), which the layer reduce-scatters (and gathers).
 // Every weight has one adapter slot (model/linear_adapter.h). Weight gradients follow
 // model/linear.h: none for a frozen weight, selected rows only for a neuron-level one.
 #pragma once
@@ -35,7 +39,8 @@ class ColumnParallelLinear {
   size_t size() const { return parts_.size(); }
   LinearWeight& part(size_t i) { return parts_.at(i); }
 
-  // ys[i] = x W_iᵀ + adapter_i(x): this rank's outputs of weight i.
+  // ys[i] = x W_iᵀ + adapter_i(x): this rank's outputs of weight i, for every token (x: this
+  // rank's tokens when they are split).
   void forward(const Tensor& x, const std::vector<Tensor*>& ys);
   // dx = the sum over weights (and the group) of dy_i W_i + the adapters' input gradients;
   // the weights' and adapters' gradients accumulate.
@@ -53,7 +58,8 @@ class RowParallelLinear {
 
   LinearWeight& part() { return part_; }
 
-  // y = the sum over the group of x W_localᵀ, + adapter(x): whole on every rank.
+  // y = the sum over the group of x W_localᵀ, + adapter(x): whole on every rank (this rank's
+  // tokens of it when they are split; dy in backward likewise).
   void forward(const Tensor& x, Tensor& y);
   // dx = dy W_local + the adapter's input gradient (this rank's inputs); gradients accumulate.
   void backward(const Tensor& dy, const Tensor& x, Tensor& dx);

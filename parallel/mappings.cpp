@@ -11,6 +11,14 @@ void copy_to_tp_backward(Tensor& dx, Communicator& tp) { tp.all_reduce(dx); }
 
 void reduce_from_tp_forward(Tensor& y, Communicator& tp) { tp.all_reduce(y); }
 
+void gather_from_sp_forward(const Tensor& shard, Tensor& whole, Communicator& tp) {
+  tp.all_gather(shard, whole);
+}
+
+void gather_from_sp_backward(const Tensor& dwhole, Tensor& dshard, Communicator& tp) {
+  tp.reduce_scatter(dwhole, dshard);
+}
+
 namespace {
 
 // full [..., S * c] and shard [..., c], S = the group's size; returns c.

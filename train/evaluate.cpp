@@ -43,8 +43,8 @@ bool pipeline_forward(model::LlamaModel& model, const data::BatchTensors& t,
   const int stage = pp.rank(), last = pp.size() - 1;
   Tensor input;
   if (stage > 0) {
-    input = Tensor::empty({t.tokens.numel(), model.config().hidden}, model.options().dtype,
-                          model.options().device);
+    input = Tensor::empty({model.residual_rows(t.tokens.numel()), model.config().hidden},
+                          model.options().dtype, model.options().device);
     pp.recv(input, stage - 1);
   }
   model.forward(t.tokens, t.targets, t.positions, input);

@@ -211,27 +211,34 @@ GradSync replay_grad_sync(const std::vector<PlanParam>& params, int dp, bool spl
   return g;
 }
 
+// Rows of the norm and residual region's [tokens, hidden] tensors on a rank: every token, or
+// 1/tp of them under sequence parallelism (model::TensorParallel::tokens).
+int64_t region_rows(const PlanSpec& s) {
+  const int64_t N = s.micro_batch * s.seq_len;
+  return s.sequence_parallel && s.tp > 1 ? N / s.tp : N;
+}
+
 // The model's buffers (LlamaModel::ensure_buffers, BlockActivations, BlockScratch), LoRA's
-// [N, r] pair per adapter and, with dropout, its [N, in] buffer, in bytes. Sequence parallelism
-// (modelled) splits the [N, hidden] tensors of the norm and residual regions over the
-// tensor-parallel ranks.
+// [N, r] pair per adapter and, with dropout, its [N, in] buffer, in bytes. Sequence
+// parallelism splits the [N, hidden] tensors of the norm and residual regions over the
+// tensor-parallel ranks; the head's input stays whole.
 int64_t activation_bytes(const PlanSpec& s, const Local& l, int64_t stage_layers, bool last) {
   const model::LlamaConfig& c = s.config;
   const int64_t dt = int64_t(dtype_size(s.dtype)), B = s.micro_batch, T = s.seq_len, N = B * T;
-  const int64_t act = N * c.hidden * dt;
-  const int64_t norm_region = s.sequence_parallel ? ceil_div(act, s.tp) : act;
-  const int64_t kept_per_block = 3 * norm_region /* n1, mid, n2 */ + 2 * N * 4 /* rstd */ +
+  const int64_t Nl = region_rows(s), act = N * c.hidden * dt, region = Nl * c.hidden * dt;
+  const int64_t kept_per_block = 3 * region /* n1, mid, n2 */ + 2 * Nl * 4 /* rstd */ +
                                  2 * N * l.q * dt /* q, att */ + 2 * N * l.kv * dt /* k, v */ +
                                  B * l.heads * T * 4 /* lse */ +
                                  3 * N * l.ffn * dt /* gate, up, h */;
-  const int64_t scratch = act + 2 * N * l.q * dt + 2 * N * l.kv * dt + 3 * N * l.ffn * dt +
-                          c.hidden * 4 /* frozen norm's gradient */;
+  const int64_t scratch = region /* dn */ + 2 * N * l.q * dt + 2 * N * l.kv * dt +
+                          3 * N * l.ffn * dt + c.hidden * 4 /* frozen norm's gradient */;
   int64_t total = (s.recompute ? 1 : stage_layers) * kept_per_block + scratch;
-  total += (stage_layers + 1) * norm_region;  // the residual stream at each block boundary
-  total += act;                               // dresidual
-  if (s.recompute) total += act;              // a recomputed block's discarded output
-  if (last)  // final norm's output and rstd, logits and their gradient, losses, lse, dlosses
-    total += norm_region + 4 * N * 4 + 2 * N * l.vocab * dt + act;
+  total += (stage_layers + 1) * region;  // the residual stream at each block boundary
+  total += region;                       // dresidual
+  if (s.recompute) total += region;      // a recomputed block's discarded output
+  if (last)  // final norm's output (whole) and rstd, logits and their gradient, losses, lse,
+             // dlosses, the head's input gradient
+    total += act + Nl * 4 + 3 * N * 4 + 2 * N * l.vocab * dt + act;
   if (s.training == PlanTraining::Lora) {
     int64_t widest = 0;  // dropout's one buffer: the widest input of a target (lora_dropout.h)
     for (const Matrix& m : block_matrices(c, l))
@@ -346,6 +353,7 @@ PlanSpec plan_spec_of(const TrainOptions& o, int world_size) {
   s.cuda = o.compute_device() == Device::CUDA;
   s.recompute = o.recompute;
   s.distributed_optimizer = o.distributed_optimizer;
+  s.sequence_parallel = o.parallelism.sequence_parallel && s.tp > 1;
   if (!o.neurons.empty()) {
     const neuron::NeuronSet set = neuron::load_neuron_set(o.neurons);
     s.training = PlanTraining::Neurons;
@@ -366,8 +374,13 @@ std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
   if (s.training == PlanTraining::Lora) lora::check_config(s.lora, c);
   const Local l = local_dims(c, s.tp);
   const int64_t dt = int64_t(dtype_size(s.dtype)), N = s.micro_batch * s.seq_len;
+  const bool sp = s.sequence_parallel && s.tp > 1;
+  if (sp && N % s.tp != 0)
+    fail("sequence parallelism: micro-batch x seq-len (", s.micro_batch, " x ", s.seq_len,
+         " tokens) must divide by tp ", s.tp);
   const int64_t act = N * c.hidden * dt, M = s.grad_accum;
   const bool split = s.distributed_optimizer && s.dp > 1;  // the optimizer's state over dp
+  const int64_t region = region_rows(s) * c.hidden * dt;   // what pipeline stages exchange
   std::vector<RankPlan> plans;
   for (int stage = 0; stage < s.pp; ++stage) {
     const model::LayerRange layers = model::stage_layers(c.layers, s.pp, stage);
@@ -416,10 +429,14 @@ std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
       if (s.cuda)
         transient = std::max({transient, s.micro_batch * l.heads * s.seq_len * 4,
                               std::min<int64_t>(N, 512) * c.hidden * 4});
+      // Sequence parallelism's whole-token buffers live within one layer's call; the most at
+      // once is a column-parallel layer's backward: its input gathered again and its whole
+      // input gradient, with a neuron-level weight's selected columns inside it.
+      if (sp) transient = std::max(transient, 2 * act + picked);
       // The pipeline's receive buffers and the inputs a stage keeps; the gradient sync's
       // packed bucket comes after them, once the pipeline's buffers are gone.
       const int64_t pipeline =
-          s.pp > 1 ? ((first ? 0 : 1 + schedule.kept_inputs) + (last ? 0 : 1)) * act : 0;
+          s.pp > 1 ? ((first ? 0 : 1 + schedule.kept_inputs) + (last ? 0 : 1)) * region : 0;
       const GradSync sync = replay_grad_sync(params, s.dp, split, dt);
       if (pipeline + transient >= sync.flat_bytes) {
         m.comm_buffers = pipeline;
@@ -439,24 +456,39 @@ std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
         for (const Matrix& mat : block_matrices(c, l))
           if (has_target(s.lora, mat.target))
             (mat.row_parallel ? row_lora : column_lora) += all_reduce(N * s.lora.rank * dt, s.tp);
-      const int64_t block_forward = 2 * all_reduce(act, s.tp) + row_lora;      // o, down
-      const int64_t block_backward = 2 * all_reduce(act, s.tp) + column_lora;  // gate/up, q/k/v
-      const int64_t forward = (first ? all_reduce(act, s.tp) : 0)  // the embedding's sum
-                              + Ls * block_forward +
-                              (last ? 3 * all_reduce(N * 4, s.tp) : 0);  // the loss's maxima,
-                                                                         // sums, targets
-      const int64_t backward = (last ? all_reduce(act, s.tp) : 0)  // the head's input gradient
+      // Without sequence parallelism each sum of [N, hidden] partials is an all-reduce; with
+      // it, an all-gather or a reduce-scatter (half the bytes each) of the same tensor.
+      const int64_t sum = sp ? ring(act, 1, s.tp) : all_reduce(act, s.tp);
+      const int64_t gather = sp ? ring(act, 1, s.tp) : 0;  // what sequence parallelism adds
+      const bool full = s.training == PlanTraining::Full;
+      // o's and down's sums, and under sequence parallelism q/k/v's and gate/up's gathers.
+      const int64_t block_forward = 2 * sum + 2 * gather + row_lora;
+      // q/k/v's and gate/up's input gradients, and under sequence parallelism their inputs
+      // gathered again and o's and down's output gradients gathered.
+      const int64_t block_backward = 2 * sum + 4 * gather + column_lora;
+      // The last stage gathers the final norm's output for the head (under sequence
+      // parallelism) and sums the loss's maxima, sums and targets.
+      const int64_t head = gather + 3 * all_reduce(N * 4, s.tp);
+      const int64_t forward = (first ? sum : 0)  // the embedding's sum
+                              + Ls * block_forward + (last ? head : 0);
+      const int64_t backward = (last ? sum : 0)                // the head's input gradient
+                               + (first && full ? gather : 0)  // the embedding's, gathered
                                + Ls * block_backward + (s.recompute ? Ls * block_forward : 0);
-      r.tp_bytes_per_step =
-          schedule.forwards * forward + M * backward + all_reduce(4, s.tp);  // + the norm's sum
+      // Under sequence parallelism, each trained norm's gradient summed once a step.
+      const int64_t norms =
+          sp && full ? (2 * Ls + (last ? 1 : 0)) * all_reduce(c.hidden * 4, s.tp) : 0;
+      r.tp_bytes_per_step = schedule.forwards * forward + M * backward + norms +
+                            all_reduce(4, s.tp);                // + the gradient norm's sum
       r.dp_bytes_per_step = s.dp > 1 ? 2 * all_reduce(8, s.dp)  // counted and real tokens
                                            + sync.bytes + all_reduce(4, s.dp)   // the loss
                                            + (split ? all_reduce(4, s.dp) : 0)  // the norm's
                                                                                 // owned rows
                                      : 0;
+      // Each micro-batch's output and input gradient (this rank's tokens under sequence
+      // parallelism), the loss and the gradient norm.
       if (s.pp > 1)
-        r.pp_bytes_per_step = (last ? 0 : M * act) + (first ? 0 : M * act)  // outputs, gradients
-                              + 2 * all_reduce(4, s.pp);                    // the loss and the norm
+        r.pp_bytes_per_step =
+            (last ? 0 : M * region) + (first ? 0 : M * region) + 2 * all_reduce(4, s.pp);
       const StageFlops f = stage_flops(s, l, params, Ls, last);
       r.flops_per_step = double(schedule.forwards) * f.forward + double(M) * f.backward +
                          (s.recompute ? double(M) * f.blocks_forward : 0);

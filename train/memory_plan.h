@@ -10,10 +10,8 @@
 // optim/adamw.cpp, train/train_step.cpp, parallel/grad_sync.cpp), and every collective
 // they make, counted as the Communicator counts it (parallel/communicator.h: the ring volume
 // each rank sends, each operation's fraction rounded down), the distributed optimizer's
-// (optim/distributed_optimizer.cpp) included. One feature the trainer does not have yet is
-// modelled only, and the plan says so where it uses it: sequence parallelism (Megatron-LM's,
-// Korthikanti et al. 2022: the activations of the norm and residual regions split over the
-// tensor-parallel ranks).
+// (optim/distributed_optimizer.cpp) and sequence parallelism's (model/tensor_parallel.h)
+// included.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -58,7 +56,7 @@ struct PlanSpec {
   // parameter whose rows dp does not divide).
   bool distributed_optimizer = false;
   int dp_rank = 0;
-  bool sequence_parallel = false;  // modelled
+  bool sequence_parallel = false;  // a no-op at tp 1
   PlanTraining training = PlanTraining::Full;
   NeuronCounts neurons;   // PlanTraining::Neurons
   lora::LoraConfig lora;  // PlanTraining::Lora

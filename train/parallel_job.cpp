@@ -41,6 +41,7 @@ ParallelJob ParallelJob::start(const ParallelOptions& o, const std::string& devi
          ": launch it with `mpirun -np N neft ...` or `srun -n N neft ...`, N a multiple of ",
          model_ranks);
   ParallelJob job;
+  job.sequence_parallel_ = o.sequence_parallel;
   if (!parallel::mpi_running()) return job;  // one process: nothing to set up
   if (device == "cuda") parallel::select_device_for_local_rank();
   job.groups_.emplace(
@@ -50,7 +51,8 @@ ParallelJob ParallelJob::start(const ParallelOptions& o, const std::string& devi
 
 model::TensorParallel ParallelJob::tensor_parallel() const {
   if (!groups_) return {};
-  return {groups_->tp.get(), groups_->tp->rank(), groups_->tp->size()};
+  return {groups_->tp.get(), groups_->tp->rank(), groups_->tp->size(),
+          sequence_parallel_ && groups_->tp->size() > 1};
 }
 
 bool ParallelJob::holds_output_shards() const { return !groups_ || groups_->coords.dp == 0; }
@@ -69,6 +71,7 @@ std::string ParallelJob::describe() const {
   std::string text = "tp " + std::to_string(l.tp);
   if (l.pp > 1) text += " x pp " + std::to_string(l.pp);
   text += " x dp " + std::to_string(l.dp) + " (" + std::to_string(l.world()) + " ranks)";
+  if (tensor_parallel().sequence_parallel) text += ", sequence-parallel";
   return text;
 }
 

@@ -48,7 +48,8 @@ class ParallelJob {
   parallel::Communicator* dp() const { return groups_ ? groups_->dp.get() : nullptr; }
   parallel::Communicator* pp() const { return groups_ ? groups_->pp.get() : nullptr; }
   parallel::Communicator* world() const { return groups_ ? groups_->world.get() : nullptr; }
-  // This rank's share of the model (the whole model when tp is 1).
+  // This rank's share of the model (the whole model when tp is 1), with sequence parallelism
+  // when the options asked for it and tp is more than 1.
   model::TensorParallel tensor_parallel() const;
 
   // World rank 0: prints, writes metrics, checkpoints and the final model.
@@ -61,11 +62,12 @@ class ParallelJob {
   parallel::Communicator* output_stages() const;
   // Every rank waits for the others (e.g. until rank 0 has renamed a checkpoint into place).
   void barrier() const;
-  // "tp 2 x dp 2 (4 ranks)", for the header line.
+  // "tp 2 x dp 2 (4 ranks)" (", sequence-parallel" after it when on), for the header line.
   std::string describe() const;
 
  private:
   std::optional<parallel::ProcessGroups> groups_;
+  bool sequence_parallel_ = false;
 };
 
 }  // namespace neft::train

@@ -11,7 +11,7 @@
 namespace neft::train {
 
 namespace {
-constexpr int kFields = 15;
+constexpr int kFields = 16;
 
 int64_t to_i64(size_t bytes) { return int64_t(bytes); }
 
@@ -48,7 +48,8 @@ std::vector<RankStats> gather_rank_stats(const ParallelJob& job, const RankStats
                                         mine.weight_bytes,
                                         mine.gradient_bytes,
                                         mine.optimizer_bytes,
-                                        mine.activation_bytes};
+                                        mine.activation_bytes,
+                                        mine.pp_bytes_per_step};
   Tensor in = Tensor::empty({kFields}, DType::I64);
   for (int i = 0; i < kFields; ++i) in.data<int64_t>()[i] = mine_fields[i];
   if (!job.world()) return {mine};
@@ -58,7 +59,7 @@ std::vector<RankStats> gather_rank_stats(const ParallelJob& job, const RankStats
   for (int r = 0; r < job.world_size(); ++r) {
     const int64_t* f = all.data<int64_t>() + r * kFields;
     out.push_back({f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12],
-                   f[13], f[14]});
+                   f[13], f[14], f[15]});
   }
   return out;
 }
@@ -75,6 +76,7 @@ nlohmann::json to_json(const std::vector<RankStats>& stats) {
                      {"state_bytes", s.state_bytes},
                      {"dp_bytes_per_step", s.dp_bytes_per_step},
                      {"tp_bytes_per_step", s.tp_bytes_per_step},
+                     {"pp_bytes_per_step", s.pp_bytes_per_step},
                      {"peak_allocated_bytes", s.peak_allocated_bytes},
                      {"peak_rss_bytes", s.peak_rss_bytes},
                      {"memory",

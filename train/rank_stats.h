@@ -1,8 +1,8 @@
 // What each rank of a training job holds and sends: the parameters it trains, its training
-// state (master copies, moments, gradients), the bytes a step sends over its data- and
-// tensor-parallel groups, and the memory it measured. Neuron-level training is meant to shrink
-// the first three in proportion to the selection each rank owns; this is where a run shows it,
-// and what `neft plan` (train/memory_plan.h) is checked against.
+// state (master copies, moments, gradients), the bytes a step sends over its data-, tensor-
+// and pipeline-parallel groups, and the memory it measured. Neuron-level training is meant to
+// shrink the first three in proportion to the selection each rank owns; this is where a run shows
+// it, and what `neft plan` (train/memory_plan.h) is checked against.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -33,6 +33,7 @@ struct RankStats {
   // communication buffers, inputs).
   int64_t peak_allocated_bytes = 0, peak_rss_bytes = 0;
   int64_t weight_bytes = 0, gradient_bytes = 0, optimizer_bytes = 0, activation_bytes = 0;
+  int64_t pp_bytes_per_step = 0;  // over the pipeline group: stage outputs and gradients
 };
 
 // Fills the memory fields of `s` on this rank, after a step.

@@ -20,6 +20,9 @@ struct ParallelOptions {
   int64_t pp = 1;
   std::string comm_backend = "auto";                           // auto | mpi | nccl
   double comm_timeout = parallel::kDefaultCommTimeoutSeconds;  // seconds per collective
+  // Megatron-LM's sequence parallelism over the tp ranks (model/tensor_parallel.h); nothing
+  // at tp 1.
+  bool sequence_parallel = false;
 
   // "auto" is nccl with --device cuda and mpi on the cpu.
   parallel::Backend backend(const std::string& device) const;

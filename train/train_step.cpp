@@ -86,8 +86,9 @@ double pipelined_forward_backward(model::LlamaModel& model,
     inputs[size_t(mb)] = Tensor();
     return model.input_grad();
   };
-  step.make_activation = [&] {
-    return Tensor::empty({b0.B * b0.T, model.config().hidden}, model.options().dtype, d);
+  step.make_activation = [&] {  // this rank's tokens under sequence parallelism
+    return Tensor::empty({model.residual_rows(b0.B * b0.T), model.config().hidden},
+                         model.options().dtype, d);
   };
   parallel::run_1f1b(pp, int(micro_batches.size()), step);
   return loss_sum;  // non-zero on the last stage only
@@ -126,6 +127,7 @@ StepResult forward_backward(model::LlamaModel& model, const std::vector<data::Ba
       }
     }
   }
+  model.sum_sequence_parallel_grads();  // the norms' gradients of each rank's tokens, over tp
   if (dp) {
     if (sharded_over(groups))
       optim::reduce_scatter_gradients(model.parameters(), *dp);

@@ -31,11 +31,12 @@ struct StepGroups {
 };
 
 // The gradients of one step without the update: zero_grad, forward and backward of every
-// micro-batch (1F1B over `pp`), and the data-parallel sum (of the rank's own rows alone under
-// the distributed optimizer). The scorers' passes over task data use it too. grad_norm is
-// left 0. `step`, the optimizer step being trained (from 0), makes it a training pass: each
-// micro-batch's forward gets its key (model/micro_batch_key.h), from which LoRA's dropout
-// draws its masks; without one (the scorers') nothing is dropped.
+// micro-batch (1F1B over `pp`), the tensor-parallel sum of the norms' gradients under sequence
+// parallelism (LlamaModel::sum_sequence_parallel_grads), and the data-parallel sum (of the
+// rank's own rows alone under the distributed optimizer). The scorers' passes over task data
+// use it too. grad_norm is left 0. `step`, the optimizer step being trained (from 0), makes it
+// a training pass: each micro-batch's forward gets its key (model/micro_batch_key.h), from
+// which LoRA's dropout draws its masks; without one (the scorers') nothing is dropped.
 StepResult forward_backward(model::LlamaModel& model, const std::vector<data::Batch>& micro_batches,
                             const StepGroups& groups = {}, std::optional<int64_t> step = {});
 

@@ -283,6 +283,10 @@ int run_training(const TrainOptions& o) {
         job.world_size() > 1 ? (", " + job.describe()).c_str() : "", data_spec(o).c_str(),
         (long long)o.micro_batch, (long long)o.seq_len, (long long)(o.grad_accum * dp));
   Progress progress({o.steps, start, o.log_every, rank0});
+  if (o.parallelism.sequence_parallel && !mopts.tp.sequence_parallel)
+    progress.message(
+        "--sequence-parallel does nothing at --tp 1: there is no tensor-parallel "
+        "group to split the tokens over (Megatron-LM turns it off there too)");
   const auto t0 = std::chrono::steady_clock::now();
   int64_t saved_step = start;
   for (int64_t step = start; step < o.steps; ++step) {
@@ -291,6 +295,7 @@ int run_training(const TrainOptions& o) {
     const float lr = schedule.at(step);
     const uint64_t dp_sent = job.dp() ? job.dp()->bytes_sent() : 0;
     const uint64_t tp_sent = job.tp() ? job.tp()->bytes_sent() : 0;
+    const uint64_t pp_sent = job.pp() ? job.pp()->bytes_sent() : 0;
     // The first step's peak is the step's, what `neft plan` predicts: not the setup's before
     // it (the random initialisation draws each split tensor whole; loading reads through the
     // host).
@@ -308,6 +313,7 @@ int run_training(const TrainOptions& o) {
           if (p->trainable && p->shard_dim < 0) mine.replicated_parameters += p->value.numel();
       mine.dp_bytes_per_step = int64_t((job.dp() ? job.dp()->bytes_sent() : 0) - dp_sent);
       mine.tp_bytes_per_step = int64_t((job.tp() ? job.tp()->bytes_sent() : 0) - tp_sent);
+      mine.pp_bytes_per_step = int64_t((job.pp() ? job.pp()->bytes_sent() : 0) - pp_sent);
       measure_memory(mine, *model, opt);
       const std::vector<RankStats> ranks = gather_rank_stats(job, mine);
       output.log({{"step", step + 1}, {"ranks", to_json(ranks)}});

@@ -58,7 +58,7 @@ TEST(Plan, TheDistributedOptimizerHoldsSixPlusTwelveOverDpBytesAParameter) {
     const nlohmann::json p = plan_json(
         with(k70b, {"--tp", "8", "--pp", "2", "--nodes", nodes, "--distributed-optimizer"}));
     const double dp = p["layout"]["dp"].get<double>();
-    EXPECT_THAT(p["modelled"].dump(), HasSubstr("distributed-optimizer"));
+    EXPECT_TRUE(p["step"]["distributed_optimizer"].get<bool>());
     for (const nlohmann::json& r : p["ranks"]) {
       const nlohmann::json& m = r["memory"];
       const double state = double(m["weights"].get<int64_t>() + m["gradients"].get<int64_t>() +
@@ -96,8 +96,40 @@ TEST(Plan, PrintsATablePerStageAndSaysWhatIsModelled) {
   ASSERT_EQ(r.status, 0) << r.err;
   for (const char* part : {"stage 0", "stage 1", "layers 0-39", "layers 40-79", "weights",
                            "Adam moments", "activations", "communication buffers", "fits: yes",
-                           "modelled only", "--sequence-parallel", "tokens/s per GPU"})
+                           "--sequence-parallel: 512 tokens a rank", "tokens/s per GPU"})
     EXPECT_THAT(r.out, HasSubstr(part));
+  // Sequence parallelism and the distributed optimizer are neft train's: only the step time
+  // is modelled.
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("modelled only")));
+  const Result d = neft(with(
+      {"plan"}, with(k70b, {"--tp", "8", "--pp", "2", "--nodes", "4", "--distributed-optimizer"})));
+  ASSERT_EQ(d.status, 0) << d.err;
+  EXPECT_THAT(d.out, HasSubstr("optimizer: master copies and moments split over the 2 "
+                               "data-parallel ranks (--distributed-optimizer)"));
+  EXPECT_THAT(d.out, ::testing::Not(HasSubstr("modelled only")));
+}
+
+// At 70B's width the norm and residual regions are most of a rank's activations at tp 8: they
+// fall by 7/8 under sequence parallelism, while the bytes sent per block grow by half (the
+// column-parallel layers' inputs gathered again in backward).
+TEST(Plan, SequenceParallelismSplitsTheNormAndResidualActivations) {
+  const std::vector<std::string> layout = with(k70b, {"--tp", "8", "--neurons", "5%params"});
+  const nlohmann::json tp = plan_json(layout);
+  const nlohmann::json sp = plan_json(with(layout, {"--sequence-parallel"}));
+  EXPECT_TRUE(sp["step"]["sequence_parallel"].get<bool>());
+  const int64_t without = tp["ranks"][0]["memory"]["activations"].get<int64_t>();
+  const int64_t with_sp = sp["ranks"][0]["memory"]["activations"].get<int64_t>();
+  // Per layer: n1, mid, n2 and the block's input, [4096, 8192] bf16 each, 7/8 of them gone,
+  // and their two f32 rstd rows; once: dresidual, dn and the last block's output, and the
+  // final norm's rstd.
+  const int64_t N = 4096, C = 8192, layers = 80;
+  const int64_t saved = layers * (4 * N * C * 2 + 2 * N * 4) + 3 * N * C * 2 + N * 4;
+  EXPECT_EQ(without - with_sp, saved - saved / 8);
+  EXPECT_GT(sp["ranks"][0]["tp_bytes_per_step"].get<int64_t>(),
+            tp["ranks"][0]["tp_bytes_per_step"].get<int64_t>());
+  // At tp 1 there is nothing to split: the same plan.
+  EXPECT_EQ(plan_json(with(k70b, {"--sequence-parallel", "--neurons", "5%params"}))["ranks"],
+            plan_json(with(k70b, {"--neurons", "5%params"}))["ranks"]);
 }
 
 TEST(Plan, AMistakeIsOneLineNamingTheOption) {
@@ -110,6 +142,9 @@ TEST(Plan, AMistakeIsOneLineNamingTheOption) {
   expect_one_line_error(neft({"plan", "--model", "tiny", "--dp", "2", "--nodes", "1"}), {"--dp"});
   expect_one_line_error(neft({"plan", "--model", "tiny", "--gpu", "tpu"}), {"--gpu", "tpu"});
   expect_one_line_error(neft({"plan", "--tp", "2"}), {"--model"});
+  expect_one_line_error(neft({"plan", "--model", "tiny", "--tp", "2", "--sequence-parallel",
+                              "--micro-batch", "1", "--seq-len", "33"}),
+                        {"--micro-batch", "1 x 33", "--tp 2"});
 }
 
 TEST(TrainNumLayers, BuildsTheFirstLayersOnlyAndRefusesWeightsOfAnotherDepth) {

@@ -253,5 +253,27 @@ TEST(TrainE2E, LayoutsThatOneProcessCannotRunAreOneLineErrors) {
   EXPECT_FALSE(fs::exists(out));
 }
 
+// Sequence parallelism splits each micro-batch's tokens over tp: a count that does not divide is
+// one line naming the values, before anything runs. At tp 1 it does nothing, as in Megatron-LM
+// (there is no group to split over), and says so: the run is the run without it.
+TEST(TrainE2E, SequenceParallelismNeedsTokensThatDivideByTpAndDoesNothingAtTp1) {
+  TempDir dir;
+  const std::string out = dir.file("run");
+  expect_one_line_error(neft({"train", "--tp", "2", "--sequence-parallel", "--micro-batch", "3",
+                              "--seq-len", "33", "--out", out}),
+                        {"--micro-batch", "3 x 33", "--tp 2"});
+  EXPECT_FALSE(fs::exists(out));
+
+  const std::vector<std::string> run = {"--steps",       "2",  "--seq-len",       "32",
+                                        "--micro-batch", "2",  "--eval-examples", "2",
+                                        "--log-every",   "100"};
+  const Result plain = neft(with({"train", "--out", dir.file("plain")}, run));
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  const Result sp = neft(with({"train", "--sequence-parallel", "--out", dir.file("sp")}, run));
+  ASSERT_EQ(sp.status, 0) << sp.err;
+  EXPECT_THAT(sp.out, HasSubstr("--sequence-parallel does nothing at --tp 1"));
+  EXPECT_EQ(losses(dir.file("sp")), losses(dir.file("plain")));
+}
+
 }  // namespace
 }  // namespace neft::launch

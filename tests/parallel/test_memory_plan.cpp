@@ -1,10 +1,11 @@
 // `neft plan`'s accounting against `neft train`'s measurements, at every layout the world
-// allows (tp 1/2, pp 1/2, dp = the rest) and for full, neuron-level, LoRA (with dropout too)
-// and recomputed training, and full and neuron-level under the distributed optimizer: on each
-// rank, the bytes the planner says the step sends over the tensor- and data-parallel groups
-// equal what the communicators counted (metrics.jsonl's "ranks" record), the weights,
-// gradients, optimizer state and activation buffers equal what the model and the optimizer
-// hold, and the planned peak is within 10% of the allocator's measured peak.
+// allows (tp 1/2, pp 1/2, dp = the rest; at tp 2 with sequence parallelism too) and for full,
+// neuron-level, LoRA (with dropout too) and recomputed training, and full and neuron-level
+// under the distributed optimizer: on each rank, the bytes the planner says the step sends
+// over the tensor-, data- and pipeline-parallel groups equal what the communicators counted
+// (metrics.jsonl's "ranks" record), the weights, gradients, optimizer state and activation
+// buffers equal what the model and the optimizer hold, and the planned peak is within 10% of
+// the allocator's measured peak.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
@@ -50,12 +51,8 @@ struct Mode {
   std::vector<std::string> args;  // beyond the layout's
 };
 
-class PlanAgainstTraining : public ::testing::TestWithParam<Layout> {};
-
-TEST_P(PlanAgainstTraining, BytesSentAreExactAndThePeakIsWithinTenPercent) {
-  const Layout layout = GetParam();
-  if (!layout.fits())
-    GTEST_SKIP() << layout.name() << " on " << world_size() << " ranks is not a layout tested here";
+// Each mode of `neft train` at `layout` (with `more` options) against its plan, rank by rank.
+void expect_plan_matches_training(const Layout& layout, const std::vector<std::string>& more) {
   SharedTempDir dir;
   const std::string neurons = write_uneven_neurons(dir, model::resolve_config("tiny"));
   const int dp = world_size() / layout.model_ranks();
@@ -76,15 +73,16 @@ TEST_P(PlanAgainstTraining, BytesSentAreExactAndThePeakIsWithinTenPercent) {
         with({"train", "--model", "tiny", "--out", out, "--tp", std::to_string(layout.tp), "--pp",
               std::to_string(layout.pp), "--grad-accum", std::to_string(kGlobalMicroBatches / dp),
               "--seq-len", "48", "--steps", "1", "--eval-examples", "2", "--log-every", "100"},
-             mode.args);
+             with(mode.args, more));
     // The allocator's peak from here on, less what the process held already.
     reset_peak_memory(Device::CPU);
     const int64_t before = int64_t(memory_stats(Device::CPU).allocated);
     neft(args);
-    ASSERT_FALSE(HasFatalFailure());
+    ASSERT_FALSE(::testing::Test::HasFatalFailure());
 
     train::PlanSpec spec = train::plan_spec_of(options_of(args), world_size());
-    const std::string what = layout.name() + " dp" + std::to_string(dp) + " " + mode.name;
+    std::string what = layout.name() + " dp" + std::to_string(dp) + " " + mode.name;
+    for (const std::string& option : more) what += " " + option;
     bool found = false;
     for (const nlohmann::json& record : records(out)) {
       if (!record.contains("ranks")) continue;
@@ -100,6 +98,7 @@ TEST_P(PlanAgainstTraining, BytesSentAreExactAndThePeakIsWithinTenPercent) {
       const std::string rank = what + ", rank " + std::to_string(world_rank());
       EXPECT_EQ(s["tp_bytes_per_step"].get<int64_t>(), plan->tp_bytes_per_step) << rank;
       EXPECT_EQ(s["dp_bytes_per_step"].get<int64_t>(), plan->dp_bytes_per_step) << rank;
+      EXPECT_EQ(s["pp_bytes_per_step"].get<int64_t>(), plan->pp_bytes_per_step) << rank;
       EXPECT_EQ(s["trained_parameters"].get<int64_t>(), plan->trained_parameters) << rank;
       const train::RankMemory& m = plan->memory;
       const nlohmann::json& held = s["memory"];
@@ -125,6 +124,26 @@ TEST_P(PlanAgainstTraining, BytesSentAreExactAndThePeakIsWithinTenPercent) {
     }
     EXPECT_TRUE(found) << what << ": metrics.jsonl has no per-rank record";
   }
+}
+
+class PlanAgainstTraining : public ::testing::TestWithParam<Layout> {};
+
+TEST_P(PlanAgainstTraining, BytesSentAreExactAndThePeakIsWithinTenPercent) {
+  const Layout layout = GetParam();
+  if (!layout.fits())
+    GTEST_SKIP() << layout.name() << " on " << world_size() << " ranks is not a layout tested here";
+  expect_plan_matches_training(layout, {});
+}
+
+// Sequence parallelism (tp 2 only: at tp 1 it does nothing): the norm and residual regions'
+// activations split over tp, the gathered inputs and reduce-scattered outputs, the column
+// layers' inputs gathered again in backward, the norms' gradients summed once a step, the
+// pipeline's stages exchanging their tokens only.
+TEST_P(PlanAgainstTraining, WithSequenceParallelism) {
+  const Layout layout = GetParam();
+  if (!layout.fits() || layout.tp == 1)
+    GTEST_SKIP() << layout.name() << " on " << world_size() << " ranks is not a layout tested here";
+  expect_plan_matches_training(layout, {"--sequence-parallel"});
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, PlanAgainstTraining,

@@ -150,7 +150,7 @@ struct Layout {
 // `neft train` at `layout` for `steps` steps of micro-batches of 2 sequences of 32 tokens at
 // lr 1e-2 (after one warmup step), a checkpoint every 3 steps, plus `extra`.
 inline std::vector<std::string> layout_train_args(const std::string& out, const Layout& layout,
-                                                  int steps, std::vector<std::string> extra) {
+                                                  int steps, std::vector<std::string> extra = {}) {
   std::vector<std::string> args = {"train",
                                    "--out",
                                    out,
