@@ -26,8 +26,6 @@ int64_t all_reduce(int64_t bytes, int size) { return ring(bytes, 2, size); }
 // reduce_scatter's bytes are its input's, all_gather's its output's: one pass of either.
 int64_t one_pass(int64_t bytes, int size) { return ring(bytes, 1, size); }
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 // This rank's widths, with model::TensorParallel's one-line error where tp does not divide.
 struct Local {
   int64_t heads, q, kv, ffn, vocab;

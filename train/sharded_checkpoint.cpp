@@ -65,9 +65,13 @@ RankShards rank_shards(model::LlamaModel& model, const optim::AdamW& optimizer, 
     if (p->shard_dim < 0 && model.options().tp.rank != 0) continue;
     const optim::RowRange rows = optimizer.owned_rows(*p);
     if (rows.count == 0) continue;
-    // The value's rows, then their optimizer state.
-    model::NamedTensors own{
-        {p->name, p->neuron_level() ? Tensor() : p->value.rows(rows.begin, rows.count)}};
+    // The value's rows (a neuron-level parameter's selected rows, "<p>.rows"), then their
+    // optimizer state.
+    model::NamedTensors own;
+    if (p->neuron_level())
+      own.emplace_back(p->name + ".rows", selected_rows(*p).rows(rows.begin, rows.count));
+    else
+      own.emplace_back(p->name, p->value.rows(rows.begin, rows.count));
     for (const char* kind : kStateKinds)
       if (const auto it = state.find(p->name + "." + kind); it != state.end())
         own.emplace_back(it->first, it->second);
@@ -87,8 +91,6 @@ RankShards rank_shards(model::LlamaModel& model, const optim::AdamW& optimizer, 
     // A neuron-level parameter: its selected neurons' rows, keyed by whole-tensor index.
     std::vector<int32_t> index = p->neuron_index.rows(rows.begin, rows.count).to_ints();
     for (int32_t& i : index) i += int32_t(p->neuron_offset());
-    own[0].first = p->name + ".rows";
-    own[0].second = selected_rows(*p).rows(rows.begin, rows.count);
     const int64_t C = p->grad_shape()[1];
     for (size_t k = 0; k < own.size(); ++k) {
       NeuronRows sorted = sorted_by_index(index, own[k].second.to(Device::CPU), p->name);

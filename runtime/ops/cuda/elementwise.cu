@@ -87,4 +87,3 @@ void dropout<Device::CUDA>(const Tensor& x, const DropoutMask& mask, Tensor& out
 }
 
 }  // namespace neft::ops
-
