@@ -2,6 +2,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <vector>
 
 #include <omp.h>
 
@@ -58,24 +59,59 @@ struct Dims {
 
 // ---- tile kernels ---------------------------------------------------------------------
 
+// The part of a tile product on the causal diagonal that matters, as offsets from the row:
+// row i of Y adds the terms j in [i + term_lo, i + term_hi) only, the weights of the others
+// being exactly 0 (keys after the query), and its columns e outside [i + col_lo, i + col_hi)
+// may be left unwritten, the mask discarding them afterwards. Off the diagonal the bounds
+// lie outside the tile and nothing is skipped. Leaving out a term whose weight is 0 leaves
+// every sum's bits as they were: y + 0 * x is y for finite x (and never turns +0 into -0),
+// so a tile's results do not depend on how much of the band a path skips.
+struct Band {
+  static constexpr int64_t kAll = int64_t(1) << 40;
+  int64_t term_lo = -kAll, term_hi = kAll, col_lo = -kAll, col_hi = kAll;
+  // Rows are queries, terms (or columns) keys: query i0 + i sees key j0 + j only if j <= i + i0 -
+  // j0.
+  static Band keys_up_to_query(int64_t i0, int64_t j0) { return {-kAll, i0 - j0 + 1, -kAll, kAll}; }
+  static Band key_columns_up_to_query(int64_t i0, int64_t j0) {
+    return {-kAll, kAll, -kAll, i0 - j0 + 1};
+  }
+  // Rows are keys, terms (or columns) queries: key j0 + r is seen by query i0 + c only if
+  // c >= r + j0 - i0.
+  static Band queries_from_key(int64_t i0, int64_t j0) { return {j0 - i0, kAll, -kAll, kAll}; }
+  static Band query_columns_from_key(int64_t i0, int64_t j0) {
+    return {-kAll, kAll, j0 - i0, kAll};
+  }
+  // The terms of rows [i, i + rows) together, clamped to [0, nx).
+  int64_t first_term(int64_t i) const { return std::max<int64_t>(0, i + term_lo); }
+  int64_t end_term(int64_t i, int64_t rows, int64_t nx) const {
+    return std::min<int64_t>(nx, i + rows - 1 + term_hi);
+  }
+  // Whether columns [e, e + cols) of rows [i, i + 4) are all left out.
+  bool skips(int64_t i, int64_t e, int64_t cols) const {
+    return e + cols <= i + col_lo || e >= i + 3 + col_hi;
+  }
+};
+
 // Y += (ws W) X for Y [ny, n] (row stride ldy), X [nx, n] (row stride ldx) and W [ny, nx]
-// with element (i, j) at w[i * wr + j * wc] (so W may be read transposed); each weight is
-// multiplied by ws (and rounded) before it is used. Each row of Y gains a
+// with element (i, j) at w[i * wr + j * wc] (so W may be read transposed), within `band`;
+// each weight is multiplied by ws (and rounded) before it is used. Each row of Y gains a
 // combination of X's rows, the innermost loop running along n, which vectorises without
-// horizontal sums. Blocks of 4 rows of Y x 4 rows of X share their loads. Every element of
-// Y adds its terms one at a time in the order of j, whichever block path computes it.
+// horizontal sums. Every element of Y adds its terms one at a time in the order of j,
+// whichever path computes it, so the paths below agree to the bit.
 //
-// One out-of-line instance serves every caller (never inlined and specialised for one call's
-// constant sizes), so equal terms give equal sums wherever they are computed; see delta_rows.
-NEFT_CPU_KERNEL [[gnu::noinline]] void matmul_acc(const float* w, int64_t wr, int64_t wc, float ws,
-                                                  int64_t ny, int64_t nx, const float* x,
-                                                  int64_t ldx, int64_t n, float* y, int64_t ldy) {
+// This path serves the edges: blocks of 4 rows of Y x 4 rows of X share their loads, and Y
+// is read and written once per 4 terms. It skips terms, not columns.
+[[gnu::always_inline]] inline void matmul_acc_edges(const float* w, int64_t wr, int64_t wc,
+                                                    float ws, int64_t ny, int64_t nx,
+                                                    const float* x, int64_t ldx, int64_t n,
+                                                    float* y, int64_t ldy, const Band& band) {
   int64_t i = 0;
   for (; i + 4 <= ny; i += 4) {
     float *y0 = y + i * ldy, *y1 = y0 + ldy, *y2 = y1 + ldy, *y3 = y2 + ldy;
     const float *w0 = w + i * wr, *w1 = w0 + wr, *w2 = w1 + wr, *w3 = w2 + wr;
-    int64_t j = 0;
-    for (; j + 4 <= nx; j += 4) {
+    int64_t j = band.first_term(i);
+    const int64_t terms = band.end_term(i, 4, nx);
+    for (; j + 4 <= terms; j += 4) {
       const float *x0 = x + j * ldx, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;
       const int64_t c0 = j * wc, c1 = c0 + wc, c2 = c1 + wc, c3 = c2 + wc;
       const float a0 = ws * w0[c0], a1 = ws * w0[c1], a2 = ws * w0[c2], a3 = ws * w0[c3];
@@ -93,7 +129,7 @@ NEFT_CPU_KERNEL [[gnu::noinline]] void matmul_acc(const float* w, int64_t wr, in
         y0[e] = t0, y1[e] = t1, y2[e] = t2, y3[e] = t3;
       }
     }
-    for (; j < nx; ++j) {
+    for (; j < terms; ++j) {
       const float* x0 = x + j * ldx;
       const float a0 = ws * w0[j * wc], b0 = ws * w1[j * wc], d0 = ws * w2[j * wc],
                   f0 = ws * w3[j * wc];
@@ -109,12 +145,76 @@ NEFT_CPU_KERNEL [[gnu::noinline]] void matmul_acc(const float* w, int64_t wr, in
   for (; i < ny; ++i) {
     float* y0 = y + i * ldy;
     const float* w0 = w + i * wr;
-    for (int64_t j = 0; j < nx; ++j) {
+    for (int64_t j = band.first_term(i), terms = band.end_term(i, 1, nx); j < terms; ++j) {
       const float* x0 = x + j * ldx;
       const float a0 = ws * w0[j * wc];
 #pragma omp simd
       for (int64_t e = 0; e < n; ++e) y0[e] += a0 * x0[e];
     }
+  }
+}
+
+// Eight floats, unaligned and aliasing floats (GCC's vector extension: one AVX register in
+// the x86-64-v3 clone, two SSE registers in the baseline one).
+typedef float f8 __attribute__((vector_size(32), aligned(4), may_alias));
+
+// Rows [i, i + 4) x columns [e, e + 16) of matmul_acc's Y, held in registers over terms
+// [first, terms): each term loads two vectors of X and four weights. With kScaled false ws
+// is 1 and the weights are used as they are (1 * w is w).
+template <bool kScaled>
+[[gnu::always_inline]] inline void block_4x16(const float* w, int64_t wr, int64_t wc, float ws,
+                                              int64_t first, int64_t terms, const float* x,
+                                              int64_t ldx, float* y, int64_t ldy) {
+  float *y0 = y, *y1 = y0 + ldy, *y2 = y1 + ldy, *y3 = y2 + ldy;
+  const float *w0 = w, *w1 = w0 + wr, *w2 = w1 + wr, *w3 = w2 + wr;
+  f8 t0 = *(const f8*)y0, s0 = *(const f8*)(y0 + 8);
+  f8 t1 = *(const f8*)y1, s1 = *(const f8*)(y1 + 8);
+  f8 t2 = *(const f8*)y2, s2 = *(const f8*)(y2 + 8);
+  f8 t3 = *(const f8*)y3, s3 = *(const f8*)(y3 + 8);
+  const float* xj = x + first * ldx;
+  for (int64_t j = first; j < terms; ++j, xj += ldx) {
+    const f8 u = *(const f8*)xj, v = *(const f8*)(xj + 8);
+    const int64_t c = j * wc;
+    const float a0 = kScaled ? ws * w0[c] : w0[c], a1 = kScaled ? ws * w1[c] : w1[c],
+                a2 = kScaled ? ws * w2[c] : w2[c], a3 = kScaled ? ws * w3[c] : w3[c];
+    t0 += a0 * u, s0 += a0 * v;
+    t1 += a1 * u, s1 += a1 * v;
+    t2 += a2 * u, s2 += a2 * v;
+    t3 += a3 * u, s3 += a3 * v;
+  }
+  *(f8*)y0 = t0, *(f8*)(y0 + 8) = s0;
+  *(f8*)y1 = t1, *(f8*)(y1 + 8) = s1;
+  *(f8*)y2 = t2, *(f8*)(y2 + 8) = s2;
+  *(f8*)y3 = t3, *(f8*)(y3 + 8) = s3;
+}
+
+// The same sums as matmul_acc_edges, with 4 x 16 blocks of Y held in registers over every
+// term (block_4x16), Y read and written once; the edges that do not fill a block go to
+// matmul_acc_edges.
+//
+// One out-of-line instance serves every caller (never inlined and specialised for one call's
+// constant sizes), so equal terms give equal sums wherever they are computed.
+NEFT_CPU_KERNEL [[gnu::noinline]] void matmul_acc(const float* w, int64_t wr, int64_t wc, float ws,
+                                                  int64_t ny, int64_t nx, const float* x,
+                                                  int64_t ldx, int64_t n, float* y, int64_t ldy,
+                                                  const Band& band = {}) {
+  const int64_t my = ny / 4 * 4, mn = n / 16 * 16;
+  for (int64_t i = 0; i < my; i += 4) {
+    const int64_t first = band.first_term(i), terms = band.end_term(i, 4, nx);
+    for (int64_t e = 0; e < mn; e += 16) {
+      if (band.skips(i, e, 16)) continue;
+      if (ws == 1.0f)
+        block_4x16<false>(w + i * wr, wr, wc, ws, first, terms, x + e, ldx, y + i * ldy + e, ldy);
+      else
+        block_4x16<true>(w + i * wr, wr, wc, ws, first, terms, x + e, ldx, y + i * ldy + e, ldy);
+    }
+  }
+  // The columns past the last block of 16, and the rows past the last block of 4.
+  if (mn < n) matmul_acc_edges(w, wr, wc, ws, my, nx, x + mn, ldx, n - mn, y + mn, ldy, band);
+  if (my < ny) {
+    Band rest = band;  // the same band, counted from row my
+    rest.term_lo += my, rest.term_hi += my, rest.col_lo += my, rest.col_hi += my;
+    matmul_acc_edges(w + my * wr, wr, wc, ws, ny - my, nx, x, ldx, n, y + my * ldy, ldy, rest);
   }
 }
 
@@ -132,10 +232,12 @@ NEFT_CPU_KERNEL [[gnu::noinline]] void matmul_acc(const float* w, int64_t wr, in
 // Scores are scale * q . k, always as the products (scale * q[e]) * k[e] summed in the order
 // of e (q scaled as it is transposed, or as a weight of matmul_acc): the forward and both
 // backward passes then agree to the bit, and a query with a single key gets exactly p = 1.
+// Entries outside `band`'s columns may be left 0.
 [[gnu::always_inline]] inline void product(const float* a, int64_t lda, float as, int64_t na,
-                                           const float* bt, int64_t nb, int64_t n, float* c) {
+                                           const float* bt, int64_t nb, int64_t n, float* c,
+                                           const Band& band) {
   for (int64_t i = 0; i < na; ++i) std::fill_n(c + i * kBlock, nb, 0.0f);
-  matmul_acc(a, lda, 1, as, na, n, bt, kBlock, nb, c, kBlock);
+  matmul_acc(a, lda, 1, as, na, n, bt, kBlock, nb, c, kBlock, band);
 }
 
 // For a tile of queries [i0, i0 + nq) x keys [j0, j0 + nk) of row b: s holds the scores and
@@ -210,7 +312,7 @@ NEFT_CPU_KERNEL void forward_block(const Dims& d, const float* pq, const float* 
   for (int64_t j0 = d.first_key_tile(b, i0); j0 < i0 + nq; j0 += kBlock) {
     const int64_t nk = std::min(kBlock, i0 + nq - j0);
     const float *k = pk + d.kv_row(b, j0, g), *v = pv + d.kv_row(b, j0, g);
-    product(k, d.ldk, 1.0f, nk, qt, nq, D, st);
+    product(k, d.ldk, 1.0f, nk, qt, nq, D, st, Band::query_columns_from_key(i0, j0));
     query_ranges(d, b, i0, nq, j0, nk, first, last);
     std::copy_n(m, nq, mt);
     for (int64_t j = 0; j < nk; ++j) {
@@ -245,7 +347,7 @@ NEFT_CPU_KERNEL void forward_block(const Dims& d, const float* pq, const float* 
       for (int64_t e = 0; e < D; ++e) ai[e] *= a;
     }
     // acc += P V with P read from P^T.
-    matmul_acc(st, 1, kBlock, 1.0f, nq, nk, v, d.ldk, D, acc, D);
+    matmul_acc(st, 1, kBlock, 1.0f, nq, nk, v, d.ldk, D, acc, D, Band::keys_up_to_query(i0, j0));
   }
   for (int64_t r = 0; r < nq; ++r) {
     float* o = po + d.q_row(b, i0 + r, h);
@@ -257,16 +359,23 @@ NEFT_CPU_KERNEL void forward_block(const Dims& d, const float* pq, const float* 
   }
 }
 
-// delta[r] = dO_r . O_r for the query rows of (b, h) in [i0, i0 + n), summed by matmul_acc
-// in the same order as the entries of dP = dO V^T: where O_r is exactly V_j (a single key),
-// dP - delta is then exactly 0, as is the gradient it scales.
+// delta[r] = dO_r . O_r for the query rows of (b, h) in [i0, i0 + n), n <= kBlock, summed in
+// the same order as the entries of dP = dO V^T (matmul_acc: one product at a time in the
+// order of e, each added as it comes): where O_r is exactly V_j (a single key), dP - delta is
+// then exactly 0, as is the gradient it scales. The rows are transposed first so that the
+// loop runs across rows, each row's sum a chain of its own.
 NEFT_CPU_KERNEL void delta_rows(const Dims& d, const float* pdo, const float* po, float* delta,
-                                int64_t b, int64_t h, int64_t i0, int64_t n) {
-  for (int64_t i = i0; i < i0 + n; ++i) {
-    float s = 0;
-    matmul_acc(pdo + d.q_row(b, i, h), 1, 1, 1.0f, 1, d.D, po + d.q_row(b, i, h), 1, 1, &s, 1);
-    delta[d.stat(b, h, i)] = s;
+                                int64_t b, int64_t h, int64_t i0, int64_t n, Scratch& w) {
+  float *dot = w.t1, *ot = w.t2, *sum = w.m;
+  transpose(pdo + d.q_row(b, i0, h), d.ldq, n, d.D, 1.0f, dot);
+  transpose(po + d.q_row(b, i0, h), d.ldq, n, d.D, 1.0f, ot);
+  std::fill_n(sum, n, 0.0f);
+  for (int64_t e = 0; e < d.D; ++e) {
+    const float *a = dot + e * kBlock, *u = ot + e * kBlock;
+#pragma omp simd
+    for (int64_t r = 0; r < n; ++r) sum[r] += a[r] * u[r];
   }
+  std::copy_n(sum, n, delta + d.stat(b, h, i0));
 }
 
 // With P = exp(scale S - lse), dP = dO V^T and dS = P * (dP - delta):
@@ -287,8 +396,8 @@ NEFT_CPU_KERNEL void dq_block(const Dims& d, const float* pdo, const float* pq, 
   for (int64_t j0 = d.first_key_tile(b, i0); j0 < i0 + nq; j0 += kBlock) {
     const int64_t nk = std::min(kBlock, i0 + nq - j0);
     const float *k = pk + d.kv_row(b, j0, g), *v = pv + d.kv_row(b, j0, g);
-    product(k, d.ldk, 1.0f, nk, qt, nq, D, st);
-    product(v, d.ldk, 1.0f, nk, dot, nq, D, dpt);
+    product(k, d.ldk, 1.0f, nk, qt, nq, D, st, Band::query_columns_from_key(i0, j0));
+    product(v, d.ldk, 1.0f, nk, dot, nq, D, dpt, Band::query_columns_from_key(i0, j0));
     query_ranges(d, b, i0, nq, j0, nk, first, last);
     for (int64_t j = 0; j < nk; ++j) {
       float *sj = st + j * kBlock, *dpj = dpt + j * kBlock;
@@ -299,7 +408,7 @@ NEFT_CPU_KERNEL void dq_block(const Dims& d, const float* pdo, const float* pq, 
 #pragma omp simd
       for (int64_t i = f; i < e; ++i) sj[i] = cpu::exp_approx(sj[i] - lse[i]) * (dpj[i] - dl[i]);
     }
-    matmul_acc(st, 1, kBlock, 1.0f, nq, nk, k, d.ldk, D, acc, D);
+    matmul_acc(st, 1, kBlock, 1.0f, nq, nk, k, d.ldk, D, acc, D, Band::keys_up_to_query(i0, j0));
   }
   for (int64_t r = 0; r < nq; ++r) {
     float* o = pdq + d.q_row(b, i0 + r, h);
@@ -331,12 +440,12 @@ NEFT_CPU_KERNEL void dkv_block(const Dims& d, const float* pdo, const float* pq,
       const int64_t nq = std::min(kBlock, d.T - i0);
       const float *q = pq + d.q_row(b, i0, h), *dout = pdo + d.q_row(b, i0, h);
       const float *lse = pl + d.stat(b, h, i0), *dl = delta + d.stat(b, h, i0);
-      product(q, d.ldq, d.scale, nq, kt, nk, D, s);
-      product(dout, d.ldq, 1.0f, nq, vt, nk, D, dp);
+      product(q, d.ldq, d.scale, nq, kt, nk, D, s, Band::key_columns_up_to_query(i0, j0));
+      product(dout, d.ldq, 1.0f, nq, vt, nk, D, dp, Band::key_columns_up_to_query(i0, j0));
       probabilities(d, s, dp, lse, dl, b, i0, j0, nq, nk);
       // dV += P^T dO and dK += dS^T Q, reading P and dS transposed.
-      matmul_acc(s, 1, kBlock, 1.0f, nk, nq, dout, d.ldq, D, dv, D);
-      matmul_acc(dp, 1, kBlock, 1.0f, nk, nq, q, d.ldq, D, dk, D);
+      matmul_acc(s, 1, kBlock, 1.0f, nk, nq, dout, d.ldq, D, dv, D, Band::queries_from_key(i0, j0));
+      matmul_acc(dp, 1, kBlock, 1.0f, nk, nq, q, d.ldq, D, dk, D, Band::queries_from_key(i0, j0));
     }
 #pragma omp simd
     for (int64_t e = 0; e < nk * D; ++e) {
@@ -380,12 +489,13 @@ NEFT_CPU_KERNEL void head_backward(const Dims& d, const float* pdo, const float*
       const int64_t nq = std::min(kBlock, d.T - i0);
       const float *q = pq + d.q_row(b, i0, h), *dout = pdo + d.q_row(b, i0, h);
       const float *lse = pl + d.stat(b, h, i0), *dl = delta + d.stat(b, h, i0);
-      product(q, d.ldq, d.scale, nq, kt, nk, D, s);
-      product(dout, d.ldq, 1.0f, nq, vt, nk, D, dp);
+      product(q, d.ldq, d.scale, nq, kt, nk, D, s, Band::key_columns_up_to_query(i0, j0));
+      product(dout, d.ldq, 1.0f, nq, vt, nk, D, dp, Band::key_columns_up_to_query(i0, j0));
       probabilities(d, s, dp, lse, dl, b, i0, j0, nq, nk);
-      matmul_acc(s, 1, kBlock, 1.0f, nk, nq, dout, d.ldq, D, dv, D);
-      matmul_acc(dp, 1, kBlock, 1.0f, nk, nq, q, d.ldq, D, dk, D);
-      matmul_acc(dp, kBlock, 1, 1.0f, nq, nk, k, d.ldk, D, pdq + d.q_row(b, i0, h), d.ldq);
+      matmul_acc(s, 1, kBlock, 1.0f, nk, nq, dout, d.ldq, D, dv, D, Band::queries_from_key(i0, j0));
+      matmul_acc(dp, 1, kBlock, 1.0f, nk, nq, q, d.ldq, D, dk, D, Band::queries_from_key(i0, j0));
+      matmul_acc(dp, kBlock, 1, 1.0f, nq, nk, k, d.ldk, D, pdq + d.q_row(b, i0, h), d.ldq,
+                 Band::keys_up_to_query(i0, j0));
     }
     for (int64_t r = 0; r < nk; ++r) {
       float *ok = kd + (j0 + r) * ld, *ov = vd + (j0 + r) * ld;
@@ -420,6 +530,12 @@ NEFT_CPU_KERNEL void sum_group(const Dims& d, const float* kpart, const float* v
   }
 #pragma omp simd
   for (int64_t e = 0; e < d.D; ++e) ok[e] *= d.scale;
+}
+
+// buf grown to at least n elements; its data.
+float* reserve(std::vector<float>& buf, int64_t n) {
+  if (buf.size() < size_t(n)) buf.resize(size_t(n));
+  return buf.data();
 }
 
 }  // namespace
@@ -464,14 +580,16 @@ void attention_backward<Device::CPU>(const Tensor& dout, const Tensor& q, const 
                 kv_tasks = d.B * d.Hkv * nb;
   const bool parallel = d.parallel();
   const bool per_head = !parallel || heads >= omp_get_max_threads();
-  // rowsum(dO * O), indexed like lse. Buffers here are left uninitialised: every element is
-  // written before it is read.
-  std::unique_ptr<float[]> delta(new float[size_t(heads * d.T)]);
-  // Per-head partial dK, dV [B, Hq, T, D] when heads share kv heads.
-  std::unique_ptr<float[]> kpart, vpart;
+  // rowsum(dO * O), indexed like lse, and per-head partial dK, dV [B, Hq, T, D] when heads
+  // share kv heads. Every element is written before it is read. The partials are megabytes:
+  // kept from call to call (per calling thread), as fresh pages from the system on every
+  // layer's backward cost more than the sums that fill them.
+  thread_local std::vector<float> delta_buf, kpart_buf, vpart_buf;
+  float* delta = reserve(delta_buf, heads * d.T);
+  float *kpart = nullptr, *vpart = nullptr;
   if (per_head && d.group > 1) {
-    kpart.reset(new float[size_t(heads * d.T * d.D)]);
-    vpart.reset(new float[size_t(heads * d.T * d.D)]);
+    kpart = reserve(kpart_buf, heads * d.T * d.D);
+    vpart = reserve(vpart_buf, heads * d.T * d.D);
   }
 #pragma omp parallel if (parallel)
   {
@@ -479,7 +597,7 @@ void attention_backward<Device::CPU>(const Tensor& dout, const Tensor& q, const 
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < q_tasks; ++t) {
       const int64_t blk = t % nb, bh = t / nb, i0 = blk * kBlock;
-      delta_rows(d, pdo, po, delta.get(), bh / d.Hq, bh % d.Hq, i0, std::min(kBlock, d.T - i0));
+      delta_rows(d, pdo, po, delta, bh / d.Hq, bh % d.Hq, i0, std::min(kBlock, d.T - i0), w);
     }
 
     if (per_head) {
@@ -487,30 +605,28 @@ void attention_backward<Device::CPU>(const Tensor& dout, const Tensor& q, const 
       for (int64_t bh = 0; bh < heads; ++bh) {
         const int64_t b = bh / d.Hq, h = bh % d.Hq, g = h / d.group;
         if (d.group > 1)
-          head_backward(d, pdo, pq, pk, pv, pl, delta.get(), pdq, kpart.get() + bh * d.T * d.D,
-                        vpart.get() + bh * d.T * d.D, d.D, 1.0f, b, h, w);
+          head_backward(d, pdo, pq, pk, pv, pl, delta, pdq, kpart + bh * d.T * d.D,
+                        vpart + bh * d.T * d.D, d.D, 1.0f, b, h, w);
         else
-          head_backward(d, pdo, pq, pk, pv, pl, delta.get(), pdq, pdk + d.kv_row(b, 0, g),
+          head_backward(d, pdo, pq, pk, pv, pl, delta, pdq, pdk + d.kv_row(b, 0, g),
                         pdv + d.kv_row(b, 0, g), d.ldk, d.scale, b, h, w);
       }
       if (d.group > 1) {
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < d.B * d.T * d.Hkv; ++r)
-          sum_group(d, kpart.get(), vpart.get(), pdk, pdv, r / (d.T * d.Hkv), r / d.Hkv % d.T,
-                    r % d.Hkv);
+          sum_group(d, kpart, vpart, pdk, pdv, r / (d.T * d.Hkv), r / d.Hkv % d.T, r % d.Hkv);
       }
     } else {
 #pragma omp for schedule(dynamic, 1)
       for (int64_t t = 0; t < q_tasks; ++t) {
         const int64_t blk = nb - 1 - t / heads, bh = t % heads;
-        dq_block(d, pdo, pq, pk, pv, pl, delta.get(), pdq, bh / d.Hq, bh % d.Hq, blk * kBlock, w);
+        dq_block(d, pdo, pq, pk, pv, pl, delta, pdq, bh / d.Hq, bh % d.Hq, blk * kBlock, w);
       }
       // Key blocks near the start see the most queries: costliest first.
 #pragma omp for schedule(dynamic, 1)
       for (int64_t t = 0; t < kv_tasks; ++t) {
         const int64_t blk = t / (d.B * d.Hkv), bg = t % (d.B * d.Hkv);
-        dkv_block(d, pdo, pq, pk, pv, pl, delta.get(), pdk, pdv, bg / d.Hkv, bg % d.Hkv,
-                  blk * kBlock, w);
+        dkv_block(d, pdo, pq, pk, pv, pl, delta, pdk, pdv, bg / d.Hkv, bg % d.Hkv, blk * kBlock, w);
       }
     }
   }
