@@ -4,7 +4,7 @@
 # transformers; nothing to build or install). Run at the repository root, with gpu-pack/
 # beside it; in under 8 minutes it runs, each part under its own timeout:
 #   unit-tests   the CUDA cases of the op harness and runtime, and the golden tests against
-#                transformers (bf16 on CUDA); on a GPU any skipped test fails the part
+#                transformers (bf16 on CUDA); on a GPU a skipped CUDA case fails the part
 #   op-bench     neft_op_bench --quick
 #   train-bench  neft_train_bench, full fine-tuning of llama-1b: tokens/s and MFU
 #   neuron-bench neft_neuron_bench, neuron-level at 5% of the parameters against full
@@ -12,7 +12,8 @@
 #   learn-cpu, learn  `neft train` on the synthetic tasks on the CPU and on the device; the
 #                device run must cut its loss by at least half as much as the CPU run does
 # and writes each part's log, the JSON results, summary.md and summary.json to $OUT (default
-# runs/gpu-check), and all of them again in all-logs.tar.gz. It never stops at a failed part; it exits 1 when any part failed.
+# runs/gpu-check), and all of them again in all-logs.tar.gz. It never stops at a failed part;
+# it exits 1 when any part failed.
 #
 #   bash scripts/gpu/check.sh              # on the GPU machine
 #   bash scripts/gpu/check.sh --dry-run    # anywhere (also NEFT_GPU_CHECK_DRY=1): the same
@@ -21,7 +22,6 @@
 # NEFT_GPU_BATCH and NEFT_GPU_SEQ (default 8 and 1024) set the benchmarks' batch.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-source scripts/gpu/pack_contents.sh
 
 dry=${NEFT_GPU_CHECK_DRY:-0}
 pack=gpu-pack
@@ -141,12 +141,13 @@ cmd() {
 last_json() { grep '^{' "$1" | tail -1 >"$2"; [ -s "$2" ]; }
 
 # The CUDA cases (each test suite or parameter with CUDA in its name, and those that check the
-# CPU and CUDA side by side) and the golden tests; on a GPU, no skip is allowed.
+# CPU and CUDA side by side) and the golden tests; on a GPU no CUDA case may skip.
 unit_filter='*Cuda*:*cuda*:*CUDA*:*Gpu*:*Golden*:AdamWRows.*:CastSpecialValues.*:CrossEntropyShards.*'
 unit_tests() {
   cmd "$bin/neft_unit_tests" --gtest_filter="$unit_filter" --gtest_output="json:$out/unit-tests.json" ||
     return 1
-  cmd python3 scripts/gpu/check_results.py skips "$out/unit-tests.json" --allow-skips "$dry"
+  cmd python3 scripts/gpu/check_results.py skips "$out/unit-tests.json" "$out/unit-tests.log" \
+    --allow-cuda-skips "$dry"
 }
 
 op_bench() { cmd "$bin/neft_op_bench" --device "$op_device" --quick; }
@@ -198,11 +199,11 @@ learn_device() {
 export -f cmd last_json unit_tests op_bench train_bench neuron_bench pytorch learn learn_device
 export pack_library_path bin out work dry device op_device preset batch seq steps warmup learn_steps unit_filter
 part unit-tests 100 unit_tests
-part op-bench 45 op_bench
-part train-bench 70 train_bench
-part neuron-bench 75 neuron_bench
+part op-bench 40 op_bench
+part train-bench 65 train_bench
+part neuron-bench 70 neuron_bench
 part pytorch 70 pytorch
-part learn-cpu 60 learn learn-cpu cpu
+part learn-cpu 75 learn learn-cpu cpu
 part learn 55 learn_device
 
 python3 scripts/gpu/check_results.py summary --out "$out" --dry "$dry" --pack "$pack" \

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """scripts/gpu/check.sh's judgements and report (standard library only).
 
-    check_results.py skips UNIT.json --allow-skips 0|1   gtest's JSON: fail on a skipped test
+    check_results.py skips UNIT.json UNIT.log --allow-cuda-skips 0|1
+                                                       fail on a skipped CUDA case
     check_results.py learned CPU.jsonl DEVICE.jsonl --json OUT.json
                                                        did the device run learn (see learned())
     check_results.py summary --out DIR --dry 0|1 --pack DIR --seconds S
@@ -22,18 +23,39 @@ TARGET_NEURON_VS_FULL = 0.7  # neuron-level 5% step time over full fine-tuning's
 TARGET_VS_PYTORCH = 1.3  # neft tokens/s over PyTorch eager's
 
 
+def skipped_tests(log_path: str) -> dict[str, str]:
+    """Each skipped test of a gtest log, with the message it gave (the lines between its RUN
+    and SKIPPED lines; gtest's JSON report leaves the message out)."""
+    skipped, current, lines = {}, None, []
+    with open(log_path, errors="replace") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line.startswith("[ RUN      ] "):
+                current, lines = line[13:], []
+            elif line.startswith("[  SKIPPED ] ") and current and line[13:].startswith(current):
+                skipped[current] = " ".join(lines)
+                current = None
+            elif line.startswith(("[       OK ] ", "[  FAILED  ] ")):
+                current = None
+            elif current is not None:
+                lines.append(line.strip())
+    return skipped
+
+
 def skips(args) -> int:
-    """On a GPU every selected test must run: a skip there is a CUDA path left unverified."""
+    """On a GPU every CUDA case must run: a skip that says CUDA was skipped (the tests' words
+    for "no usable GPU") is a CUDA path not verified. Other skips are by design (an op with no
+    bf16 form, the no-GPU error path when a GPU is present)."""
     with open(args.json) as f:
         report = json.load(f)
-    skipped = [f"{suite['name']}.{t['name']}" for suite in report.get("testsuites", [])
-               for t in suite.get("testsuite", []) if t.get("result") == "SKIPPED"]
+    skipped = skipped_tests(args.log)
+    cuda = sorted(name for name, why in skipped.items() if "CUDA" in why and "skipped" in why)
     print(f"{report.get('tests', 0)} tests, {report.get('failures', 0)} failed, "
-          f"{len(skipped)} skipped")
-    for name in skipped:
-        print(f"  skipped: {name}")
-    if skipped and args.allow_skips != "1":
-        print("a skipped test on the GPU is a CUDA path not verified", file=sys.stderr)
+          f"{len(skipped)} skipped, {len(cuda)} of them CUDA cases")
+    for name in cuda:
+        print(f"  CUDA case skipped: {name}: {skipped[name]}")
+    if cuda and args.allow_cuda_skips != "1":
+        print("a skipped CUDA case on the GPU is a CUDA path not verified", file=sys.stderr)
         return 1
     return 0
 
@@ -175,6 +197,13 @@ def summary(args) -> int:
           "| part | exit | s | command |", "| --- | --- | --- | --- |"]
     md += [f"| {p['part']} | {p['exit']} | {p['seconds']} | `{p['command']}` |" for p in parts]
     md += ["", "## Figures", ""]
+    unit = read_json(os.path.join(out, "unit-tests.json"))
+    if unit:
+        skipped = skipped_tests(os.path.join(out, "unit-tests.log"))
+        cuda_skips = sum("CUDA" in why and "skipped" in why for why in skipped.values())
+        md.append(f"- unit tests (CUDA cases and golden tests): {unit.get('tests', 0)} run, "
+                  f"{unit.get('failures', 0)} failed, {len(skipped)} skipped, {cuda_skips} of "
+                  f"them CUDA cases")
     if train:
         md.append(f"- neft, {train['preset']} full fine-tuning, {train['device']} {train['dtype']}, "
                   f"batch {train['batch']} x seq {train['seq']}: {train['tokens_per_s']:.0f} tokens/s, "
@@ -223,7 +252,8 @@ def main() -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("skips")
     p.add_argument("json")
-    p.add_argument("--allow-skips", default="0")
+    p.add_argument("log")
+    p.add_argument("--allow-cuda-skips", default="0")
     p = sub.add_parser("learned")
     p.add_argument("cpu")
     p.add_argument("device")

@@ -15,7 +15,25 @@
 # travel with the repository, not in the pack.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-source scripts/gpu/pack_contents.sh
+
+# The build targets, and their programs relative to the build folder.
+pack_targets=(neft_unit_tests neft_op_bench neft_train_bench neft_neuron_bench neft)
+pack_binaries=(tests/neft_unit_tests benchmarks/neft_op_bench benchmarks/neft_train_bench
+               benchmarks/neft_neuron_bench launch/neft)
+
+# True for a library (by soname) that a GPU machine with the CUDA toolkit has itself: glibc's,
+# the driver's, the toolkit's, and NCCL and cuDNN (with the toolkit or with PyTorch). Every
+# other one travels in the pack.
+provided_by_gpu_machine() {
+  case "$1" in
+    linux-vdso.so* | ld-linux-x86-64.so* | libc.so* | libm.so* | libpthread.so* | libdl.so* | \
+      librt.so* | libutil.so* | libresolv.so* | libanl.so*) return 0 ;;
+    libcuda.so* | libnvidia-*.so* | libcudart.so* | libcublas.so* | libcublasLt.so* | \
+      libnvrtc*.so* | libnvJitLink.so* | libcurand.so* | libcufft.so* | libcusparse.so* | \
+      libcusolver.so* | libnccl.so* | libcudnn*.so*) return 0 ;;
+  esac
+  return 1
+}
 
 build_dir=build-gpu
 out=gpu-pack
