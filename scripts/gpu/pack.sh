@@ -59,9 +59,10 @@ if [ "$build" = 1 ]; then
     launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache
               -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
   fi
+  mkdir -p "$build_dir"
   cmake -S . -B "$build_dir" -DNEFT_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-    -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" >"$build_dir.configure.log" 2>&1 ||
-    { cat "$build_dir.configure.log"; exit 1; }
+    -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" >"$build_dir/configure.log" 2>&1 ||
+    { cat "$build_dir/configure.log"; exit 1; }
   cmake --build "$build_dir" -j"$(nproc)" --target "${pack_targets[@]}"
 fi
 
