@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,8 +16,11 @@
 
 namespace neft::testing {
 
+// The source tree the build was configured from, unless $NEFT_SOURCE_DIR names another copy:
+// built tests carried to a GPU machine (scripts/gpu/) find the fixtures in its checkout.
 inline std::string fixture_dir(const std::string& name) {
-  return std::string(NEFT_SOURCE_DIR) + "/tests/golden/" + name;
+  const char* moved = std::getenv("NEFT_SOURCE_DIR");
+  return std::string(moved && *moved ? moved : NEFT_SOURCE_DIR) + "/tests/golden/" + name;
 }
 
 // The fixture's HF-saved model: f32 on the CPU, bf16 on CUDA.
