@@ -121,6 +121,16 @@ def main() -> int:
           f"(ratio of the medians {torch_ms / neft_ms:.2f}); tokens/s: neft "
           f"{statistics.median(x['tokens_per_s'] for x in neft):.0f}, pytorch "
           f"{statistics.median(x['tokens_per_s'] for x in torch):.0f}")
+    # Both steps run the whole forward and every input gradient: 4 FLOPs per token per matmul
+    # weight (M of them), plus attention; they differ in the weight gradients, 2 per trained
+    # weight (D dense, S selected). So matmul work bounds the ratio by (4M + 2D) / (4M + 2S),
+    # below 1.5 since D <= M: beyond that, a ratio comes from the dense way's other costs
+    # (AdamW and clipping over whole matrices, their memory traffic).
+    shared = t["flops_per_token"] - 2 * t["matmul_parameters"]
+    bound = (shared + 2 * t["trainable_parameters"]) / (shared + 2 * n["selected_parameters"])
+    print(f"FLOPs per token: pytorch {(shared + 2 * t['trainable_parameters']) / 1e6:.1f}M, neft "
+          f"{(shared + 2 * n['selected_parameters']) / 1e6:.1f}M: the ratio's bound from "
+          f"matmul work alone is {bound:.2f} (AdamW and clipping over dense matrices add to it)")
     print(f"training state: pytorch {t['state_bytes'] / 2**20:.1f} MiB (gradients + AdamW "
           f"moments of the dense matrices), neft {n['state_bytes'] / 2**20:.1f} MiB "
           f"(AdamW::state_bytes), pytorch / neft {state_ratio:.2f}")

@@ -248,6 +248,7 @@ def main() -> int:
             "tokens_per_s": round(tokens_per_s, 1),
             "step_ms_median": round(median_ms, 3),
             "flops_per_token": fpt,
+            "matmul_parameters": matmul_params,
             "gflops": round(achieved_gflops, 2),
             "mfu": mfu,
             "device": args.device,

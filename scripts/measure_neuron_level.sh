@@ -26,8 +26,9 @@ OUT=${1:-runs/neuron-level}
 export OMP_WAIT_POLICY=passive
 mkdir -p "$OUT"
 
-run() {  # prints the command, then runs it
-  echo "\$ $*"
+exec 3>&1
+run() {  # prints the command (to the script's stdout, whatever the command's goes to), runs it
+  echo "\$ $*" >&3
   "$@"
 }
 
