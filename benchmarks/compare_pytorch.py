@@ -37,7 +37,8 @@ def default_bench(name: str = "neft_train_bench") -> str:
 
 
 def run_json_lines(cmd: list[str], env: dict) -> list[dict]:
-    """Runs one benchmark; every stdout line is a JSON result (at least one)."""
+    """Runs one benchmark; its JSON results, one per stdout line that holds an object (at
+    least one; a library's stray line on stdout is passed over)."""
     name = os.path.basename(sys.argv[0])
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -45,7 +46,8 @@ def run_json_lines(cmd: list[str], env: dict) -> list[dict]:
         sys.exit(f"{name}: `{' '.join(cmd)}` failed (exit {proc.returncode}):\n  "
                  + "\n  ".join(tail))
     try:
-        results = [json.loads(line) for line in proc.stdout.strip().splitlines()]
+        results = [json.loads(line) for line in proc.stdout.splitlines()
+                   if line.startswith("{")]
     except json.JSONDecodeError:
         results = []
     if not results:
@@ -54,7 +56,7 @@ def run_json_lines(cmd: list[str], env: dict) -> list[dict]:
 
 
 def run_json(cmd: list[str], env: dict) -> dict:
-    """Runs one benchmark; its last stdout line is the JSON result."""
+    """Runs one benchmark; its last JSON line is the result."""
     return run_json_lines(cmd, env)[-1]
 
 
