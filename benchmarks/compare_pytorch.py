@@ -27,27 +27,37 @@ ROOT = os.path.dirname(HERE)
 PYTORCH_SCRIPT = os.path.join(HERE, "pytorch_train_step.py")
 
 
-def default_bench() -> str:
-    """The first neft_train_bench found in the usual build directories."""
+def default_bench(name: str = "neft_train_bench") -> str:
+    """The first benchmark executable `name` found in the usual build directories."""
     for build in ("build", "build-release"):
-        path = os.path.join(ROOT, build, "benchmarks", "neft_train_bench")
+        path = os.path.join(ROOT, build, "benchmarks", name)
         if os.path.exists(path):
             return path
-    return os.path.join(ROOT, "build", "benchmarks", "neft_train_bench")
+    return os.path.join(ROOT, "build", "benchmarks", name)
 
 
-def run_json(cmd: list[str], env: dict) -> dict:
-    """Runs one benchmark; its last stdout line is the JSON result."""
+def run_json_lines(cmd: list[str], env: dict) -> list[dict]:
+    """Runs one benchmark; its JSON results, one per stdout line that holds an object (at
+    least one; a library's stray line on stdout is passed over)."""
+    name = os.path.basename(sys.argv[0])
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-        sys.exit(f"compare_pytorch: `{' '.join(cmd)}` failed (exit {proc.returncode}):\n  "
+        sys.exit(f"{name}: `{' '.join(cmd)}` failed (exit {proc.returncode}):\n  "
                  + "\n  ".join(tail))
-    lines = proc.stdout.strip().splitlines()
     try:
-        return json.loads(lines[-1])
-    except (IndexError, json.JSONDecodeError):
-        sys.exit(f"compare_pytorch: `{' '.join(cmd)}` printed no JSON line")
+        results = [json.loads(line) for line in proc.stdout.splitlines()
+                   if line.startswith("{")]
+    except json.JSONDecodeError:
+        results = []
+    if not results:
+        sys.exit(f"{name}: `{' '.join(cmd)}` printed no JSON line")
+    return results
+
+
+def run_json(cmd: list[str], env: dict) -> dict:
+    """Runs one benchmark; its last JSON line is the result."""
+    return run_json_lines(cmd, env)[-1]
 
 
 def torch_missing(python: str) -> str | None:

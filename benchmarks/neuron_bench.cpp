@@ -6,10 +6,14 @@
 // that fits in that fraction of the model's parameter count (the NeFT paper's unit), trained
 // with neuron::train_only. The sets are nested: each is a prefix of one seeded shuffle. In a
 // neuron-level configuration everything else is frozen: the embedding, the norms, the LM head
-// and the unselected rows and columns (that is the method). Each configuration has its own
-// AdamW, built once its parameters are set up; the model is shared, and each configuration's
-// parameter set-up (which train, their neuron indices and gradients) is put back before its
-// steps.
+// and the unselected rows and columns (that is the method). With --selection FILE one more
+// configuration: the neurons of a neuron-set file as `neft select` writes it (NeFT's cosine
+// probe, attribution, ...). A scorer's neurons sit where its scores put them (NeFT's, ranked
+// over all layers, crowd into the lowest), a random set's spread evenly, and a step's cost
+// depends on where the trained neurons are; so every configuration's neurons per layer are
+// printed and in the JSON. Each configuration has its own AdamW, built once its parameters
+// are set up; the model is shared, and each configuration's parameter set-up (which train,
+// their neuron indices and gradients) is put back before its steps.
 //
 // Timing: after --warmup untimed steps each, --rounds rounds run every configuration for
 // --steps steps, the configurations in rotating order, on the same token batches, so that
@@ -39,6 +43,7 @@
 #include "data/batch.h"
 #include "model/config.h"
 #include "model/llama.h"
+#include "neuron/neuron_set.h"
 #include "neuron/neuron_space.h"
 #include "neuron/trainable.h"
 #include "optim/adamw.h"
@@ -58,6 +63,7 @@ struct Options : StepOptions {
   std::vector<double> fractions = {0.01, 0.05, 0.1};
   std::string kinds = "ffn";
   bool gate = false;
+  std::string selection;  // a neuron-set file: one more configuration
 };
 
 // "0.01,0.05,0.1": each in (0, 1].
@@ -80,7 +86,8 @@ std::vector<double> parse_fractions(const std::string& list) {
 bool parse(int argc, char** argv, Options& o) {
   const std::string usage =
       "usage: [mpirun -np N] neft_neuron_bench [--preset NAME] [--batch B] [--seq T]\n"
-      "                         [--fractions F,F,..] [--kinds K,K] [--gate] [--steps N]\n"
+      "                         [--fractions F,F,..] [--kinds K,K] [--gate]\n"
+      "                         [--selection FILE] [--steps N]\n"
       "                         [--rounds R] [--warmup N] [--micro-batches K] [--tp N] [--pp M]\n"
       "                         [--device cpu|cuda] [--dtype D] [--recompute] [--seed S]\n"
       "                         [--json] [--help]\n" +
@@ -89,6 +96,8 @@ bool parse(int argc, char** argv, Options& o) {
       "               count (default 0.01,0.05,0.1); full fine-tuning always runs as well\n"
       "  --kinds      neuron kinds: ffn, qo, kv, a list of them, or all (default ffn)\n"
       "  --gate       gate_proj's row joins each ffn neuron\n"
+      "  --selection  one more configuration: the neurons of FILE, a neuron-set file made\n"
+      "               for this model by `neft select` (or `neft finetune`), its own kinds\n"
       "  --steps      timed steps per configuration per round (default 3)\n"
       "  --rounds     rounds over all configurations; medians over all (default 3)\n"
       "  --warmup     untimed steps per configuration first (default 1)\n";
@@ -100,6 +109,8 @@ bool parse(int argc, char** argv, Options& o) {
                              o.kinds = value();
                            else if (arg == "--gate")
                              o.gate = true;
+                           else if (arg == "--selection")
+                             o.selection = value();
                            else if (arg == "--steps")
                              o.steps = parse_count(arg, value(), 1);
                            else if (arg == "--rounds")
@@ -122,10 +133,12 @@ struct ParameterSetup {
 };
 
 struct Configuration {
-  std::string name;       // "full", "ffn 5%"
-  double fraction = 1.0;  // of the model's parameter count asked for
+  std::string name;       // "full", "ffn 5%", "cosine 5%params" (a file's scorer and budget)
+  double fraction = 1.0;  // of the model's parameter count asked for (a file's: it holds)
   int64_t neurons = 0;    // selected over the whole model (0 for full)
   int64_t selected = 0;   // their parameters (the model's count for full)
+  std::string kinds;      // of the neurons ("" for full)
+  std::vector<int64_t> per_layer;  // neurons in each layer (empty for full)
   std::unique_ptr<optim::AdamW> opt;
   std::vector<ParameterSetup> setup;
   std::vector<double> ms;        // every timed step
@@ -163,6 +176,42 @@ std::vector<neuron::NeuronId> random_set(const neuron::NeuronSpace& space,
     params += p;
   }
   return out;
+}
+
+// How many of `ids` each of the model's layers holds.
+std::vector<int64_t> neurons_per_layer(const std::vector<neuron::NeuronId>& ids, int64_t layers) {
+  std::vector<int64_t> out(size_t(layers), 0);
+  for (neuron::NeuronId id : ids) ++out[size_t(neuron::id_layer(id))];
+  return out;
+}
+
+// "0:171 1:170 ...": the layers that hold any, and how many.
+std::string per_layer_str(const std::vector<int64_t>& per_layer) {
+  std::string out;
+  for (size_t l = 0; l < per_layer.size(); ++l)
+    if (per_layer[l] > 0)
+      out += fmt("%s%zu:%lld", out.empty() ? "" : " ", l, (long long)per_layer[l]);
+  return out;
+}
+
+// The configuration of a neuron-set file, its neurons checked against the model (space_of:
+// shape, ids, kinds; one-line errors naming the file), set up to train on `m`.
+Configuration file_configuration(model::LlamaModel& m, const model::LlamaConfig& config,
+                                 const parallel::Layout& layout, const std::string& path) {
+  const neuron::NeuronSet set = neuron::load_neuron_set(path);
+  const neuron::NeuronSpace space = neuron::space_of(set, config, layout.tp, layout.pp, path);
+  Configuration c;
+  c.name = (set.scorer.empty() ? std::string("file") : set.scorer) +
+           (set.budget.empty() ? "" : " " + set.budget);
+  c.neurons = int64_t(set.ids.size());
+  c.selected = set.params;
+  c.fraction = double(set.params) / double(config.parameter_count());
+  c.kinds = set.kinds.str();
+  c.per_layer = neurons_per_layer(set.ids, config.layers);
+  neuron::train_only(m, space, set.ids);
+  c.opt = std::make_unique<optim::AdamW>(m.parameters(), kAdamW);
+  c.save(m);
+  return c;
 }
 
 // The memory figures of the active configuration on this rank, the largest over the ranks.
@@ -220,11 +269,14 @@ int run(int argc, char** argv) {
       fail("--fractions: ", f, " of ", total, " parameters is ", budget, ", less than one neuron (",
            whole.params_of(shuffled.front()), " parameters)");
     c.neurons = int64_t(ids.size());
+    c.kinds = kinds.str();
+    c.per_layer = neurons_per_layer(ids, config.layers);
     neuron::train_only(m, space, ids);
     c.opt = std::make_unique<optim::AdamW>(m.parameters(), kAdamW);
     c.save(m);
     configs.push_back(std::move(c));
   }
+  if (!o.selection.empty()) configs.push_back(file_configuration(m, config, layout, o.selection));
 
   // Warm-up batches first, then one set per round, shared by every configuration.
   const int64_t tokens_per_step = o.batch * o.seq * o.micro_batches * layout.dp;
@@ -255,6 +307,9 @@ int run(int argc, char** argv) {
   say(log,
       "  neuron-level configurations train only the selected neurons; the embedding, the "
       "norms and the LM head are frozen there\n");
+  for (size_t i = 1; i < configs.size(); ++i)
+    say(log, "  %s: neurons per layer %s\n", configs[i].name.c_str(),
+        per_layer_str(configs[i].per_layer).c_str());
   say(log, "  %lld rounds x %lld timed steps per configuration, after %lld warm-up steps each\n",
       (long long)o.rounds, (long long)o.steps, (long long)o.warmup);
 
@@ -303,12 +358,12 @@ int run(int argc, char** argv) {
   }
   const Row& full = rows.front();
 
-  say(log, "\n%-12s %8s %15s %9s %9s %7s %11s %8s %11s %11s\n", "config", "neurons", "trained",
+  say(log, "\n%-16s %8s %15s %9s %9s %7s %11s %8s %11s %11s\n", "config", "neurons", "trained",
       "step ms", "tokens/s", "x full", "state MiB", "x full", "dp grads MiB", "activ. MiB");
   for (size_t i = 0; i < configs.size(); ++i) {
     const Configuration& c = configs[i];
     const Row& w = rows[i];
-    say(log, "%-12s %8s %8.3fM %6.2f%% %9.1f %9.0f %7.3f %11.1f %8.4f %12.2f %11.1f\n",
+    say(log, "%-16s %8s %8.3fM %6.2f%% %9.1f %9.0f %7.3f %11.1f %8.4f %12.2f %11.1f\n",
         c.name.c_str(), i == 0 ? "-" : fmt("%lld", (long long)c.neurons).c_str(),
         w.mem.trained / 1e6, 100.0 * w.mem.trained / double(total), w.ms, w.tokens_per_s,
         w.ms / full.ms, mib_of(w.mem.state), w.mem.state / full.mem.state, mib_of(w.mem.dp_grads),
@@ -317,7 +372,7 @@ int run(int argc, char** argv) {
   if (multi_rank) {
     say(log, "communication per step per rank (MiB, the most any rank sent): tp / pp / dp\n");
     for (size_t i = 0; i < configs.size(); ++i)
-      say(log, "  %-12s %.3f / %.3f / %.3f\n", configs[i].name.c_str(), rows[i].comm[0],
+      say(log, "  %-16s %.3f / %.3f / %.3f\n", configs[i].name.c_str(), rows[i].comm[0],
           rows[i].comm[1], rows[i].comm[2]);
   }
   // Each round's ratio to full from steps taken minutes apart at most: steadier than the
@@ -353,9 +408,10 @@ int run(int argc, char** argv) {
           {"bench", "neuron"},
           {"preset", config.name},
           {"config", c.name},
-          {"kinds", i == 0 ? "" : kinds.str()},
+          {"kinds", c.kinds},
           {"fraction", c.fraction},
           {"neurons", c.neurons},
+          {"neurons_per_layer", c.per_layer},
           {"selected_parameters", c.selected},
           {"trained_parameters", int64_t(w.mem.trained)},  // per rank, the most
           {"parameters", total},

@@ -6,13 +6,27 @@ times full training steps: forward, cross-entropy over every token, backward, gl
 clipping to 1.0, AdamW step. CPU runs fp32; CUDA runs bf16 autocast over fp32 parameters
 (PyTorch's usual mixed precision: bf16 matmuls, fp32 master weights and optimizer state).
 
+With --neuron-fraction F it times neuron-level training the way the NeFT paper's released
+code does it instead: the matrices that hold the selected neurons train densely and masks
+keep the rest still. Here the neurons are FFN neurons (neuron j of a layer: row j of up_proj
+and column j of down_proj, as neft's neuron_bench picks them), a seeded random set holding
+the most parameters that fit in F of the model's parameter count. Every parameter of
+up_proj and down_proj of each layer that holds a selected neuron has requires_grad, the rest
+of the model is frozen; backward computes those matrices' whole gradients, clipping takes
+their global norm, then the gradients of the unselected rows and columns are zeroed (after
+clipping, as that code does) and a dense torch.optim.AdamW steps every element of them
+(its weight decay, 0.1 as in the full step, shrinks the unselected weights as well: the
+dense way's cost is what this times, not its exact update).
+
     python3 benchmarks/pytorch_train_step.py --preset small-20m
     python3 benchmarks/pytorch_train_step.py --preset small-20m --json   # one JSON line
     python3 benchmarks/pytorch_train_step.py --preset llama-1b --device cuda --peak-gflops 989000
+    python3 benchmarks/pytorch_train_step.py --preset small-20m --seq 128 --neuron-fraction 0.05
 
 Prints a line per timed step, then the median step time, tokens/s and, with --peak-gflops,
-model FLOPs utilisation. With --json the per-step lines go to stderr and stdout holds one
-JSON object, to be placed beside neft's own figures.
+model FLOPs utilisation, and the training state: gradients plus AdamW's moments, every
+element of the tensors that train. With --json the per-step lines go to stderr and stdout
+holds one JSON object, to be placed beside neft's own figures.
 
 needs: pip install torch transformers safetensors numpy
 """
@@ -76,8 +90,10 @@ def flops_per_token(model: LlamaForCausalLM, seq: int) -> tuple[int, int]:
 
 
 def make_optimizer(model: LlamaForCausalLM, device: torch.device) -> torch.optim.AdamW:
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    """AdamW over the parameters that train (all of them, unless neurons froze the rest)."""
+    trained = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in trained if p.ndim >= 2]
+    no_decay = [p for p in trained if p.ndim < 2]
     return torch.optim.AdamW(
         [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
         lr=3e-4,
@@ -85,6 +101,45 @@ def make_optimizer(model: LlamaForCausalLM, device: torch.device) -> torch.optim
         eps=1e-8,
         fused=device.type == "cuda",  # the fastest AdamW PyTorch has on each device
     )
+
+
+def select_ffn_neurons(model: LlamaForCausalLM, fraction: float, seed: int) -> tuple[list, int]:
+    """Freezes the model but for the dense up_proj/down_proj of the layers that hold a seeded
+    random set of FFN neurons, as many as fit in `fraction` of the model's parameters (neft's
+    neuron_bench budget: floor(fraction * parameters), whole neurons of 2 * hidden each).
+    Returns the masks, (weight, mask) pairs: 1 on a selected row (up_proj) or column
+    (down_proj), 0 elsewhere, shaped to broadcast over the weight's gradient; and the count."""
+    c = model.config
+    budget = int(fraction * sum(p.numel() for p in model.parameters()))
+    per_layer = c.intermediate_size
+    count = min(budget // (2 * c.hidden_size), c.num_hidden_layers * per_layer)
+    if count < 1:
+        raise ValueError(f"--neuron-fraction {fraction}: {budget} parameters hold no FFN neuron "
+                         f"({2 * c.hidden_size} parameters each)")
+    chosen = torch.randperm(c.num_hidden_layers * per_layer,
+                            generator=torch.Generator().manual_seed(seed))[:count]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    masks = []
+    for layer, block in enumerate(model.model.layers):
+        mine = chosen[(chosen >= layer * per_layer) & (chosen < (layer + 1) * per_layer)]
+        if mine.numel() == 0:
+            continue  # no neuron here: the layer's matrices stay frozen
+        up, down = block.mlp.up_proj.weight, block.mlp.down_proj.weight
+        keep = torch.zeros(per_layer, device=up.device)
+        keep[mine - layer * per_layer] = 1.0
+        up.requires_grad_(True)
+        down.requires_grad_(True)
+        masks += [(up, keep.view(-1, 1)), (down, keep.view(1, -1))]
+    return masks, count
+
+
+def state_bytes(model: LlamaForCausalLM, optimizer: torch.optim.Optimizer) -> int:
+    """Gradients plus every tensor the optimizer keeps (AdamW: exp_avg, exp_avg_sq, step)."""
+    grads = sum(p.grad.nbytes for p in model.parameters() if p.grad is not None)
+    moments = sum(t.nbytes for s in optimizer.state.values() for t in s.values()
+                  if torch.is_tensor(t))
+    return grads + moments
 
 
 def main() -> int:
@@ -100,10 +155,17 @@ def main() -> int:
     parser.add_argument("--peak-gflops", type=float, default=None,
                         help="the device's peak GFLOP/s for the dtype, to report utilisation")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--neuron-fraction", type=float, default=None,
+                        help="train a random set of FFN neurons holding this fraction of the "
+                        "parameters, NeFT's code's way (dense matrices, masked gradients)")
+    parser.add_argument("--neuron-seed", type=int, default=0,
+                        help="seed of the random neuron set (default 0)")
     parser.add_argument("--json", action="store_true", help="stdout: one JSON line only")
     args = parser.parse_args()
     if args.steps < 1 or args.batch < 1 or args.seq < 1 or args.warmup < 0:
         parser.error("--steps, --batch and --seq must be >= 1, --warmup >= 0")
+    if args.neuron_fraction is not None and not 0 < args.neuron_fraction <= 1:
+        parser.error(f"--neuron-fraction must be in (0, 1], got {args.neuron_fraction}")
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device visible to PyTorch")
 
@@ -114,6 +176,13 @@ def main() -> int:
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
 
     model = build_model(args.preset, args.seq, args.attn, device)
+    masks, neurons = [], 0
+    if args.neuron_fraction is not None:
+        try:
+            masks, neurons = select_ffn_neurons(model, args.neuron_fraction, args.neuron_seed)
+        except ValueError as e:
+            parser.error(str(e))
+    trained = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(model, device)
     vocab = model.config.vocab_size
     tokens = torch.randint(0, vocab, (args.batch, args.seq + 1), device=device)
@@ -131,7 +200,9 @@ def main() -> int:
             logits = model(input_ids=inputs).logits
         loss = F.cross_entropy(logits.float().view(-1, vocab), targets.reshape(-1))
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+        torch.nn.utils.clip_grad_norm_(trained, max_norm=1.0)
+        for weight, keep in masks:  # after clipping: the norm saw the unselected gradients
+            weight.grad.mul_(keep)
         optimizer.step()
         return loss.item()  # also waits for the step to finish
 
@@ -140,6 +211,11 @@ def main() -> int:
           f"({matmul_params / 1e6:.2f}M in matmuls), {args.device} {str(dtype)[6:]}, "
           f"attn {args.attn}, threads {torch.get_num_threads()}, "
           f"batch {args.batch} x seq {args.seq}", file=log)
+    if masks:
+        print(f"neuron-level, dense and masked: {neurons} random FFN neurons "
+              f"({neurons * 2 * model.config.hidden_size / 1e6:.3f}M parameters) in "
+              f"{len(masks) // 2} layers' up_proj/down_proj, "
+              f"{sum(p.numel() for p in trained) / 1e6:.3f}M parameters with gradients", file=log)
     for _ in range(args.warmup):
         train_step()
 
@@ -154,21 +230,25 @@ def main() -> int:
         print(f"step {i + 1}/{args.steps}: {step_ms[-1]:.1f} ms, "
               f"{tokens_per_step / step_ms[-1] * 1e3:.0f} tokens/s, loss {loss:.4f}", file=log)
 
+    state = state_bytes(model, optimizer)
     median_ms = statistics.median(step_ms)
     tokens_per_s = tokens_per_step / median_ms * 1e3
     achieved_gflops = fpt * tokens_per_s / 1e9
     mfu = achieved_gflops / args.peak_gflops if args.peak_gflops else None
     print(f"median step {median_ms:.1f} ms, {tokens_per_s:.0f} tokens/s, "
           f"{fpt / 1e6:.1f} MFLOP/token, {achieved_gflops:.1f} GFLOP/s"
-          + (f", MFU {100 * mfu:.1f}% of {args.peak_gflops:g} GFLOP/s" if mfu else ""), file=log)
+          + (f", MFU {100 * mfu:.1f}% of {args.peak_gflops:g} GFLOP/s" if mfu else "")
+          + f", training state {state / 2**20:.1f} MiB", file=log)
 
     if args.json:
         print(json.dumps({
             "framework": "pytorch",
+            "mode": "neuron-dense-masked" if masks else "full",
             "preset": args.preset,
             "tokens_per_s": round(tokens_per_s, 1),
             "step_ms_median": round(median_ms, 3),
             "flops_per_token": fpt,
+            "matmul_parameters": matmul_params,
             "gflops": round(achieved_gflops, 2),
             "mfu": mfu,
             "device": args.device,
@@ -179,6 +259,12 @@ def main() -> int:
             "threads": torch.get_num_threads(),
             "steps": args.steps,
             "parameters": n_params,
+            "trainable_parameters": sum(p.numel() for p in trained),
+            "neuron_fraction": args.neuron_fraction,
+            "neurons": neurons,
+            "selected_parameters": neurons * 2 * model.config.hidden_size,
+            "state_bytes": state,
+            "step_ms": [round(ms, 3) for ms in step_ms],
             "torch_version": torch.__version__,
             "transformers_version": transformers.__version__,
         }))
