@@ -44,6 +44,10 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps per run")
     parser.add_argument("--rounds", type=int, default=5, help="neft + pytorch runs, interleaved")
     parser.add_argument("--seed", type=int, default=0, help="model, batches and neuron set")
+    parser.add_argument("--dense", default="matrices", choices=["matrices", "model"],
+                        help="what PyTorch trains densely: the up_proj/down_proj matrices "
+                        "holding the neurons (default), or the whole model "
+                        "(benchmarks/pytorch_train_step.py --dense)")
     parser.add_argument("--bench", default=os.environ.get("NEFT_NEURON_BENCH",
                                                           default_bench("neft_neuron_bench")),
                         help="the neft_neuron_bench executable ($NEFT_NEURON_BENCH)")
@@ -65,7 +69,7 @@ def main() -> int:
              "--steps", str(args.steps), "--warmup", str(args.warmup), "--seed", str(args.seed)]
     neft_cmd = [args.bench, *shape, "--fractions", str(args.fraction), "--rounds", "1", "--json"]
     torch_cmd = [args.python, PYTORCH_SCRIPT, *shape, "--neuron-fraction", str(args.fraction),
-                 "--neuron-seed", str(args.seed), "--json"]
+                 "--neuron-seed", str(args.seed), "--dense", args.dense, "--json"]
     print("neft:    " + " ".join(neft_cmd))
     print("pytorch: " + " ".join(torch_cmd))
     # neft runs its OpenMP threads with a passive wait unless told otherwise
@@ -101,8 +105,10 @@ def main() -> int:
           f"random FFN neurons, {100 * args.fraction:g}% of {n['parameters'] / 1e6:.2f}M")
     if n["neurons"] != t["neurons"]:
         print("note: the two sets differ in size: the comparison is not like for like")
+    what = ("up_proj and down_proj of the layers holding the neurons" if args.dense == "matrices"
+            else "every parameter of the model, gradients masked")
     print(f"pytorch trains {t['trainable_parameters'] / 1e6:.3f}M parameters densely "
-          f"(up_proj and down_proj of the layers holding the neurons); neft "
+          f"({what}); neft "
           f"{n['trained_parameters'] / 1e6:.3f}M\n")
 
     header = (f"{'round':<8} {'neft ms':>9} {'pytorch ms':>11} {'pytorch/neft':>13} "
@@ -136,7 +142,7 @@ def main() -> int:
           f"{(shared + 2 * n['selected_parameters']) / 1e6:.1f}M: the ratio's bound from "
           f"matmul work alone is {bound:.2f} (AdamW and clipping over dense matrices add to it)")
     print(f"training state: pytorch {t['state_bytes'] / 2**20:.1f} MiB (gradients + AdamW "
-          f"moments of the dense matrices), neft {n['state_bytes'] / 2**20:.1f} MiB "
+          f"moments of what trains densely), neft {n['state_bytes'] / 2**20:.1f} MiB "
           f"(AdamW::state_bytes), pytorch / neft {state_ratio:.2f}")
     print(f"targets (reported, not enforced): neft's step >= {TARGET_SPEEDUP:g}x faster: "
           f"{'met' if speedup >= TARGET_SPEEDUP else 'missed'}; >= {TARGET_STATE_RATIO:g}x "

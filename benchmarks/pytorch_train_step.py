@@ -16,7 +16,10 @@ of the model is frozen; backward computes those matrices' whole gradients, clipp
 their global norm, then the gradients of the unselected rows and columns are zeroed (after
 clipping, as that code does) and a dense torch.optim.AdamW steps every element of them
 (its weight decay, 0.1 as in the full step, shrinks the unselected weights as well: the
-dense way's cost is what this times, not its exact update).
+dense way's cost is what this times, not its exact update). With --dense model every
+parameter of the model keeps requires_grad instead, and every gradient but the selected
+rows' and columns' is zeroed after clipping: the reading in which the dense way differentiates
+and steps the whole model, as full fine-tuning does.
 
     python3 benchmarks/pytorch_train_step.py --preset small-20m
     python3 benchmarks/pytorch_train_step.py --preset small-20m --json   # one JSON line
@@ -103,12 +106,14 @@ def make_optimizer(model: LlamaForCausalLM, device: torch.device) -> torch.optim
     )
 
 
-def select_ffn_neurons(model: LlamaForCausalLM, fraction: float, seed: int) -> tuple[list, int]:
-    """Freezes the model but for the dense up_proj/down_proj of the layers that hold a seeded
-    random set of FFN neurons, as many as fit in `fraction` of the model's parameters (neft's
-    neuron_bench budget: floor(fraction * parameters), whole neurons of 2 * hidden each).
-    Returns the masks, (weight, mask) pairs: 1 on a selected row (up_proj) or column
-    (down_proj), 0 elsewhere, shaped to broadcast over the weight's gradient; and the count."""
+def select_ffn_neurons(model: LlamaForCausalLM, fraction: float, seed: int,
+                       dense: str) -> tuple[list, int]:
+    """Picks a seeded random set of FFN neurons, as many as fit in `fraction` of the model's
+    parameters (neft's neuron_bench budget: floor(fraction * parameters), whole neurons of
+    2 * hidden each). dense "matrices": freezes the model but for the up_proj/down_proj of the
+    layers that hold them; "model": freezes nothing. Returns the masks, (weight, mask) pairs
+    for every parameter with a gradient: 1 on a selected row (up_proj) or column (down_proj),
+    0 elsewhere, shaped to broadcast over the weight's gradient; and the count."""
     c = model.config
     budget = int(fraction * sum(p.numel() for p in model.parameters()))
     per_layer = c.intermediate_size
@@ -119,18 +124,21 @@ def select_ffn_neurons(model: LlamaForCausalLM, fraction: float, seed: int) -> t
     chosen = torch.randperm(c.num_hidden_layers * per_layer,
                             generator=torch.Generator().manual_seed(seed))[:count]
     for p in model.parameters():
-        p.requires_grad_(False)
-    masks = []
+        p.requires_grad_(dense == "model")
+    masks, masked = [], set()
     for layer, block in enumerate(model.model.layers):
         mine = chosen[(chosen >= layer * per_layer) & (chosen < (layer + 1) * per_layer)]
         if mine.numel() == 0:
-            continue  # no neuron here: the layer's matrices stay frozen
+            continue  # no neuron here: the layer's matrices stay frozen (or all masked)
         up, down = block.mlp.up_proj.weight, block.mlp.down_proj.weight
         keep = torch.zeros(per_layer, device=up.device)
         keep[mine - layer * per_layer] = 1.0
         up.requires_grad_(True)
         down.requires_grad_(True)
         masks += [(up, keep.view(-1, 1)), (down, keep.view(1, -1))]
+        masked |= {id(up), id(down)}
+    zero = torch.zeros((), device=next(model.parameters()).device)
+    masks += [(p, zero) for p in model.parameters() if p.requires_grad and id(p) not in masked]
     return masks, count
 
 
@@ -158,6 +166,9 @@ def main() -> int:
     parser.add_argument("--neuron-fraction", type=float, default=None,
                         help="train a random set of FFN neurons holding this fraction of the "
                         "parameters, NeFT's code's way (dense matrices, masked gradients)")
+    parser.add_argument("--dense", default="matrices", choices=["matrices", "model"],
+                        help="with --neuron-fraction, what trains densely: the up_proj/down_proj "
+                        "matrices holding the neurons (default), or the whole model")
     parser.add_argument("--neuron-seed", type=int, default=0,
                         help="seed of the random neuron set (default 0)")
     parser.add_argument("--json", action="store_true", help="stdout: one JSON line only")
@@ -179,7 +190,8 @@ def main() -> int:
     masks, neurons = [], 0
     if args.neuron_fraction is not None:
         try:
-            masks, neurons = select_ffn_neurons(model, args.neuron_fraction, args.neuron_seed)
+            masks, neurons = select_ffn_neurons(model, args.neuron_fraction, args.neuron_seed,
+                                               args.dense)
         except ValueError as e:
             parser.error(str(e))
     trained = [p for p in model.parameters() if p.requires_grad]
@@ -214,7 +226,7 @@ def main() -> int:
     if masks:
         print(f"neuron-level, dense and masked: {neurons} random FFN neurons "
               f"({neurons * 2 * model.config.hidden_size / 1e6:.3f}M parameters) in "
-              f"{len(masks) // 2} layers' up_proj/down_proj, "
+              f"up_proj/down_proj, dense over the {args.dense}, "
               f"{sum(p.numel() for p in trained) / 1e6:.3f}M parameters with gradients", file=log)
     for _ in range(args.warmup):
         train_step()
@@ -261,6 +273,7 @@ def main() -> int:
             "parameters": n_params,
             "trainable_parameters": sum(p.numel() for p in trained),
             "neuron_fraction": args.neuron_fraction,
+            "dense": args.dense if args.neuron_fraction is not None else None,
             "neurons": neurons,
             "selected_parameters": neurons * 2 * model.config.hidden_size,
             "state_bytes": state,

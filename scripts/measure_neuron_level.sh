@@ -11,7 +11,8 @@
 #    training state, neurons per layer.
 # 3. compare_neft_reference.py: neft's random 5% step against the NeFT paper's code's way in
 #    PyTorch (dense up_proj/down_proj, gradients masked after clipping, dense AdamW),
-#    interleaved over the rounds (needs torch and transformers in $PYTHON).
+#    interleaved over the rounds (needs torch and transformers in $PYTHON); then again with
+#    the whole model dense (--dense model), the other reading of that code.
 #
 #   scripts/measure_neuron_level.sh [OUT]            (default runs/neuron-level)
 #   BUILD=build ROUNDS=6 PYTHON=python3 scripts/measure_neuron_level.sh
@@ -51,7 +52,9 @@ run "$BENCH" --preset small-20m --batch 8 --seq 128 --fractions 0.01,0.05,0.1 \
   2> >(tee "$OUT/neuron_bench.log" >&2) > "$OUT/neuron_bench.jsonl"
 echo
 
-run "$PYTHON" benchmarks/compare_neft_reference.py --preset small-20m --batch 8 --seq 128 \
-  --fraction 0.05 --rounds "$ROUNDS" --steps 3 --warmup 1 --bench "$BENCH" --python "$PYTHON" |
-  tee "$OUT/compare_neft_reference.log"
+for dense in matrices model; do
+  run "$PYTHON" benchmarks/compare_neft_reference.py --preset small-20m --batch 8 --seq 128 \
+    --fraction 0.05 --dense "$dense" --rounds "$ROUNDS" --steps 3 --warmup 1 --bench "$BENCH" \
+    --python "$PYTHON" | tee "$OUT/compare_neft_reference-$dense.log"
+done
 echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
