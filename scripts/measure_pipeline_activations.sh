@@ -3,8 +3,9 @@
 # micro-batch's activations (before: a stage ran a micro-batch's forward again right before its
 # backward when another forward came in between). Builds nothing: takes two neft binaries, or
 # one binary run without and with --recompute where that is the comparison wanted. Runs them
-# side by side, interleaved round by round (load on the machine hits both alike), small-20m
-# full training at pp 2 on synthetic data, and prints per binary the median step time over the
+# side by side, interleaved round by round (load on the machine hits both alike), full training
+# at pp 2 on synthetic data (MODEL, default tiny: small-20m ties its embeddings, which pp does
+# not support; MICRO_BATCH 4, GRAD_ACCUM 8, SEQ_LEN 256 by default), and prints per binary the median step time over the
 # rounds (each round's median over its steps after the first: metrics.jsonl's elapsed_s
 # differences), rank 0's activation bytes and allocator peak, and the losses, which must agree.
 #
@@ -18,6 +19,7 @@ if [ $# -lt 2 ]; then
   exit 2
 fi
 BEFORE=$1 AFTER=$2 ROUNDS=${3:-5} STEPS=${4:-6} OUT=${5:-runs/pipeline-activations}
+MODEL=${MODEL:-tiny} MICRO_BATCH=${MICRO_BATCH:-4} GRAD_ACCUM=${GRAD_ACCUM:-8} SEQ_LEN=${SEQ_LEN:-256}
 for b in "$BEFORE" "$AFTER"; do
   bin=${b#recompute:}
   [ -x "$bin" ] || { echo "$0: not an executable neft: $bin" >&2; exit 2; }
@@ -33,7 +35,8 @@ for round in $(seq 1 "$ROUNDS"); do
     run="$OUT/$which-$round"
     mpirun -np 2 ${NEFT_MPIEXEC_FLAGS:---allow-run-as-root --oversubscribe} \
       -x OMP_NUM_THREADS -x OMP_WAIT_POLICY "$bin" train \
-      --model small-20m --pp 2 --micro-batch 2 --grad-accum 8 --seq-len 128 --steps "$STEPS" \
+      --model "$MODEL" --pp 2 --micro-batch "$MICRO_BATCH" --grad-accum "$GRAD_ACCUM" \
+      --seq-len "$SEQ_LEN" --steps "$STEPS" \
       --data synthetic --eval-every 0 --eval-examples 1 --save-every 0 --log-every 1 \
       --out "$run" $extra > "$run.log" 2>&1
   done
