@@ -321,8 +321,8 @@ void add_train_options(CommandOptions& t, TrainOptions& o) {
   t.add(G::optimizer, "clip", &o.clip, "clip the global gradient norm to this; 0: off").at_least(0);
 
   t.add(G::evaluation, "eval-every", &o.eval_every,
-        "evaluate on held-out examples every this many steps; 0: off (must be 0 with --pp > "
-        "1)")
+        "evaluate on held-out examples every this many steps (under --pp the batches stream "
+        "through the stages forward only); 0: off")
       .at_least(0);
   t.add(G::evaluation, "eval-data", &o.eval_data,
         "held-out data to evaluate on, sft:FILE.jsonl (the formats of --data; conversations "

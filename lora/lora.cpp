@@ -107,6 +107,7 @@ void attach_lora(model::LlamaModel& model, const LoraConfig& l, uint64_t seed) {
       if (dropout_buffer)
         adapter->set_dropout({float(l.dropout), seed, layer, int64_t(target),
                               &model.micro_batch_key(), dropout_buffer});
+      adapter->set_activation_slot(&model.activation_slot());
       s.weight->adapter = std::move(adapter);
     }
 }

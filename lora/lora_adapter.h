@@ -22,6 +22,7 @@
 // column base.
 #pragma once
 #include <string>
+#include <vector>
 
 #include "lora/lora_dropout.h"
 #include "model/linear_adapter.h"
@@ -44,6 +45,10 @@ class LoraAdapter : public model::LinearAdapter {
   ParameterList parameters() override { return {&a_, &b_}; }
   // Dropout on x in the training forwards from here on (none until set).
   void set_dropout(InputDropout dropout) { dropout_ = std::move(dropout); }
+  // The model's activation slot (LlamaModel::use_activation_slot; it outlives the adapter):
+  // the adapter keeps each slot's U and mask, so that a micro-batch's backward reads its own
+  // forward's while others run in between (a pipeline stage). Unset: one, slot 0.
+  void set_activation_slot(const size_t* slot) { slot_ = slot; }
 
   Parameter& a() { return a_; }
   Parameter& b() { return b_; }
@@ -54,12 +59,19 @@ class LoraAdapter : public model::LinearAdapter {
   const model::TensorParallel* tp_;
   const float scaling_;  // alpha / r
   Parameter a_, b_;
-  Tensor u_, du_;  // [N, r]: x Aᵀ of the last forward, and its gradient
+  // What a slot's last forward leaves for its backward.
+  struct Kept {
+    Tensor u;                              // [N, r]: x Aᵀ
+    std::optional<ops::DropoutMask> mask;  // if it dropped
+  };
+  std::vector<Kept> kept_;  // per activation slot
+  const size_t* slot_ = nullptr;
+  Tensor du_;  // [N, r]: U's gradient, in backward
   InputDropout dropout_;
-  std::optional<ops::DropoutMask> mask_;  // the last forward's, if it dropped
 
-  // dropout(t) with the last forward's mask, in the shared buffer.
-  Tensor dropped(const Tensor& t);
+  Kept& kept();
+  // dropout(t) with `mask`, in the shared buffer.
+  Tensor dropped(const Tensor& t, const ops::DropoutMask& mask);
 };
 
 // "model.layers.0.self_attn.q_proj.weight" -> "model.layers.0.self_attn.q_proj.lora_A.weight".

@@ -10,8 +10,9 @@
 // Under tensor parallelism a column-parallel base's input (q, k, v, gate, up) is whole on
 // every rank, which all draw the same mask; a row-parallel base's input (o, down) is split by
 // columns, and each rank draws its own columns' entries by their whole index. Data-parallel
-// ranks' micro-batches have different indices in the step; a pipeline stage that runs a
-// micro-batch's forward again draws the same mask again.
+// ranks' micro-batches have different indices in the step; a block's forward run again in
+// backward (recompute) draws the same mask again, under the key of the micro-batch it
+// differentiates (model/stage_activations.h).
 //
 // Backward draws the mask again rather than keeping it. Kept, it would be an [N, in] mask (or
 // the dropped input) per target and layer, the projections' inputs over again; drawn again it

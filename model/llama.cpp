@@ -4,6 +4,7 @@
 #include "model/decode_buffers.h"
 #include "model/linear.h"
 #include "model/shard.h"
+#include "model/stage_activations.h"
 #include "model/vocab_parallel_cross_entropy.h"
 #include "parallel/mappings.h"
 #include "runtime/ops/cross_entropy.h"
@@ -47,6 +48,7 @@ LlamaModel::LlamaModel(const LlamaConfig& config, const ModelOptions& options)
          ") is not supported yet: the embedding and the head live on different stages");
   const LayerRange layers = stage_layers(c.layers, options_.pp_stages, options_.pp_stage);
   first_layer_ = layers.first;
+  slots_.push_back(std::make_unique<StageActivations>());
   if (first_stage()) embed_ = vocab_rows("model.embed_tokens.weight");
   for (int64_t l = layers.first; l < layers.last; ++l)
     blocks_.push_back(std::make_unique<Block>(config_, l, options_));
@@ -138,32 +140,59 @@ void LlamaModel::ensure_buffers(int64_t B, int64_t T) {
   default_positions_ = Tensor::from_ints(pos, {N}, d);
 
   const TensorParallel& tp = options_.tp;
-  const int64_t Nl = tp.tokens(N);                 // the residual stream's rows on this rank
-  const int64_t layers = int64_t(blocks_.size());  // this stage's
-  block_inputs_.clear();
-  for (int64_t l = 0; l <= layers; ++l)
-    block_inputs_.push_back(Tensor::empty({Nl, c.hidden}, t, d));
-  activations_.clear();
-  const int64_t sets = options_.recompute ? 1 : layers;
-  for (int64_t l = 0; l < sets; ++l) {
-    activations_.push_back(std::make_unique<BlockActivations>());
-    activations_.back()->allocate(c, tp, B, T, d, t);
+  const int64_t Nl = tp.tokens(N);  // the residual stream's rows on this rank
+  recomputed_.reset();
+  if (options_.recompute) {
+    recomputed_ = std::make_unique<BlockActivations>();
+    recomputed_->allocate(c, tp, B, T, d, t);
   }
   scratch_ = std::make_unique<BlockScratch>();
   scratch_->allocate(c, tp, B, T, d, t);
   recompute_out_ = options_.recompute ? Tensor::empty({Nl, c.hidden}, t, d) : Tensor();
   dresidual_ = Tensor::empty({Nl, c.hidden}, t, d);
   if (!last_stage()) return;
-  final_normed_ = Tensor::empty({N, c.hidden}, t, d);  // the head's input: every token
-  final_rstd_ = Tensor::empty({Nl}, DType::F32, d);
   const int64_t V = head().value.size(0);  // this rank's vocabulary
-  logits_ = Tensor::empty({N, V}, t, d);
-  losses_ = Tensor::empty({N}, DType::F32, d);
-  lse_ = Tensor::empty({N}, DType::F32, d);
   dlosses_ = Tensor::empty({N}, DType::F32, d);
   dlogits_ = Tensor::empty({N, V}, t, d);
   dnormed_ = Tensor::empty({N, c.hidden}, t, d);
 }
+
+void LlamaModel::ensure_slot_buffers(StageActivations& s, int64_t B, int64_t T) {
+  if (B == s.B && T == s.T) return;
+  const LlamaConfig& c = config_;
+  const Device d = options_.device;
+  const DType t = options_.dtype;
+  s.B = B;
+  s.T = T;
+  const int64_t Nl = options_.tp.tokens(B * T);
+  const int64_t layers = int64_t(blocks_.size());  // this stage's
+  s.block_inputs.clear();
+  for (int64_t l = 0; l <= layers; ++l)
+    s.block_inputs.push_back(Tensor::empty({Nl, c.hidden}, t, d));
+  s.blocks.clear();
+  if (!options_.recompute)  // else backward refills recomputed_ from each block's input
+    for (int64_t l = 0; l < layers; ++l) {
+      s.blocks.push_back(std::make_unique<BlockActivations>());
+      s.blocks.back()->allocate(c, options_.tp, B, T, d, t);
+    }
+  if (!last_stage()) return;
+  const int64_t N = B * T;
+  s.final_normed = Tensor::empty({N, c.hidden}, t, d);  // the head's input: every token
+  s.final_rstd = Tensor::empty({Nl}, DType::F32, d);
+  s.logits = Tensor::empty({N, head().value.size(0)}, t, d);  // this rank's vocabulary
+  s.losses = Tensor::empty({N}, DType::F32, d);
+  s.lse = Tensor::empty({N}, DType::F32, d);
+}
+
+void LlamaModel::use_activation_slot(size_t slot) {
+  while (slots_.size() <= slot) slots_.push_back(std::make_unique<StageActivations>());
+  slot_ = slot;
+}
+
+const Tensor& LlamaModel::output() const { return slot().block_inputs.back(); }
+const Tensor& LlamaModel::logits() const { return slot().logits; }
+const Tensor& LlamaModel::final_hidden() const { return slot().final_normed; }
+const Tensor& LlamaModel::token_losses() const { return slot().losses; }
 
 LossSums LlamaModel::forward(const Tensor& tokens, const Tensor& targets, const Tensor& positions,
                              const Tensor& input) {
@@ -176,48 +205,50 @@ LossSums LlamaModel::forward(const Tensor& tokens, const Tensor& targets, const 
              "model forward: targets must be ", tokens.str(), ", got ", targets.str());
   options_.tp.split_tokens = splits_tokens(N);
   ensure_buffers(B, T);
-  tokens_ = tokens.view({N});
-  targets_ = targets.view({N});
-  layout_.B = B;
-  layout_.T = T;
-  layout_.positions = positions.defined() ? positions.view({N}) : default_positions_;
-  layout_.doc_start = Tensor();
+  StageActivations& s = slot();
+  ensure_slot_buffers(s, B, T);
+  s.key = micro_batch_key_;
+  s.tokens = tokens.view({N});
+  s.targets = targets.view({N});
+  TokenLayout& layout = s.layout;
+  layout.B = B;
+  layout.T = T;
+  layout.positions = positions.defined() ? positions.view({N}) : default_positions_;
+  layout.doc_start = Tensor();
   if (positions.defined()) {
     NEFT_CHECK(positions.shape() == tokens.shape(), "model forward: positions must be ",
                tokens.str(), ", got ", positions.str());
-    layout_.doc_start = Tensor::empty({B, T}, DType::I32, positions.device());
-    ops::document_starts(positions, layout_.doc_start);
+    layout.doc_start = Tensor::empty({B, T}, DType::I32, positions.device());
+    ops::document_starts(positions, layout.doc_start);
   }
+  std::vector<Tensor>& inputs = s.block_inputs;
 
   const TensorParallel& tp = options_.tp;
   if (first_stage()) {
-    Tensor embedded = tp.whole_tokens(block_inputs_[0]);
-    ops::embedding_forward(tokens_, embed_.value, vocab_start_, embedded);
-    tp.row_output(embedded, block_inputs_[0]);  // each rank embedded its vocabulary's tokens
+    Tensor embedded = tp.whole_tokens(inputs[0]);
+    ops::embedding_forward(s.tokens, embed_.value, vocab_start_, embedded);
+    tp.row_output(embedded, inputs[0]);  // each rank embedded its vocabulary's tokens
   } else {
     NEFT_CHECK(input.defined(), "model forward: pipeline stage ", options_.pp_stage,
                " needs the previous stage's output");
-    block_inputs_[0].copy_from(input);
+    inputs[0].copy_from(input);
   }
-  for (size_t l = 0; l < blocks_.size(); ++l) {
-    BlockActivations& a = *activations_[options_.recompute ? 0 : l];
-    blocks_[l]->forward(block_inputs_[l], layout_, a, block_inputs_[l + 1]);
-  }
+  for (size_t l = 0; l < blocks_.size(); ++l)
+    blocks_[l]->forward(inputs[l], layout, block_activations(s, l), inputs[l + 1]);
   if (!last_stage()) return {};
   // The final norm on this rank's tokens, then every token's for the vocabulary-parallel head.
-  Tensor normed = tp.token_shard(final_normed_);
-  ops::rmsnorm_forward(block_inputs_.back(), final_norm_.value, config_.rms_eps, normed,
-                       final_rstd_);
-  if (tp.split_tokens) parallel::gather_from_sp_forward(normed, final_normed_, *tp.comm);
-  linear_forward(final_normed_, head(), logits_);
+  Tensor normed = tp.token_shard(s.final_normed);
+  ops::rmsnorm_forward(inputs.back(), final_norm_.value, config_.rms_eps, normed, s.final_rstd);
+  if (tp.split_tokens) parallel::gather_from_sp_forward(normed, s.final_normed, *tp.comm);
+  linear_forward(s.final_normed, head(), s.logits);
   if (options_.tp.size == 1)
-    ops::cross_entropy_forward(logits_, targets_, kIgnoreIndex, losses_, lse_);
+    ops::cross_entropy_forward(s.logits, s.targets, kIgnoreIndex, s.losses, s.lse);
   else
-    vocab_parallel_cross_entropy(logits_, targets_, vocab_start_, options_.tp, losses_, lse_);
+    vocab_parallel_cross_entropy(s.logits, s.targets, vocab_start_, options_.tp, s.losses, s.lse);
 
   // Summed on the host in token order: the same total on every run (bitwise determinism).
-  const std::vector<float> losses = losses_.to_floats();
-  const std::vector<int32_t> tgt = targets_.to_ints();
+  const std::vector<float> losses = s.losses.to_floats();
+  const std::vector<int32_t> tgt = s.targets.to_ints();
   LossSums sums;
   for (size_t i = 0; i < losses.size(); ++i) {
     if (tgt[i] == kIgnoreIndex) continue;
@@ -227,37 +258,52 @@ LossSums LlamaModel::forward(const Tensor& tokens, const Tensor& targets, const 
   return sums;
 }
 
+BlockActivations& LlamaModel::block_activations(StageActivations& s, size_t l) {
+  return options_.recompute ? *recomputed_ : *s.blocks[l];
+}
+
 void LlamaModel::backward(float loss_scale, const Tensor& doutput) {
-  NEFT_CHECK(B_ > 0 && tokens_.defined(), "model backward: no forward pass to differentiate");
+  StageActivations& s = slot();
+  NEFT_CHECK(s.tokens.defined(), "model backward: no forward pass to differentiate");
+  NEFT_CHECK(s.B == B_ && s.T == T_, "model backward: activation slot ", slot_, " holds a ", s.B,
+             " x ", s.T, " forward, the shared buffers ", B_, " x ", T_);
+  // The masks backward draws again are those of the micro-batch it differentiates, whatever
+  // micro-batch the caller has set since (a pipeline stage runs other forwards in between).
+  struct KeyScope {
+    std::optional<MicroBatchKey>& key;
+    const std::optional<MicroBatchKey> saved;
+    ~KeyScope() { key = saved; }
+  } key_scope{micro_batch_key_, micro_batch_key_};
+  micro_batch_key_ = s.key;
   (options_.tp.split_tokens ? grads_split_ : grads_whole_) = true;
   if (!last_stage()) {
     NEFT_CHECK(doutput.defined(), "model backward: pipeline stage ", options_.pp_stage,
                " needs the gradient of its output from the next stage");
     dresidual_.copy_from(doutput);
   } else {
-    backward_head(loss_scale);
+    backward_head(loss_scale, s);
   }
   for (size_t l = blocks_.size(); l-- > 0;) {
-    BlockActivations& a = *activations_[options_.recompute ? 0 : l];
-    if (options_.recompute) blocks_[l]->forward(block_inputs_[l], layout_, a, recompute_out_);
-    blocks_[l]->backward(block_inputs_[l], layout_, a, *scratch_, dresidual_);
+    BlockActivations& a = block_activations(s, l);
+    if (options_.recompute) blocks_[l]->forward(s.block_inputs[l], s.layout, a, recompute_out_);
+    blocks_[l]->backward(s.block_inputs[l], s.layout, a, *scratch_, dresidual_);
   }
   if (first_stage() && embed_.grad.defined())  // every token's gradient reaches the embedding
-    ops::embedding_backward(options_.tp.row_output_grad(dresidual_), tokens_, vocab_start_,
+    ops::embedding_backward(options_.tp.row_output_grad(dresidual_), s.tokens, vocab_start_,
                             embed_.grad);
 }
 
 // The loss, the head and the final norm: dresidual_ = the gradient of the last block's output.
-void LlamaModel::backward_head(float loss_scale) {
+void LlamaModel::backward_head(float loss_scale, const StageActivations& s) {
   ops::fill(dlosses_, loss_scale);  // ignored positions get no gradient from the op
-  ops::cross_entropy_backward(dlosses_, logits_, targets_, lse_, vocab_start_, kIgnoreIndex,
+  ops::cross_entropy_backward(dlosses_, s.logits, s.targets, s.lse, vocab_start_, kIgnoreIndex,
                               dlogits_);
-  linear_backward(dlogits_, final_normed_, head(), &dnormed_, false);
+  linear_backward(dlogits_, s.final_normed, head(), &dnormed_, false);
   // The head is column-parallel over the vocabulary: every rank's part of the gradient adds up
   // (this rank's tokens of it when they are split).
   Tensor dnormed = options_.tp.token_shard(dnormed_);
   options_.tp.column_input_grad(dnormed_, dnormed);
-  ops::rmsnorm_backward(dnormed, block_inputs_.back(), final_norm_.value, final_rstd_, dresidual_,
+  ops::rmsnorm_backward(dnormed, s.block_inputs.back(), final_norm_.value, s.final_rstd, dresidual_,
                         scratch_->norm_grad(final_norm_));
 }
 
@@ -305,11 +351,10 @@ Block& LlamaModel::block(int64_t layer) {
 
 size_t LlamaModel::activation_bytes() const {
   size_t total = scratch_ ? scratch_->bytes() : 0;
-  for (const auto& a : activations_) total += a->bytes();
-  for (const Tensor* t : {&final_normed_, &final_rstd_, &logits_, &losses_, &lse_, &dresidual_,
-                          &dnormed_, &dlogits_, &dlosses_, &recompute_out_})
+  if (recomputed_) total += recomputed_->bytes();
+  for (const auto& s : slots_) total += s->bytes();
+  for (const Tensor* t : {&dresidual_, &dnormed_, &dlogits_, &dlosses_, &recompute_out_})
     total += t->defined() ? t->nbytes() : 0;
-  for (const Tensor& t : block_inputs_) total += t.nbytes();
   return total;
 }
 

@@ -3,7 +3,8 @@
 // (tied to the embedding or not), and the token-level cross-entropy over the positions whose
 // target is not kIgnoreIndex. Forward and backward are explicit (no autograd tape), as in
 // llm.c: every layer writes its activations into buffers it keeps for the backward pass,
-// or, with recompute on, keeps only each block's input and runs the block again in backward.
+// or, with recompute on, keeps only each block's input and runs the block again in backward;
+// one set per activation slot (model/stage_activations.h), for micro-batches in flight.
 //
 // Numerics: values and activations in the model dtype (f32 on CPU; bf16 on CUDA), weight
 // gradients f32 and accumulated (+=), so micro-batches accumulate by calling
@@ -53,6 +54,7 @@ struct LossSums {
 
 class Block;
 struct BlockActivations;
+struct StageActivations;
 struct DecodeBuffers;
 struct BlockScratch;
 
@@ -105,8 +107,9 @@ class LlamaModel {
 
   bool first_stage() const { return options_.pp_stage == 0; }
   bool last_stage() const { return options_.pp_stage == options_.pp_stages - 1; }
-  // [rows, hidden], rows = residual_rows(B*T): what pipeline stages pass on.
-  const Tensor& output() const { return block_inputs_.back(); }
+  // [rows, hidden], rows = residual_rows(B*T): what pipeline stages pass on (the current
+  // activation slot's).
+  const Tensor& output() const;
   const Tensor& input_grad() const { return dresidual_; }
   // Rows of the [N, hidden] hidden states between blocks that a pass of N tokens holds on this
   // rank: N, or N / tp when sequence parallelism splits them (model/tensor_parallel.h; asked
@@ -115,13 +118,13 @@ class LlamaModel {
 
   // The last forward's logits, [B*T, vocab] (this rank's vocabulary range under tensor
   // parallelism), in the model dtype.
-  const Tensor& logits() const { return logits_; }
+  const Tensor& logits() const;
   // The last forward's final hidden states, [B*T, hidden] (the final norm's output, what the
   // head reads), on the last stage; whole on every tensor-parallel rank.
-  const Tensor& final_hidden() const { return final_normed_; }
+  const Tensor& final_hidden() const;
   // The last forward's per-token losses, [B*T] f32 (0 where the target is ignored), on the
   // last stage; whole on every tensor-parallel rank.
-  const Tensor& token_losses() const { return losses_; }
+  const Tensor& token_losses() const;
   // Generation with a KV cache (kv_cache.h). make_cache: one for B rows of up to `capacity`
   // tokens, on this rank's device and kv heads; fails on a pipeline stage (generation runs
   // whole models, split over tensor parallelism only) or beyond max_position_embeddings.
@@ -132,8 +135,17 @@ class LlamaModel {
   // nothing for backward.
   const Tensor& decode(const Tensor& tokens, const Tensor& positions, KvCache& cache);
 
-  // Bytes held in activation buffers (for memory reports).
+  // Bytes held in activation buffers, every slot's (for memory reports).
   size_t activation_bytes() const;
+
+  // The activation slot (model/stage_activations.h) the next forwards fill and the next
+  // backwards read: 0, the default, or another for a micro-batch that stays in flight while
+  // others run (a pipeline stage's 1F1B schedule keeps one per micro-batch in flight). A slot
+  // is allocated on its first forward and kept; its forward's micro-batch key goes with it, so
+  // backward draws the masks its forward drew. Slots share one shape: the gradient scratch and
+  // the head's buffers are the model's, for whichever slot backward reads.
+  void use_activation_slot(size_t slot);
+  const size_t& activation_slot() const { return slot_; }  // adapters point at it
 
   // The micro-batch the next forwards train on (model/micro_batch_key.h); none, the default,
   // for passes that do not train. The trainer's step sets it; adapters that draw masks hold a
@@ -152,7 +164,11 @@ class LlamaModel {
   ParameterList parameters(bool with_adapters);
   bool splits_tokens(int64_t N) const;
   void ensure_buffers(int64_t B, int64_t T);
-  void backward_head(float loss_scale);
+  void ensure_slot_buffers(StageActivations& s, int64_t B, int64_t T);
+  StageActivations& slot() { return *slots_[slot_]; }
+  const StageActivations& slot() const { return *slots_[slot_]; }
+  void backward_head(float loss_scale, const StageActivations& s);
+  BlockActivations& block_activations(StageActivations& s, size_t layer);
 
   LlamaConfig config_;
   ModelOptions options_;
@@ -162,18 +178,17 @@ class LlamaModel {
   const Parameter& head() const { return config_.tied_embeddings ? embed_ : head_; }
   Parameter& head() { return config_.tied_embeddings ? embed_ : head_; }
 
-  int64_t first_layer_ = 0;  // of this pipeline stage
-  int64_t vocab_start_ = 0;  // first vocabulary id of this rank's embedding / head rows
-  int64_t B_ = 0, T_ = 0;
-  Tensor tokens_, targets_;           // [N] views of the last forward's inputs
-  TokenLayout layout_;                // the last forward's positions and document starts
-  Tensor default_positions_;          // [N]: 0..T-1 in every row
-  std::vector<Tensor> block_inputs_;  // [layers + 1] residual stream at each block boundary
-  // One set per block, or a single shared set with recompute (refilled in backward).
-  std::vector<std::unique_ptr<BlockActivations>> activations_;
+  int64_t first_layer_ = 0;   // of this pipeline stage
+  int64_t vocab_start_ = 0;   // first vocabulary id of this rank's embedding / head rows
+  int64_t B_ = 0, T_ = 0;     // the shape of the shared buffers below
+  Tensor default_positions_;  // [N]: 0..T-1 in every row
+  // What each forward keeps for its backward, per slot (at least one: slot 0).
+  std::vector<std::unique_ptr<StageActivations>> slots_;
+  size_t slot_ = 0;
+  // With recompute, the one set of block activations every slot's backward refills.
+  std::unique_ptr<BlockActivations> recomputed_;
   std::unique_ptr<BlockScratch> scratch_;
   Tensor recompute_out_;  // [N, C]: the discarded output of a recomputed block
-  Tensor final_normed_, final_rstd_, logits_, losses_, lse_;
   Tensor dresidual_, dnormed_, dlogits_, dlosses_;
   // Whether the backward passes since zero_grad split their tokens, or kept them whole.
   bool grads_split_ = false, grads_whole_ = false;

@@ -5,6 +5,10 @@
 
 namespace neft::parallel {
 
+int max_in_flight(int stage, int stages, int micro_batches) {
+  return std::min(stages - stage, micro_batches);
+}
+
 void run_1f1b(Communicator& pp, int micro_batches, const PipelineStep& step) {
   const int stage = pp.rank(), stages = pp.size();
   const bool first = stage == 0, last = stage == stages - 1;
@@ -57,6 +61,22 @@ void run_1f1b(Communicator& pp, int micro_batches, const PipelineStep& step) {
     }
     const Tensor& din = run_backward(dout);
     if (!first) pp.send(din, prev);
+  }
+}
+
+void run_forward_only(Communicator& pp, int micro_batches,
+                      const std::function<const Tensor&(int mb, const Tensor* input)>& forward,
+                      const std::function<Tensor(int mb)>& make_activation) {
+  const int stage = pp.rank(), stages = pp.size();
+  const bool first = stage == 0, last = stage == stages - 1;
+  for (int mb = 0; mb < micro_batches; ++mb) {
+    Tensor input;
+    if (!first) {
+      input = make_activation(mb);
+      pp.recv(input, stage - 1);
+    }
+    const Tensor& out = forward(mb, first ? nullptr : &input);
+    if (!last) pp.send(out, stage + 1);
   }
 }
 

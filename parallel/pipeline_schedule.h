@@ -27,4 +27,17 @@ struct PipelineStep {
 // accumulate in the same order as on one rank.
 void run_1f1b(Communicator& pp, int micro_batches, const PipelineStep& step);
 
+// The most micro-batches run_1f1b holds in flight on `stage` (forwarded, not yet backwarded):
+// its warm-up forwards and the steady phase's one, at most every micro-batch.
+int max_in_flight(int stage, int stages, int micro_batches);
+
+// Forward only (evaluation): every stage runs the micro-batches in order, receiving each one's
+// input from the previous stage and sending its output on, so the micro-batches stream
+// through the stages (stage s runs micro-batch mb while stage s + 1 runs mb - 1). `forward`
+// is PipelineStep's; `make_activation(mb)` a buffer of micro-batch mb's activation shape, to
+// receive into (micro-batches may differ in shape here).
+void run_forward_only(Communicator& pp, int micro_batches,
+                      const std::function<const Tensor&(int mb, const Tensor* input)>& forward,
+                      const std::function<Tensor(int mb)>& make_activation);
+
 }  // namespace neft::parallel

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "data/eval.h"
+#include "parallel/pipeline_schedule.h"
 
 namespace neft::train {
 
@@ -38,18 +39,22 @@ std::vector<int32_t> vocab_parallel_argmax(const Tensor& logits, int64_t vocab_s
   return out;
 }
 
-bool pipeline_forward(model::LlamaModel& model, const data::BatchTensors& t,
-                      parallel::Communicator& pp) {
-  const int stage = pp.rank(), last = pp.size() - 1;
-  Tensor input;
-  if (stage > 0) {
-    input = Tensor::empty({model.residual_rows(t.tokens.numel()), model.config().hidden},
-                          model.options().dtype, model.options().device);
-    pp.recv(input, stage - 1);
-  }
-  model.forward(t.tokens, t.targets, t.positions, input);
-  if (stage < last) pp.send(model.output(), stage + 1);
-  return stage == last;
+void pipeline_forwards(model::LlamaModel& model, const std::vector<data::BatchTensors>& batches,
+                       parallel::Communicator& pp, const std::function<void(size_t)>& on_last) {
+  const bool last = pp.rank() == pp.size() - 1;
+  parallel::run_forward_only(
+      pp, int(batches.size()),
+      [&](int mb, const Tensor* input) -> const Tensor& {
+        const data::BatchTensors& t = batches[size_t(mb)];
+        model.forward(t.tokens, t.targets, t.positions, input ? *input : Tensor());
+        if (last) on_last(size_t(mb));
+        return model.output();
+      },
+      [&](int mb) {
+        const Tensor& tokens = batches[size_t(mb)].tokens;
+        return Tensor::empty({model.residual_rows(tokens.numel()), model.config().hidden},
+                             model.options().dtype, model.options().device);
+      });
 }
 
 std::vector<float> mean_final_hidden(model::LlamaModel& model,
@@ -58,16 +63,21 @@ std::vector<float> mean_final_hidden(model::LlamaModel& model,
   const int64_t C = model.config().hidden;
   std::vector<double> sum(size_t(C), 0.0);
   int64_t rows = 0;
-  for (const data::Batch& b : batches) {
-    const data::BatchTensors t = data::to_tensors(b, model.options().device);
-    if (pp && pp->size() > 1) {
-      if (!pipeline_forward(model, t, *pp)) continue;
-    } else {
-      model.forward(t.tokens, t.targets, t.positions);
-    }
+  auto add = [&] {
     const std::vector<float> h = model.final_hidden().to_floats();
     for (size_t i = 0; i < h.size(); ++i) sum[i % size_t(C)] += h[i];
     rows += int64_t(h.size()) / C;
+  };
+  std::vector<data::BatchTensors> tensors;
+  for (const data::Batch& b : batches)
+    tensors.push_back(data::to_tensors(b, model.options().device));
+  if (pp && pp->size() > 1) {
+    pipeline_forwards(model, tensors, *pp, [&](size_t) { add(); });
+  } else {
+    for (const data::BatchTensors& t : tensors) {
+      model.forward(t.tokens, t.targets, t.positions);
+      add();
+    }
   }
   Tensor mean = Tensor::empty({C}, DType::F32);
   for (int64_t c = 0; c < C; ++c) mean.data<float>()[c] = float(sum[size_t(c)] / double(rows));
@@ -75,39 +85,50 @@ std::vector<float> mean_final_hidden(model::LlamaModel& model,
   return mean.to_floats();
 }
 
-EvalForward eval_forward(model::LlamaModel& model, const data::BatchTensors& t,
-                         parallel::Communicator* pp) {
+std::vector<EvalForward> eval_forwards(model::LlamaModel& model,
+                                       const std::vector<data::BatchTensors>& batches,
+                                       parallel::Communicator* pp) {
   const model::TensorParallel& tp = model.options().tp;
   const int64_t vocab_start = tp.offset(model.config().vocab, "vocab_size");
-  EvalForward r;
+  std::vector<EvalForward> out(batches.size());
+  // The last stage's (or the one rank's) losses and argmax of batch i, after its forward.
+  auto read = [&](size_t i) {
+    out[i].token_losses = model.token_losses().to_floats();
+    out[i].argmax = vocab_parallel_argmax(model.logits(), vocab_start, tp);
+  };
   if (!pp || pp->size() == 1) {
-    const model::LossSums sums = model.forward(t.tokens, t.targets, t.positions);
-    r.loss_sum = sums.loss_sum;
-    r.tokens = sums.tokens;
-    r.token_losses = model.token_losses().to_floats();
-    r.argmax = vocab_parallel_argmax(model.logits(), vocab_start, tp);
-    return r;
-  }
-  const int last = pp->size() - 1;
-  const int64_t N = t.tokens.numel();
-  const bool last_stage = pipeline_forward(model, t, *pp);
-  Tensor losses = Tensor::empty({N}, DType::F32), argmax = Tensor::empty({N}, DType::I32);
-  if (last_stage) {
-    losses = Tensor::from_floats(model.token_losses().to_floats(), {N});
-    const std::vector<int32_t> ids = vocab_parallel_argmax(model.logits(), vocab_start, tp);
-    std::copy(ids.begin(), ids.end(), argmax.data<int32_t>());
-  }
-  pp->broadcast(losses, last);
-  pp->broadcast(argmax, last);
-  r.token_losses = losses.to_floats();
-  r.argmax.assign(argmax.data<int32_t>(), argmax.data<int32_t>() + N);
-  const std::vector<int32_t> targets = t.targets.to_ints();
-  for (int64_t i = 0; i < N; ++i)
-    if (targets[size_t(i)] != model::kIgnoreIndex) {
-      r.loss_sum += double(r.token_losses[size_t(i)]);
-      ++r.tokens;
+    for (size_t i = 0; i < batches.size(); ++i) {
+      model.forward(batches[i].tokens, batches[i].targets, batches[i].positions);
+      read(i);
     }
-  return r;
+  } else {
+    pipeline_forwards(model, batches, *pp, read);
+    // Once every batch went through: the last stage's numbers to every stage.
+    const int last = pp->size() - 1;
+    for (size_t i = 0; i < batches.size(); ++i) {
+      const int64_t N = batches[i].tokens.numel();
+      Tensor losses = Tensor::empty({N}, DType::F32), argmax = Tensor::empty({N}, DType::I32);
+      if (pp->rank() == last) {
+        std::copy(out[i].token_losses.begin(), out[i].token_losses.end(), losses.data<float>());
+        std::copy(out[i].argmax.begin(), out[i].argmax.end(), argmax.data<int32_t>());
+      }
+      pp->broadcast(losses, last);
+      pp->broadcast(argmax, last);
+      out[i].token_losses = losses.to_floats();
+      out[i].argmax.assign(argmax.data<int32_t>(), argmax.data<int32_t>() + N);
+    }
+  }
+  // The sums in token order from the per-token losses: the same numbers on every rank and
+  // layout (the model's own sums are the last stage's alone).
+  for (size_t i = 0; i < batches.size(); ++i) {
+    const std::vector<int32_t> targets = batches[i].targets.to_ints();
+    for (size_t j = 0; j < targets.size(); ++j)
+      if (targets[j] != model::kIgnoreIndex) {
+        out[i].loss_sum += double(out[i].token_losses[j]);
+        ++out[i].tokens;
+      }
+  }
+  return out;
 }
 
 std::vector<TaskScore> evaluate_synthetic(model::LlamaModel& model,
@@ -123,14 +144,17 @@ std::vector<TaskScore> evaluate_synthetic(model::LlamaModel& model,
     TaskScore s{suite.task_name(task)};
     double loss_sum = 0.0;
     int64_t tokens = 0, correct = 0;
-    for (const data::Batch& b :
-         data::synthetic_eval_batches(suite, task, examples, micro_batch, seq_len, split)) {
-      const data::BatchTensors t = data::to_tensors(b, device);
-      const EvalForward f = eval_forward(model, t, pp);
+    const std::vector<data::Batch> batches =
+        data::synthetic_eval_batches(suite, task, examples, micro_batch, seq_len, split);
+    std::vector<data::BatchTensors> tensors;
+    for (const data::Batch& b : batches) tensors.push_back(data::to_tensors(b, device));
+    const std::vector<EvalForward> forwards = eval_forwards(model, tensors, pp);
+    for (size_t i = 0; i < batches.size(); ++i) {
+      const EvalForward& f = forwards[i];
       loss_sum += f.loss_sum;
       tokens += f.tokens;
-      for (bool ok : data::exact_match(b, f.argmax)) correct += ok;
-      s.examples += b.B;
+      for (bool ok : data::exact_match(batches[i], f.argmax)) correct += ok;
+      s.examples += batches[i].B;
     }
     s.loss = tokens ? loss_sum / double(tokens) : 0.0;
     s.accuracy = s.examples ? double(correct) / double(s.examples) : 0.0;
@@ -151,17 +175,25 @@ struct RowScore {
 std::vector<RowScore> score_rows(model::LlamaModel& model,
                                  const std::vector<const data::Example*>& rows, int64_t micro_batch,
                                  parallel::Communicator* pp) {
-  std::vector<RowScore> out;
+  std::vector<data::Batch> batches;
+  std::vector<data::BatchTensors> tensors;
   for (size_t first = 0; first < rows.size(); first += size_t(micro_batch)) {
     const size_t n = std::min(rows.size() - first, size_t(micro_batch));
     int64_t T = 1;
     for (size_t i = 0; i < n; ++i) T = std::max(T, data::example_tokens(*rows[first + i]));
     data::Batch b = data::Batch::padded(int64_t(n), T);
     for (size_t i = 0; i < n; ++i) data::place_example(*rows[first + i], b, int64_t(i), 0);
-    const data::BatchTensors t = data::to_tensors(b, model.options().device);
-    const EvalForward f = eval_forward(model, t, pp);
-    const std::vector<float>& losses = f.token_losses;
-    const std::vector<bool> exact = data::exact_match(b, f.argmax);
+    tensors.push_back(data::to_tensors(b, model.options().device));
+    batches.push_back(std::move(b));
+  }
+  const std::vector<EvalForward> forwards = eval_forwards(model, tensors, pp);
+  std::vector<RowScore> out;
+  for (size_t k = 0; k < batches.size(); ++k) {
+    const data::Batch& b = batches[k];
+    const size_t n = size_t(b.B);
+    const int64_t T = b.T;
+    const std::vector<float>& losses = forwards[k].token_losses;
+    const std::vector<bool> exact = data::exact_match(b, forwards[k].argmax);
     for (size_t i = 0; i < n; ++i) {
       RowScore r;
       r.exact = exact[i];

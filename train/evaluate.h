@@ -10,6 +10,7 @@
 // vocabulary's logits) call it together and get the same scores.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,24 +38,25 @@ struct TaskScore {
 std::vector<int32_t> vocab_parallel_argmax(const Tensor& logits, int64_t vocab_start,
                                            const model::TensorParallel& tp);
 
-// One evaluation forward of a batch, on every rank of the model's tp group and, when `pp`
-// has several stages, of its pipeline group (forward-only: each stage passes its output on;
-// the last stage's per-token losses and argmax reach every stage). Every rank gets the same
-// numbers.
+// The evaluation forwards of batches, on every rank of the model's tp group and, when `pp` has
+// several stages, of its pipeline group (parallel::run_forward_only: the batches stream through
+// the stages; the last stage's per-token losses and argmax reach every stage once all went
+// through). Every rank gets the same numbers.
 struct EvalForward {
   double loss_sum = 0.0;            // over the counted tokens
   int64_t tokens = 0;               // counted tokens
   std::vector<float> token_losses;  // [B*T], 0 where the target is ignored
   std::vector<int32_t> argmax;      // [B*T]: the most likely next token
 };
-EvalForward eval_forward(model::LlamaModel& model, const data::BatchTensors& batch,
-                         parallel::Communicator* pp = nullptr);
+std::vector<EvalForward> eval_forwards(model::LlamaModel& model,
+                                       const std::vector<data::BatchTensors>& batches,
+                                       parallel::Communicator* pp = nullptr);
 
-// One forward of a batch through a pipeline's stages (every stage calls it): each takes the
-// previous stage's output and sends its own on. True on the last stage, which holds the
-// logits, losses and final hidden states.
-bool pipeline_forward(model::LlamaModel& model, const data::BatchTensors& batch,
-                      parallel::Communicator& pp);
+// The forwards of batches through a pipeline's stages (every stage calls it), forward only;
+// on the last stage, which holds the logits, losses and final hidden states, on_last(i) runs
+// right after batch i's forward.
+void pipeline_forwards(model::LlamaModel& model, const std::vector<data::BatchTensors>& batches,
+                       parallel::Communicator& pp, const std::function<void(size_t)>& on_last);
 
 // The mean over every token of the batches (packed rows, no padding) of the model's final
 // hidden state, on every rank: a task's "task vector" for W-NCFT (launch/continual.h).

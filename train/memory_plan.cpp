@@ -7,6 +7,7 @@
 #include "model/tensor_parallel.h"
 #include "optim/state_partition.h"
 #include "parallel/grad_sync.h"
+#include "parallel/pipeline_schedule.h"
 #include "runtime/error.h"
 #include "train/model_setup.h"
 
@@ -131,42 +132,6 @@ std::vector<PlanParam> rank_parameters(const PlanSpec& s, const Local& l, int tp
   return out;
 }
 
-// The 1F1B schedule of parallel/pipeline_schedule.cpp on one stage, replayed: how many
-// forwards the stage runs (a stage holds one micro-batch's activations and runs a forward
-// again before a backward when another came in between: train/train_step.cpp) and how many
-// micro-batches' inputs it keeps at once (a stage after the first keeps a copy of each input
-// until its backward).
-struct Schedule {
-  int64_t forwards = 0, kept_inputs = 0;
-};
-Schedule replay_1f1b(int stage, int stages, int64_t micro_batches) {
-  Schedule s;
-  if (stages == 1) return {micro_batches, 0};
-  const int64_t warmup = std::min<int64_t>(stages - stage - 1, micro_batches);
-  const int64_t steady = micro_batches - warmup;
-  int64_t resident = -1, forwarded = 0, backwarded = 0, kept = 0;
-  auto forward = [&] {
-    resident = forwarded++;
-    ++s.forwards;
-    if (stage > 0) s.kept_inputs = std::max(s.kept_inputs, ++kept);
-  };
-  auto backward = [&] {
-    if (resident != backwarded) {
-      resident = backwarded;
-      ++s.forwards;
-    }
-    ++backwarded;
-    if (stage > 0) --kept;
-  };
-  for (int64_t i = 0; i < warmup; ++i) forward();
-  for (int64_t i = 0; i < steady; ++i) {
-    forward();
-    backward();
-  }
-  for (int64_t i = 0; i < warmup; ++i) backward();
-  return s;
-}
-
 // The data-parallel gradient sum of parallel/grad_sync.cpp: buckets of consecutive gradients,
 // each all-reduced at once (packed into one flat f32 buffer when it holds more than one). Under
 // the distributed optimizer (optim/distributed_optimizer.cpp) each bucket is reduce-scattered
@@ -217,10 +182,13 @@ int64_t region_rows(const PlanSpec& s) {
 }
 
 // The model's buffers (LlamaModel::ensure_buffers, BlockActivations, BlockScratch), LoRA's
-// [N, r] pair per adapter and, with dropout, its [N, in] buffer, in bytes. Sequence
-// parallelism splits the [N, hidden] tensors of the norm and residual regions over the
-// tensor-parallel ranks; the head's input stays whole.
-int64_t activation_bytes(const PlanSpec& s, const Local& l, int64_t stage_layers, bool last) {
+// [N, r] U per slot and its gradient per adapter and, with dropout, its [N, in] buffer, in bytes.
+// Sequence parallelism splits the [N, hidden] tensors of the norm and residual regions over the
+// tensor-parallel ranks; the head's input stays whole. `slots`: the micro-batches whose
+// activations the stage holds at once (model/stage_activations.h; one per micro-batch in
+// flight in the 1F1B schedule).
+int64_t activation_bytes(const PlanSpec& s, const Local& l, int64_t stage_layers, bool last,
+                         int64_t slots) {
   const model::LlamaConfig& c = s.config;
   const int64_t dt = int64_t(dtype_size(s.dtype)), B = s.micro_batch, T = s.seq_len, N = B * T;
   const int64_t Nl = region_rows(s), act = N * c.hidden * dt, region = Nl * c.hidden * dt;
@@ -230,10 +198,11 @@ int64_t activation_bytes(const PlanSpec& s, const Local& l, int64_t stage_layers
                                  3 * N * l.ffn * dt /* gate, up, h */;
   const int64_t scratch = region /* dn */ + 2 * N * l.q * dt + 2 * N * l.kv * dt +
                           3 * N * l.ffn * dt + c.hidden * 4 /* frozen norm's gradient */;
-  int64_t total = (s.recompute ? 1 : stage_layers) * kept_per_block + scratch;
-  total += (stage_layers + 1) * region;  // the residual stream at each block boundary
-  total += region;                       // dresidual
-  if (s.recompute) total += region;      // a recomputed block's discarded output
+  // Each slot's blocks' activations, or with recompute one set that backward refills.
+  int64_t total = (s.recompute ? 1 : slots * stage_layers) * kept_per_block + scratch;
+  total += slots * (stage_layers + 1) * region;  // the residual stream at each block boundary
+  total += region;                               // dresidual
+  if (s.recompute) total += region;              // a recomputed block's discarded output
   if (last)  // final norm's output (whole) and rstd, logits and their gradient, losses, lse,
              // dlosses, the head's input gradient
     total += act + Nl * 4 + 3 * N * 4 + 2 * N * l.vocab * dt + act;
@@ -241,7 +210,7 @@ int64_t activation_bytes(const PlanSpec& s, const Local& l, int64_t stage_layers
     int64_t widest = 0;  // dropout's one buffer: the widest input of a target (lora_dropout.h)
     for (const Matrix& m : block_matrices(c, l))
       if (has_target(s.lora, m.target)) {
-        total += stage_layers * 2 * N * s.lora.rank * dt;
+        total += stage_layers * (slots + 1) * N * s.lora.rank * dt;  // U per slot, dU
         widest = std::max(widest, m.in);
       }
     if (s.lora.dropout > 0) total += N * widest * dt;
@@ -384,13 +353,15 @@ std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
     const model::LayerRange layers = model::stage_layers(c.layers, s.pp, stage);
     const int64_t Ls = layers.last - layers.first;
     const bool first = stage == 0, last = stage == s.pp - 1;
-    const Schedule schedule = replay_1f1b(stage, s.pp, M);
+    // The 1F1B schedule runs each micro-batch's forward once, holding at most `slots` of them
+    // in flight (train/train_step.cpp).
+    const int64_t slots = parallel::max_in_flight(stage, s.pp, int(M));
     for (int tp_rank = 0; tp_rank < s.tp; ++tp_rank) {
       RankPlan r;
       r.tp_rank = tp_rank;
       r.pp_stage = stage;
       r.layers = layers;
-      r.forwards_per_step = schedule.forwards;
+      r.forwards_per_step = M;
       const std::vector<PlanParam> params = rank_parameters(s, l, tp_rank, layers, first, last);
 
       // Parameters and training state (optim/adamw.h).
@@ -413,17 +384,17 @@ std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
           picked = std::max(picked, N * p.rows * dt);  // the selected columns, in backward
         }
       }
-      m.activations = activation_bytes(s, l, Ls, last);
+      m.activations = activation_bytes(s, l, Ls, last, slots);
 
-      // What lives beside them: the batch the model last read (tokens, targets and positions,
-      // their document starts, its default positions) and the neuron indices; then, in the
-      // pass, the largest transient: selected columns, the vocabulary-parallel loss's
-      // per-token statistics, the next micro-batch's tensors, and on CUDA attention's and the
-      // norms' backward buffers.
-      const int64_t persistent = 5 * N * 4 + indices;
+      // What lives beside them: the batch each slot's forward read (tokens, targets and
+      // positions, their document starts), the default positions and the neuron indices; then,
+      // in the pass, the largest transient: selected columns, the vocabulary-parallel loss's
+      // per-token statistics, the next micro-batch's tensors while a slot still holds an
+      // earlier one's, and on CUDA attention's and the norms' backward buffers.
+      const int64_t persistent = (4 * slots + 1) * N * 4 + indices;
       int64_t transient = picked;
       if (last && s.tp > 1) transient = std::max(transient, 5 * N * 4);
-      if (schedule.forwards > 1) transient = std::max(transient, 3 * N * 4);
+      if (M > slots) transient = std::max(transient, 3 * N * 4);
       if (s.cuda)
         transient = std::max({transient, s.micro_batch * l.heads * s.seq_len * 4,
                               std::min<int64_t>(N, 512) * c.hidden * 4});
@@ -431,10 +402,9 @@ std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
       // once is a column-parallel layer's backward: its input gathered again and its whole
       // input gradient, with a neuron-level weight's selected columns inside it.
       if (sp) transient = std::max(transient, 2 * act + picked);
-      // The pipeline's receive buffers and the inputs a stage keeps; the gradient sync's
+      // The pipeline's receive buffers (the slots keep each input); the gradient sync's
       // packed bucket comes after them, once the pipeline's buffers are gone.
-      const int64_t pipeline =
-          s.pp > 1 ? ((first ? 0 : 1 + schedule.kept_inputs) + (last ? 0 : 1)) * region : 0;
+      const int64_t pipeline = s.pp > 1 ? ((first ? 0 : 1) + (last ? 0 : 1)) * region : 0;
       const GradSync sync = replay_grad_sync(params, s.dp, split, dt);
       if (pipeline + transient >= sync.flat_bytes) {
         m.comm_buffers = pipeline;
@@ -475,9 +445,9 @@ std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
       // Under sequence parallelism, each trained norm's gradient summed once a step.
       const int64_t norms =
           sp && full ? (2 * Ls + (last ? 1 : 0)) * all_reduce(c.hidden * 4, s.tp) : 0;
-      r.tp_bytes_per_step = schedule.forwards * forward + M * backward + norms +
-                            all_reduce(4, s.tp);                // + the gradient norm's sum
-      r.dp_bytes_per_step = s.dp > 1 ? 2 * all_reduce(8, s.dp)  // counted and real tokens
+      r.tp_bytes_per_step =
+          M * forward + M * backward + norms + all_reduce(4, s.tp);  // + the gradient norm's sum
+      r.dp_bytes_per_step = s.dp > 1 ? 2 * all_reduce(8, s.dp)       // counted and real tokens
                                            + sync.bytes + all_reduce(4, s.dp)   // the loss
                                            + (split ? all_reduce(4, s.dp) : 0)  // the norm's
                                                                                 // owned rows
@@ -488,7 +458,7 @@ std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
         r.pp_bytes_per_step =
             (last ? 0 : M * region) + (first ? 0 : M * region) + 2 * all_reduce(4, s.pp);
       const StageFlops f = stage_flops(s, l, params, Ls, last);
-      r.flops_per_step = double(schedule.forwards) * f.forward + double(M) * f.backward +
+      r.flops_per_step = double(M) * f.forward + double(M) * f.backward +
                          (s.recompute ? double(M) * f.blocks_forward : 0);
       plans.push_back(r);
     }

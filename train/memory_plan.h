@@ -79,7 +79,7 @@ struct RankMemory {
   int64_t activations = 0;   // the model's buffers: what backward reads, its scratch, the
                              // head's logits (LlamaModel::activation_bytes) and LoRA's [N, r]
                              // (and its dropout's [N, in] buffer)
-  int64_t comm_buffers = 0;  // pipeline receive buffers and kept inputs, or the packed bucket
+  int64_t comm_buffers = 0;  // pipeline receive buffers, or the packed bucket
   int64_t workspace = 0;     // the batch's tensors, neuron indices, transients of the pass
   int64_t total = 0;
   // "forward-backward" (activations and pipeline buffers at their height) or "gradient sync"
@@ -94,9 +94,8 @@ struct RankPlan {
   RankMemory memory;
   // What the rank's communicators count in one step (Communicator::bytes_sent).
   int64_t tp_bytes_per_step = 0, dp_bytes_per_step = 0, pp_bytes_per_step = 0;
-  // Micro-batch forward passes of the stage in a step: grad-accum, plus those a pipeline
-  // stage runs again before a backward because another forward came in between
-  // (train/train_step.cpp).
+  // Micro-batch forward passes of the stage in a step: grad-accum (a pipeline stage keeps each
+  // micro-batch's activations until its backward: train/train_step.cpp).
   int64_t forwards_per_step = 0;
   double flops_per_step = 0;  // matrix products and attention, forward and backward
 };

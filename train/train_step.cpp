@@ -53,10 +53,10 @@ class MicroBatchKeys {
   const int64_t dp_rank_, dp_size_;
 };
 
-// Forward and backward of every micro-batch on one stage through the 1F1B schedule. A
-// stage other than the last runs a micro-batch's forward again right before its backward
-// when another forward came in between (it keeps only each micro-batch's input), so the
-// gradients are those of the one-rank model, accumulated in the same micro-batch order.
+// Forward and backward of every micro-batch on one stage through the 1F1B schedule. Each
+// micro-batch in flight keeps its activations in its own slot of the model
+// (LlamaModel::use_activation_slot), so no forward runs twice and the gradients are those of
+// the one-rank model, accumulated in the same micro-batch order.
 double pipelined_forward_backward(model::LlamaModel& model,
                                   const std::vector<data::Batch>& micro_batches, float scale,
                                   parallel::Communicator& pp, MicroBatchKeys& keys) {
@@ -64,26 +64,26 @@ double pipelined_forward_backward(model::LlamaModel& model,
   const data::Batch& b0 = micro_batches.front();
   for (const data::Batch& b : micro_batches)
     NEFT_CHECK(b.B == b0.B && b.T == b0.T, "pipeline: micro-batches must share one shape");
-  std::vector<Tensor> inputs(micro_batches.size());
-  int resident = -1;  // the micro-batch whose activations the model holds
+  // Micro-batch mb's slot: the schedule holds at most `in_flight` of them, and mb's forward
+  // comes after the backward of mb - in_flight, whose slot it takes.
+  const int in_flight = parallel::max_in_flight(pp.rank(), pp.size(), int(micro_batches.size()));
+  auto use_slot = [&](int mb) { model.use_activation_slot(size_t(mb % in_flight)); };
+  struct DefaultSlot {  // single-rank passes (evaluation) use slot 0 again
+    model::LlamaModel& model;
+    ~DefaultSlot() { model.use_activation_slot(0); }
+  } default_slot{model};
   double loss_sum = 0.0;
-  auto forward = [&](int mb) {
-    const data::BatchTensors t = data::to_tensors(micro_batches[size_t(mb)], d);
-    keys.set(mb);
-    const model::LossSums s = model.forward(t.tokens, t.targets, t.positions, inputs[size_t(mb)]);
-    resident = mb;
-    return s.loss_sum;
-  };
   parallel::PipelineStep step;
   step.forward = [&](int mb, const Tensor* in) -> const Tensor& {
-    if (in) inputs[size_t(mb)] = in->clone();
-    loss_sum += forward(mb);
+    const data::BatchTensors t = data::to_tensors(micro_batches[size_t(mb)], d);
+    use_slot(mb);
+    keys.set(mb);
+    loss_sum += model.forward(t.tokens, t.targets, t.positions, in ? *in : Tensor()).loss_sum;
     return model.output();
   };
   step.backward = [&](int mb, const Tensor* dout) -> const Tensor& {
-    if (resident != mb) forward(mb);  // recompute; its loss was counted the first time
+    use_slot(mb);  // the model draws the masks of the slot's forward again
     model.backward(scale, dout ? *dout : Tensor());
-    inputs[size_t(mb)] = Tensor();
     return model.input_grad();
   };
   step.make_activation = [&] {  // this rank's tokens under sequence parallelism

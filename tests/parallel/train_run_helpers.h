@@ -178,6 +178,8 @@ inline std::vector<std::string> layout_train_args(const std::string& out, const 
 // gradient accumulation on one model, through the same building blocks as `neft train`.
 // `setup` builds the model (and chooses what trains). With no `hook` it also makes the
 // shadow runs of tests/adam_bound.h, so that `bound` allows for another layout's rounding.
+// `after_step(steps done, model)`, if given, runs after each step of the run itself (not of
+// its shadow runs).
 struct SingleRankRun {
   std::unique_ptr<model::LlamaModel> model;
   std::unique_ptr<optim::AdamW> optimizer;
@@ -187,7 +189,8 @@ struct SingleRankRun {
 
 inline SingleRankRun train_single_rank(
     const TrainOptions& o, const std::function<std::unique_ptr<model::LlamaModel>()>& setup,
-    const neft::testing::GradientHook& hook = {}) {
+    const neft::testing::GradientHook& hook = {},
+    const std::function<void(int64_t, model::LlamaModel&)>& after_step = {}) {
   SingleRankRun run;
   run.model = setup();
   const optim::AdamWConfig adamw{float(o.beta1), float(o.beta2), float(o.eps),
@@ -205,6 +208,7 @@ inline SingleRankRun train_single_rank(
     run.losses[step + 1] = r.loss;
     run.bound->observe(run.model->parameters(), schedule.at(step),
                        optim::clip_factor(r.grad_norm, float(o.clip)));
+    if (after_step) after_step(step + 1, *run.model);
   }
   if (hook) return run;
   for (int k = 0; k < neft::testing::kShadowRuns; ++k) {

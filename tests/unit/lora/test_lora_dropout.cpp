@@ -168,6 +168,40 @@ TEST(LoraDropout, EvaluationAndGenerationDropNothing) {
   EXPECT_EQ(generated(*dropping), generated(*plain));
 }
 
+// A pipeline stage runs another micro-batch's forward between a micro-batch's forward and its
+// backward (model/stage_activations.h): the backward draws the masks of its own micro-batch's
+// forward, whatever key is set at the time, so the gradients are those of forward and backward
+// back to back.
+TEST(LoraDropout, BackwardDrawsTheMasksOfItsOwnForward) {
+  auto one = fixture_with_dropout(0.5), interleaved = fixture_with_dropout(0.5);
+  const std::vector<data::Batch> batches =
+      ::neft::testing::random_batches(one->config(), 2, 3, 2, 6);
+  const model::MicroBatchKey keys[2] = {{4, 0}, {4, 1}};
+  one->zero_grad();
+  for (size_t k : {0, 1}) {
+    const data::BatchTensors t = data::to_tensors(batches[k], Device::CPU);
+    one->set_micro_batch_key(keys[k]);
+    one->forward(t.tokens, t.targets, t.positions);
+    one->backward(0.1f);
+  }
+  interleaved->zero_grad();
+  for (size_t k : {0, 1}) {
+    const data::BatchTensors t = data::to_tensors(batches[k], Device::CPU);
+    interleaved->use_activation_slot(k);
+    interleaved->set_micro_batch_key(keys[k]);
+    interleaved->forward(t.tokens, t.targets, t.positions);
+  }
+  for (size_t k : {0, 1}) {  // the key left set is micro-batch 1's
+    interleaved->use_activation_slot(k);
+    interleaved->backward(0.1f);
+  }
+  EXPECT_EQ(interleaved->micro_batch_key()->index, 1);  // backward leaves the caller's key
+  const ParameterList a = lora_parameters(*interleaved), b = lora_parameters(*one);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_EQ(a[i]->grad.to_floats(), b[i]->grad.to_floats()) << a[i]->name;
+}
+
 TEST(LoraDropout, ZeroIsTheRunWithoutDropoutBitForBitAndHoldsNoBuffer) {
   auto keyed = fixture_with_dropout(0), unkeyed = fixture_with_dropout(0);
   const std::vector<data::Batch> batches =

@@ -103,6 +103,37 @@ TEST(Llama, RecomputeIsBitwiseIdenticalToStoredActivations) {
   EXPECT_LT(recomputed.activation_bytes(), stored.activation_bytes());
 }
 
+// A pipeline stage's order (parallel/pipeline_schedule.h): two micro-batches forward, each
+// in its own activation slot, then both backward, gives the gradients of forward and backward
+// one micro-batch after the other, bit for bit, with activations stored or recomputed; and
+// the slots hold their activations side by side (two sets, one recomputed set).
+TEST(Llama, ActivationSlotsKeepEachMicroBatchUntilItsBackward) {
+  const LlamaConfig c = small_config(false);
+  for (const bool recompute : {false, true}) {
+    LlamaModel one(c, {Device::CPU, DType::F32, recompute}),
+        interleaved(c, {Device::CPU, DType::F32, recompute});
+    one.init_random(3);
+    interleaved.init_random(3);
+    const Inputs mb[2] = {random_inputs(c, 2, 7, 11), random_inputs(c, 2, 7, 12)};
+    one.zero_grad();
+    for (const Inputs& in : mb) {
+      one.forward(in.tokens, in.targets);
+      one.backward(0.01f);
+    }
+    interleaved.zero_grad();
+    for (size_t k : {0, 1}) {
+      interleaved.use_activation_slot(k);
+      interleaved.forward(mb[k].tokens, mb[k].targets);
+    }
+    for (size_t k : {0, 1}) {
+      interleaved.use_activation_slot(k);
+      interleaved.backward(0.01f);
+    }
+    EXPECT_EQ(grads_of(interleaved), grads_of(one)) << (recompute ? "recompute" : "stored");
+    EXPECT_GT(interleaved.activation_bytes(), one.activation_bytes());
+  }
+}
+
 TEST(Llama, MicroBatchesAddUpToOneBatch) {
   const LlamaConfig c = small_config(true);
   LlamaModel m(c);
