@@ -81,11 +81,14 @@ double pipelined_forward_backward(model::LlamaModel& model,
     return model.output();
   };
   step.backward = [&](int mb, const Tensor* dout) -> const Tensor& {
-    if (resident != mb) forward(mb);  // recompute; its loss was counted the first time
+    // Recompute (its loss was counted the first time), unless this stage runs no backward.
+    if (resident != mb && step.takes_output_grad) forward(mb);
     model.backward(scale, dout ? *dout : Tensor());
     inputs[size_t(mb)] = Tensor();
     return model.input_grad();
   };
+  step.takes_output_grad = model.runs_backward();
+  step.gives_input_grad = model.gives_input_grad();
   step.make_activation = [&] {  // this rank's tokens under sequence parallelism
     return Tensor::empty({model.residual_rows(b0.B * b0.T), model.config().hidden},
                          model.options().dtype, d);
