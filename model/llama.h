@@ -97,8 +97,9 @@ class LlamaModel {
   // The gradient of (loss_scale * sum of the counted per-token losses) of the last forward,
   // accumulated into every parameter's grad. loss_scale is 1 / (counted tokens of the whole
   // step) so that micro-batches add up to the mean. A stage other than the last takes the
-  // gradient of its output from the next stage as `doutput`; a stage other than the first
-  // leaves the gradient of its input in input_grad().
+  // gradient of its output from the next stage as `doutput` (none, and it does nothing, when
+  // !runs_backward()); one that gives_input_grad() leaves the gradient of its input in
+  // input_grad(). Trained parameters get the same gradients whatever backward_floor() skips.
   void backward(float loss_scale, const Tensor& doutput = {});
   // When the backward passes since zero_grad split their tokens (sequence parallelism), each
   // norm's weight gradient holds this rank's tokens' part: sums them over the tensor-parallel
