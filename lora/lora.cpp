@@ -82,6 +82,7 @@ void check_config(const LoraConfig& l, const model::LlamaConfig& c) {
 void attach_lora(model::LlamaModel& model, const LoraConfig& l, uint64_t seed) {
   check_config(l, model.config());
   for (Parameter* p : model.parameters()) p->trainable = false;
+  model.set_agreed_floor(std::nullopt);  // to be agreed again for what now trains
   // One working buffer for every adapter's dropout on this rank (lora_dropout.h).
   auto dropout_buffer = l.dropout > 0 ? std::make_shared<DropoutBuffer>() : nullptr;
   const model::LayerRange r = model.layers();

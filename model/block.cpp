@@ -188,22 +188,44 @@ void Block::forward_cached(const Tensor& x, const TokenLayout& tokens, Tensor& k
   finish(x, a, out);
 }
 
+bool Block::trains_anything() {
+  for (Parameter* p : parameters())
+    if (p->trainable && !(p->neuron_level() && p->neuron_index.numel() == 0)) return true;
+  for (Parameter* p : adapter_parameters())
+    if (p->trainable) return true;
+  return false;
+}
+
 void Block::backward(const Tensor& x, const TokenLayout& tokens, const BlockActivations& a,
-                     BlockScratch& s, Tensor& dres) {
+                     BlockScratch& s, Tensor& dres, bool input_grad) {
   const LlamaConfig& c = config_;
   const int64_t D = c.head_dim, B = tokens.B, T = tokens.T;
   const Tensor& positions = tokens.positions;
   UnitHooks* hooks = hooks_ && hooks_->wants_backward() ? hooks_ : nullptr;
+  // Without the input's gradient, each step below runs only while something before it (in
+  // backward order) still trains. The decisions read trainable flags alone, which every rank
+  // of a tensor-parallel group shares, so the layers' collectives stay matched.
+  const bool all = input_grad || hooks != nullptr;
+  const bool attention = all || qkv_.trains() || o_.trains() || norm1_.trainable;
+  const bool mid_grad = attention || norm2_.trainable;             // d(mid) through norm2
+  const bool hidden_grad = mid_grad || gate_up_.trains();          // dh, dgate, dup
+  const bool att_grad = all || qkv_.trains() || norm1_.trainable;  // datt, dq, dk, dv
+  const bool norm1_grad = all || norm1_.trainable;                 // qkv's input gradient
+
   // MLP branch: dres holds d(out), which is also d(mid) through the residual.
-  down_.backward(dres, a.h, s.dh);
+  if (hidden_grad || down_.trains()) down_.backward(dres, a.h, hidden_grad ? &s.dh : nullptr);
+  if (!hidden_grad) return;
   if (hooks) hooks->backward(layer_, UnitSite::FfnHidden, a.h, s.dh);
   ops::swiglu_backward(s.dh, a.gate, a.up, s.dgate, s.dup);
-  gate_up_.backward({&s.dgate, &s.dup}, a.n2, s.dn);
+  gate_up_.backward({&s.dgate, &s.dup}, a.n2, mid_grad ? &s.dn : nullptr);
+  if (!mid_grad) return;
   ops::rmsnorm_backward(s.dn, a.mid, norm2_.value, a.rstd2, s.dn, s.norm_grad(norm2_));
   ops::add(dres, s.dn, dres);
+  if (!attention) return;
 
   // Attention branch: dres now holds d(mid), which is also d(x) through the residual.
-  o_.backward(dres, a.att, s.datt);
+  o_.backward(dres, a.att, att_grad ? &s.datt : nullptr);
+  if (!att_grad) return;
   if (hooks) hooks->backward(layer_, UnitSite::AttentionOutput, a.att, s.datt);
   Tensor dq4 = heads4d(s.dq, B, T, D), dk4 = heads4d(s.dk, B, T, D), dv4 = heads4d(s.dv, B, T, D);
   ops::attention_backward(heads4d(s.datt, B, T, D), heads4d(a.q, B, T, D), heads4d(a.k, B, T, D),
@@ -221,9 +243,10 @@ void Block::backward(const Tensor& x, const TokenLayout& tokens, const BlockActi
     hooks->backward(layer_, UnitSite::Key, k_pre, s.dk);
     hooks->backward(layer_, UnitSite::Value, a.v, s.dv);
   }
-  qkv_.backward({&s.dq, &s.dk, &s.dv}, a.n1, s.dn);
+  qkv_.backward({&s.dq, &s.dk, &s.dv}, a.n1, norm1_grad ? &s.dn : nullptr);
+  if (!norm1_grad) return;
   ops::rmsnorm_backward(s.dn, x, norm1_.value, a.rstd1, s.dn, s.norm_grad(norm1_));
-  ops::add(dres, s.dn, dres);
+  if (all) ops::add(dres, s.dn, dres);
 }
 
 }  // namespace neft::model

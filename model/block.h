@@ -80,8 +80,14 @@ class Block {
                       int64_t length, const Tensor& key_start, const Tensor& cache_rows,
                       BlockActivations& a, Tensor& out);
   // dres [Nl, C]: on entry the gradient of the block's output, on return that of its input x.
+  // Without input_grad (nothing below the block trains) only what the block's trained
+  // parameters need runs, and dres is left partly updated; hooks that want backward still
+  // get every site's gradient.
   void backward(const Tensor& x, const TokenLayout& tokens, const BlockActivations& a,
-                BlockScratch& s, Tensor& dres);
+                BlockScratch& s, Tensor& dres, bool input_grad = true);
+  // Whether any parameter or adapter trains something on this rank: a neuron-level weight
+  // only when it holds a selected neuron here.
+  bool trains_anything();
 
   // Hooks on the units' outputs (null: none); not owned.
   void set_unit_hooks(UnitHooks* hooks) { hooks_ = hooks; }

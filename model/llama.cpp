@@ -276,6 +276,8 @@ void LlamaModel::backward(float loss_scale, const Tensor& doutput) {
   } key_scope{micro_batch_key_, micro_batch_key_};
   micro_batch_key_ = s.key;
   (options_.tp.split_tokens ? grads_split_ : grads_whole_) = true;
+  if (!runs_backward()) return;  // nothing on this stage or before it trains
+  const int64_t floor = backward_floor();
   if (!last_stage()) {
     NEFT_CHECK(doutput.defined(), "model backward: pipeline stage ", options_.pp_stage,
                " needs the gradient of its output from the next stage");
@@ -284,9 +286,11 @@ void LlamaModel::backward(float loss_scale, const Tensor& doutput) {
     backward_head(loss_scale, s);
   }
   for (size_t l = blocks_.size(); l-- > 0;) {
+    const int64_t layer = first_layer_ + int64_t(l);
+    if (layer < floor) break;
     BlockActivations& a = block_activations(s, l);
     if (options_.recompute) blocks_[l]->forward(s.block_inputs[l], s.layout, a, recompute_out_);
-    blocks_[l]->backward(s.block_inputs[l], s.layout, a, *scratch_, dresidual_);
+    blocks_[l]->backward(s.block_inputs[l], s.layout, a, *scratch_, dresidual_, layer > floor);
   }
   if (first_stage() && embed_.grad.defined())  // every token's gradient reaches the embedding
     ops::embedding_backward(options_.tp.row_output_grad(dresidual_), s.tokens, vocab_start_,
@@ -334,7 +338,25 @@ ParameterList LlamaModel::sequence_parallel_parameters() {
 }
 
 void LlamaModel::set_unit_hooks(UnitHooks* hooks) {
+  hooks_ = hooks;
   for (auto& b : blocks_) b->set_unit_hooks(hooks);
+}
+
+int64_t LlamaModel::lowest_trained_layer() {
+  if (first_stage() && embed_.trainable) return -1;
+  for (size_t l = 0; l < blocks_.size(); ++l)
+    if (blocks_[l]->trains_anything()) return first_layer_ + int64_t(l);
+  return config_.layers;
+}
+
+int64_t LlamaModel::backward_floor() {
+  if (!options_.skip_frozen_backward || (hooks_ && hooks_->wants_backward())) return -1;
+  if (options_.tp.size == 1 && options_.pp_stages == 1) return lowest_trained_layer();
+  if (!agreed_floor_) return -1;
+  NEFT_CHECK(lowest_trained_layer() >= *agreed_floor_, "model backward: layer ",
+             lowest_trained_layer(), " trains below the agreed backward floor ", *agreed_floor_,
+             " (trainability changed without agreeing it again)");
+  return *agreed_floor_;
 }
 
 LayerRange LlamaModel::layers() const {

@@ -38,6 +38,10 @@ struct ModelOptions {
   // of layers (stage_layers); the first stage also embeds, the last one also holds the
   // final norm, the head and the loss.
   int pp_stage = 0, pp_stages = 1;
+  // Backward skips the work nothing trains needs: the blocks below the lowest layer that
+  // trains anything, and in that block the input gradient and whatever only it needs
+  // (LlamaModel::backward_floor). Off: the whole backward runs (for tests comparing the two).
+  bool skip_frozen_backward = true;
 };
 
 // Layers [first, last) of stage `stage`: an even split, the first stages taking one more
@@ -95,8 +99,9 @@ class LlamaModel {
   // The gradient of (loss_scale * sum of the counted per-token losses) of the last forward,
   // accumulated into every parameter's grad. loss_scale is 1 / (counted tokens of the whole
   // step) so that micro-batches add up to the mean. A stage other than the last takes the
-  // gradient of its output from the next stage as `doutput`; a stage other than the first
-  // leaves the gradient of its input in input_grad().
+  // gradient of its output from the next stage as `doutput` (none, and it does nothing, when
+  // !runs_backward()); one that gives_input_grad() leaves the gradient of its input in
+  // input_grad(). Trained parameters get the same gradients whatever backward_floor() skips.
   void backward(float loss_scale, const Tensor& doutput = {});
   // When the backward passes since zero_grad split their tokens (sequence parallelism), each
   // norm's weight gradient holds this rank's tokens' part: sums them over the tensor-parallel
@@ -156,6 +161,23 @@ class LlamaModel {
   // Hooks on every block's unit outputs (model/unit_hooks.h; null: none); not owned, and
   // must outlive their use.
   void set_unit_hooks(UnitHooks* hooks);
+  // The lowest layer whose block trains anything on this rank (Block::trains_anything): -1
+  // when the embedding trains (and with it a tied head), config().layers when no block does.
+  int64_t lowest_trained_layer();
+  // The lowest layer that trains anything over the whole model, every rank's minimum of
+  // lowest_trained_layer(), which tensor- and pipeline-parallel ranks must agree on because
+  // the input gradients it spares are summed over the tensor-parallel group and sent between
+  // stages (train/backward_floor.h). Trainability changes clear it (neuron/trainable.h).
+  void set_agreed_floor(std::optional<int64_t> layer) { agreed_floor_ = layer; }
+  // Where backward stops: blocks below this layer run no backward and the block at it none
+  // for its input. -1 (the whole backward) when skip_frozen_backward is off, when hooks want
+  // backward, or under tensor or pipeline parallelism without an agreed floor; on one rank
+  // of each group, lowest_trained_layer(); else the agreed floor.
+  int64_t backward_floor();
+  // Whether this stage runs a backward at all (the last stage's head always does), and
+  // whether it leaves the gradient of its input for the previous stage (pipeline schedule).
+  bool runs_backward() { return last_stage() || backward_floor() < layers().last; }
+  bool gives_input_grad() { return !first_stage() && backward_floor() < first_layer_; }
   // The layers of this pipeline stage, and one of them (fails naming a layer not on it).
   LayerRange layers() const;
   Block& block(int64_t layer);
@@ -194,6 +216,8 @@ class LlamaModel {
   bool grads_split_ = false, grads_whole_ = false;
   std::unique_ptr<DecodeBuffers> decode_;  // decode()'s, for its last [B, T]
   std::optional<MicroBatchKey> micro_batch_key_;
+  UnitHooks* hooks_ = nullptr;
+  std::optional<int64_t> agreed_floor_;
 };
 
 }  // namespace neft::model

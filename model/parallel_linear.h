@@ -29,6 +29,10 @@ namespace neft::model {
 struct LinearWeight {
   Parameter weight;
   std::unique_ptr<LinearAdapter> adapter;
+
+  // Whether the weight or its adapter trains (by their trainable flags, which every rank of a
+  // tensor-parallel group shares even when a neuron-level weight holds no neuron here).
+  bool trains();
 };
 
 class ColumnParallelLinear {
@@ -43,8 +47,10 @@ class ColumnParallelLinear {
   // rank's tokens when they are split).
   void forward(const Tensor& x, const std::vector<Tensor*>& ys);
   // dx = the sum over weights (and the group) of dy_i W_i + the adapters' input gradients;
-  // the weights' and adapters' gradients accumulate.
-  void backward(const std::vector<const Tensor*>& dys, const Tensor& x, Tensor& dx);
+  // the weights' and adapters' gradients accumulate. dx null: the input gradient is not
+  // needed (no GEMM and no sum over the group for it); every rank of the group must agree.
+  void backward(const std::vector<const Tensor*>& dys, const Tensor& x, Tensor* dx);
+  bool trains();  // any weight or adapter
 
  private:
   const TensorParallel* tp_;  // the model's (outlives the layer)
@@ -57,12 +63,14 @@ class RowParallelLinear {
   RowParallelLinear(const TensorParallel& tp, Parameter weight);
 
   LinearWeight& part() { return part_; }
+  bool trains() { return part_.trains(); }  // the weight or its adapter
 
   // y = the sum over the group of x W_localᵀ, + adapter(x): whole on every rank (this rank's
   // tokens of it when they are split; dy in backward likewise).
   void forward(const Tensor& x, Tensor& y);
   // dx = dy W_local + the adapter's input gradient (this rank's inputs); gradients accumulate.
-  void backward(const Tensor& dy, const Tensor& x, Tensor& dx);
+  // dx null: the input gradient is not needed.
+  void backward(const Tensor& dy, const Tensor& x, Tensor* dx);
 
  private:
   const TensorParallel* tp_;  // the model's (outlives the layer)

@@ -7,6 +7,7 @@
 namespace neft::neuron {
 
 void train_all(model::LlamaModel& model) {
+  model.set_agreed_floor(std::nullopt);  // to be agreed again for what now trains
   for (Parameter* p : model.parameters()) {
     p->trainable = true;
     p->neuron_index = Tensor();
@@ -15,6 +16,7 @@ void train_all(model::LlamaModel& model) {
 }
 
 void freeze_all(model::LlamaModel& model) {
+  model.set_agreed_floor(std::nullopt);  // to be agreed again for what now trains
   for (Parameter* p : model.parameters()) {
     p->trainable = false;
     p->neuron_index = Tensor();

@@ -12,12 +12,13 @@ int max_in_flight(int stage, int stages, int micro_batches) {
 void run_1f1b(Communicator& pp, int micro_batches, const PipelineStep& step) {
   const int stage = pp.rank(), stages = pp.size();
   const bool first = stage == 0, last = stage == stages - 1;
+  const bool takes = !last && step.takes_output_grad, gives = !first && step.gives_input_grad;
   const int prev = stage - 1, next = stage + 1;
   const int warmup = std::min(stages - stage - 1, micro_batches);
   const int steady = micro_batches - warmup;
 
   Tensor input = first ? Tensor() : step.make_activation();
-  Tensor doutput = last ? Tensor() : step.make_activation();
+  Tensor doutput = takes ? step.make_activation() : Tensor();
   auto recv_forward = [&]() -> const Tensor* {
     if (first) return nullptr;
     pp.recv(input, prev);
@@ -39,12 +40,14 @@ void run_1f1b(Communicator& pp, int micro_batches, const PipelineStep& step) {
   for (int i = 0; i < steady; ++i) {
     Tensor out = run_forward(in);  // shares the stage's buffer: sent before the next forward
     const Tensor* dout = nullptr;
-    if (!last) {  // send this output and receive the gradient of the oldest one in flight
+    if (takes) {  // send this output and receive the gradient of the oldest one in flight
       pp.batch_p2p({{P2POp::Send, &out, next}, {P2POp::Recv, &doutput, next}});
       dout = &doutput;
+    } else if (!last) {
+      pp.send(out, next);
     }
     Tensor din = run_backward(dout);
-    if (first) {
+    if (!gives) {
       if (i + 1 < steady) in = recv_forward();
     } else if (i + 1 < steady) {  // send the gradient back and receive the next input
       pp.batch_p2p({{P2POp::Send, &din, prev}, {P2POp::Recv, &input, prev}});
@@ -55,12 +58,12 @@ void run_1f1b(Communicator& pp, int micro_batches, const PipelineStep& step) {
   }
   for (int i = 0; i < warmup; ++i) {
     const Tensor* dout = nullptr;
-    if (!last) {
+    if (takes) {
       pp.recv(doutput, next);
       dout = &doutput;
     }
     const Tensor& din = run_backward(dout);
-    if (!first) pp.send(din, prev);
+    if (gives) pp.send(din, prev);
   }
 }
 

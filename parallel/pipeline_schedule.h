@@ -20,6 +20,10 @@ struct PipelineStep {
   std::function<const Tensor&(int mb, const Tensor* doutput)> backward;
   // A buffer of the activation shape and dtype, to receive into.
   std::function<Tensor()> make_activation;
+  // Whether this stage's backward takes the next stage's gradient (ignored on the last
+  // stage) and gives one back (ignored on the first). Where nothing before a boundary trains
+  // no gradient crosses it: neighbouring stages must agree (the model's backward floor).
+  bool takes_output_grad = true, gives_input_grad = true;
 };
 
 // Runs `micro_batches` micro-batches through the pipeline group `pp` (this rank is stage

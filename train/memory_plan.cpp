@@ -73,6 +73,47 @@ bool has_target(const lora::LoraConfig& l, const char* target) {
   return std::find(l.targets.begin(), l.targets.end(), target) != l.targets.end();
 }
 
+// Whether a block's projection trains (in every block alike: its trainable flag, what the
+// model's backward decides by).
+bool trains_matrix(const PlanSpec& s, const char* target) {
+  switch (s.training) {
+    case PlanTraining::Full:
+      return true;
+    case PlanTraining::Lora:
+      return has_target(s.lora, target);
+    case PlanTraining::Neurons:
+      return neuron_role(s.neurons.kinds, target).trains;
+  }
+  return false;
+}
+
+// The lowest layer that trains anything (model/llama.h LlamaModel::backward_floor): backward
+// runs nothing below it and no input gradient at it. -1 when the embedding trains.
+int64_t backward_floor(const PlanSpec& s) {
+  if (s.training == PlanTraining::Full) return -1;
+  if (s.training == PlanTraining::Lora) return 0;  // adapters on every block
+  for (size_t layer = 0; layer < s.neurons.count.size(); ++layer)
+    for (const std::vector<int64_t>& ranks : s.neurons.count[layer])
+      for (int64_t n : ranks)
+        if (n > 0) return int64_t(layer);
+  return s.config.layers;
+}
+
+bool is_qkv(const std::string& target) { return target == "q" || target == "k" || target == "v"; }
+
+// What the block at the floor runs of its backward (model/block.cpp Block::backward without
+// the input's gradient; the norms never train where there is a floor): which projections'
+// backward runs, and which of them computes its input gradient.
+struct FloorBlock {
+  bool down = false, gate_up = false, gate_up_dx = false, o = false, o_dx = false, qkv = false;
+};
+FloorBlock floor_block(const PlanSpec& s) {
+  auto t = [&](const char* target) { return trains_matrix(s, target); };
+  const bool qkv = t("q") || t("k") || t("v"), attention = qkv || t("o");
+  const bool hidden = attention || t("gate") || t("up");
+  return {hidden || t("down"), hidden, attention, attention, qkv, qkv};
+}
+
 // One parameter of the rank as the optimizer and the gradient sync see it.
 struct PlanParam {
   int64_t numel = 0;
@@ -222,30 +263,47 @@ int64_t activation_bytes(const PlanSpec& s, const Local& l, int64_t stage_layers
 // backward (input gradients of every projection, frozen or not; weight gradients of what
 // trains: every row, the selected rows, or the adapters).
 struct StageFlops {
-  double forward = 0, backward = 0, blocks_forward = 0;
+  double forward = 0, backward = 0;
+  double recomputed = 0;  // the blocks' forwards run again in backward under recompute
 };
 StageFlops stage_flops(const PlanSpec& s, const Local& l, const std::vector<PlanParam>& params,
-                       int64_t stage_layers, bool last) {
+                       model::LayerRange layers, bool last) {
+  const int64_t stage_layers = layers.last - layers.first, floor = backward_floor(s);
+  // Blocks whose whole backward runs (above the floor), and whether the floor's block is here.
+  const int64_t whole = std::max<int64_t>(0, layers.last - std::max(layers.first, floor + 1));
+  const bool at_floor = floor >= layers.first && floor < layers.last;
   const model::LlamaConfig& c = s.config;
   const double B = double(s.micro_batch), T = double(s.seq_len), N = B * T;
   const double r = double(s.lora.rank);
-  double matmul = 0, adapters = 0;
+  const FloorBlock fb = floor_block(s);
+  double matmul = 0, adapters = 0, floor_dx = 0, floor_adapters = 0;
   for (const Matrix& m : block_matrices(c, l)) {
+    const std::string t = m.target;
     matmul += double(m.out * m.in);
-    if (s.training == PlanTraining::Lora && has_target(s.lora, m.target))
+    // Whether its backward runs at the floor, and computes its input gradient there.
+    const bool runs = t == "down" ? fb.down : t == "o" ? fb.o : is_qkv(t) ? fb.qkv : fb.gate_up;
+    const bool dx = t == "down" ? fb.gate_up : t == "o" ? fb.o_dx : !is_qkv(t) && fb.gate_up_dx;
+    if (dx) floor_dx += double(m.out * m.in);
+    if (s.training == PlanTraining::Lora && has_target(s.lora, m.target)) {
       adapters += r * double(m.in + m.out);
+      if (runs) floor_adapters += r * double(m.in + m.out);
+    }
   }
   // Causal attention: QKᵀ and PV over t + 1 keys for the query at t.
   const double attention = 2.0 * B * double(l.heads) * double(c.head_dim) * T * (T + 1);
   const double block_forward = 2 * N * (matmul + adapters) + attention;
   StageFlops f;
-  f.blocks_forward = double(stage_layers) * block_forward;
-  f.forward = f.blocks_forward + (last ? 2 * N * double(c.hidden * l.vocab) : 0);
+  f.forward =
+      double(stage_layers) * block_forward + (last ? 2 * N * double(c.hidden * l.vocab) : 0);
+  f.recomputed = double(whole + (at_floor ? 1 : 0)) * block_forward;
   // Backward: input gradients as forward's products (the head's too), attention twice its
   // forward (dQ, dK, dV with the probabilities rebuilt), LoRA's four products per adapter, and
-  // dW = dyᵀ x over the rows that train (all, the selected ones, or none).
-  f.backward = double(stage_layers) * (2 * N * matmul + 2 * attention + 4 * N * adapters) +
+  // dW = dyᵀ x over the rows that train (all, the selected ones, or none); nothing below the
+  // floor, and at it only the input gradients its trained projections need.
+  f.backward = double(whole) * (2 * N * matmul + 2 * attention + 4 * N * adapters) +
                (last ? 2 * N * double(c.hidden * l.vocab) : 0);
+  if (at_floor)
+    f.backward += 2 * N * floor_dx + (fb.o_dx ? 2 * attention : 0) + 4 * N * floor_adapters;
   for (const PlanParam& p : params)
     if (p.gemm && p.grad_numel > 0) f.backward += 2 * N * double(p.grad_numel);
   return f;
@@ -356,6 +414,13 @@ std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
     // The 1F1B schedule runs each micro-batch's forward once, holding at most `slots` of them
     // in flight (train/train_step.cpp).
     const int64_t slots = parallel::max_in_flight(stage, s.pp, int(M));
+    // The backward floor (LlamaModel::backward_floor): the blocks whose whole backward runs,
+    // whether the floor's block is on this stage, whether the stage runs a backward at all
+    // (taking the next stage's gradient) and whether it sends its input's gradient back.
+    const int64_t floor = backward_floor(s);
+    const int64_t whole = std::max<int64_t>(0, layers.last - std::max(layers.first, floor + 1));
+    const bool at_floor = floor >= layers.first && floor < layers.last;
+    const bool runs_backward = last || floor < layers.last, gives = !first && floor < layers.first;
     for (int tp_rank = 0; tp_rank < s.tp; ++tp_rank) {
       RankPlan r;
       r.tp_rank = tp_rank;
@@ -404,7 +469,8 @@ std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
       if (sp) transient = std::max(transient, 2 * act + picked);
       // The pipeline's receive buffers (the slots keep each input); the gradient sync's
       // packed bucket comes after them, once the pipeline's buffers are gone.
-      const int64_t pipeline = s.pp > 1 ? ((first ? 0 : 1) + (last ? 0 : 1)) * region : 0;
+      const int64_t pipeline =
+          s.pp > 1 ? ((first ? 0 : 1) + (runs_backward && !last ? 1 : 0)) * region : 0;
       const GradSync sync = replay_grad_sync(params, s.dp, split, dt);
       if (pipeline + transient >= sync.flat_bytes) {
         m.comm_buffers = pipeline;
@@ -420,10 +486,14 @@ std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
       // Communication (parallel/mappings.h, model/parallel_linear.cpp, lora/lora_adapter.cpp,
       // model/vocab_parallel_cross_entropy.cpp, train/train_step.cpp, optim/clip.cpp).
       int64_t row_lora = 0, column_lora = 0;  // [N, r] all-reduces per block
+      int64_t qkv_lora = 0;                   // q's, k's and v's of column_lora
       if (s.training == PlanTraining::Lora)
         for (const Matrix& mat : block_matrices(c, l))
-          if (has_target(s.lora, mat.target))
-            (mat.row_parallel ? row_lora : column_lora) += all_reduce(N * s.lora.rank * dt, s.tp);
+          if (has_target(s.lora, mat.target)) {
+            const int64_t bytes = all_reduce(N * s.lora.rank * dt, s.tp);
+            (mat.row_parallel ? row_lora : column_lora) += bytes;
+            if (is_qkv(mat.target)) qkv_lora += bytes;
+          }
       // Without sequence parallelism each sum of [N, hidden] partials is an all-reduce; with
       // it, an all-gather or a reduce-scatter (half the bytes each) of the same tensor.
       const int64_t sum = sp ? ring(act, 1, s.tp) : all_reduce(act, s.tp);
@@ -434,6 +504,13 @@ std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
       // q/k/v's and gate/up's input gradients, and under sequence parallelism their inputs
       // gathered again and o's and down's output gradients gathered.
       const int64_t block_backward = 2 * sum + 4 * gather + column_lora;
+      // The floor's block: the layers whose backward runs gather, the gate/up input gradient
+      // is summed only when attention's backward needs it, q/k/v's never.
+      const FloorBlock fb = floor_block(s);
+      const int64_t floor_backward =
+          (int64_t(fb.down) + int64_t(fb.gate_up) + int64_t(fb.o) + int64_t(fb.qkv)) * gather +
+          (fb.gate_up_dx ? sum : 0) + (fb.gate_up ? column_lora - qkv_lora : 0) +
+          (fb.qkv ? qkv_lora : 0);
       // The last stage gathers the final norm's output for the head (under sequence
       // parallelism) and sums the loss's maxima, sums and targets.
       const int64_t head = gather + 3 * all_reduce(N * 4, s.tp);
@@ -441,7 +518,8 @@ std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
                               + Ls * block_forward + (last ? head : 0);
       const int64_t backward = (last ? sum : 0)                // the head's input gradient
                                + (first && full ? gather : 0)  // the embedding's, gathered
-                               + Ls * block_backward + (s.recompute ? Ls * block_forward : 0);
+                               + whole * block_backward + (at_floor ? floor_backward : 0) +
+                               (s.recompute ? (whole + (at_floor ? 1 : 0)) * block_forward : 0);
       // Under sequence parallelism, each trained norm's gradient summed once a step.
       const int64_t norms =
           sp && full ? (2 * Ls + (last ? 1 : 0)) * all_reduce(c.hidden * 4, s.tp) : 0;
@@ -456,10 +534,10 @@ std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
       // parallelism), the loss and the gradient norm.
       if (s.pp > 1)
         r.pp_bytes_per_step =
-            (last ? 0 : M * region) + (first ? 0 : M * region) + 2 * all_reduce(4, s.pp);
-      const StageFlops f = stage_flops(s, l, params, Ls, last);
+            (last ? 0 : M * region) + (gives ? M * region : 0) + 2 * all_reduce(4, s.pp);
+      const StageFlops f = stage_flops(s, l, params, layers, last);
       r.flops_per_step = double(M) * f.forward + double(M) * f.backward +
-                         (s.recompute ? double(M) * f.blocks_forward : 0);
+                         (s.recompute ? double(M) * f.recomputed : 0);
       plans.push_back(r);
     }
   }

@@ -86,6 +86,8 @@ double pipelined_forward_backward(model::LlamaModel& model,
     model.backward(scale, dout ? *dout : Tensor());
     return model.input_grad();
   };
+  step.takes_output_grad = model.runs_backward();
+  step.gives_input_grad = model.gives_input_grad();
   step.make_activation = [&] {  // this rank's tokens under sequence parallelism
     return Tensor::empty({model.residual_rows(b0.B * b0.T), model.config().hidden},
                          model.options().dtype, d);

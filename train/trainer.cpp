@@ -27,6 +27,7 @@
 #include "runtime/device.h"
 #include "runtime/json_file.h"
 #include "runtime/text.h"
+#include "train/backward_floor.h"
 #include "train/base_fingerprint.h"
 #include "train/checkpoint_dir.h"
 #include "train/delta_checkpoint.h"
@@ -208,6 +209,8 @@ int run_training(const TrainOptions& o) {
           (long long)neurons->ids.size(), space.kinds().str().c_str(), (long long)neurons->params,
           o.neurons.c_str());
   }
+  // What trains is set: backward skips the same frozen work on every rank.
+  agree_backward_floor(*model, job.tp(), job.pp());
   // The distributed optimizer keeps this data-parallel rank's rows of the state alone.
   const bool distributed_optimizer = o.distributed_optimizer && job.dp_size() > 1;
   optim::AdamW opt(model->parameters(),

@@ -22,15 +22,17 @@ namespace {
 
 using namespace testing;
 
-// A selection that loads the ranks and layers unevenly, of every kind and the gate: layer l
-// takes every (l + 2)-th FFN unit, every 5th q/o unit and every 3rd k/v unit below half of
-// each kind's units, so tp rank 0 holds most of it.
-std::string write_uneven_neurons(const SharedTempDir& dir, const model::LlamaConfig& c) {
-  const std::string path = dir.file("neurons.safetensors");
+// A selection that loads the ranks and layers unevenly, of `kinds` (the gate joining ffn):
+// layer l from `lowest` up takes every (l + 2)-th FFN unit, every 5th q/o unit and every 3rd
+// k/v unit below half of each kind's units, so tp rank 0 holds most of it. Above layer 0 the
+// blocks below run no backward, nor (lowest 3 at pp 2) the first stage.
+std::string write_uneven_neurons(const SharedTempDir& dir, const model::LlamaConfig& c,
+                                 const std::string& kinds = "all", int64_t lowest = 0) {
+  const std::string path = dir.file("neurons-" + kinds + std::to_string(lowest) + ".safetensors");
   if (world_rank() == 0) {
-    const neuron::NeuronSpace space(c, neuron::NeuronKinds::parse("all", /*ffn_gate=*/true));
+    const neuron::NeuronSpace space(c, neuron::NeuronKinds::parse(kinds, /*ffn_gate=*/true));
     std::vector<neuron::NeuronId> ids;
-    for (int64_t layer = 0; layer < c.layers; ++layer)
+    for (int64_t layer = lowest; layer < c.layers; ++layer)
       for (neuron::NeuronKind k : space.kinds().list()) {
         const int64_t every = k == neuron::NeuronKind::Ffn  ? layer + 2
                               : k == neuron::NeuronKind::QO ? 5
@@ -54,7 +56,10 @@ struct Mode {
 // Each mode of `neft train` at `layout` (with `more` options) against its plan, rank by rank.
 void expect_plan_matches_training(const Layout& layout, const std::vector<std::string>& more) {
   SharedTempDir dir;
-  const std::string neurons = write_uneven_neurons(dir, model::resolve_config("tiny"));
+  const model::LlamaConfig tiny = model::resolve_config("tiny");
+  const std::string neurons = write_uneven_neurons(dir, tiny);
+  const std::string upper_ffn = write_uneven_neurons(dir, tiny, "ffn", 1);
+  const std::string top = write_uneven_neurons(dir, tiny, "all", 3);
   const int dp = world_size() / layout.model_ranks();
   const std::vector<Mode> modes = {
       {"full", {"--micro-batch", "2"}},
@@ -66,6 +71,8 @@ void expect_plan_matches_training(const Layout& layout, const std::vector<std::s
       {"full-recompute", {"--micro-batch", "3", "--recompute"}},
       {"full-distopt", {"--micro-batch", "2", "--distributed-optimizer"}},
       {"neurons-distopt", {"--micro-batch", "2", "--neurons", neurons, "--distributed-optimizer"}},
+      {"neurons-ffn-from-1", {"--micro-batch", "2", "--neurons", upper_ffn}},
+      {"neurons-from-3", {"--micro-batch", "2", "--neurons", top, "--recompute"}},
   };
   for (const Mode& mode : modes) {
     const std::string out = dir.file(mode.name);
