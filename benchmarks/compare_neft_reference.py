@@ -72,11 +72,11 @@ def main() -> int:
                  "--neuron-seed", str(args.seed), "--dense", args.dense, "--json"]
     print("neft:    " + " ".join(neft_cmd))
     print("pytorch: " + " ".join(torch_cmd))
-    # neft runs its OpenMP threads with a passive wait unless told otherwise
-    # (ensure_passive_openmp_wait); PyTorch gets the same, for on a shared machine spinning
-    # workers cost its step several times over (tiny: 326 ms spinning against 51 passive).
+    # Each program runs as its users run it, with the environment given (compare_pytorch.py
+    # does the same): neft waits passively in OpenMP unless told otherwise
+    # (ensure_passive_openmp_wait), PyTorch spins by default. Export OMP_WAIT_POLICY=passive
+    # to time PyTorch that way too (on a loaded machine spinning costs it several times over).
     env = dict(os.environ)
-    env.setdefault("OMP_WAIT_POLICY", "passive")
 
     full, neft, torch = [], [], []
     for r in range(args.rounds):
@@ -99,7 +99,7 @@ def main() -> int:
     print(f"\n{args.preset}, batch {args.batch} x seq {args.seq}, {n['device']} {n['dtype']}, "
           f"{args.steps} timed steps per run after {args.warmup} warm-up (median); "
           f"pytorch {t['torch_version']}, transformers {t['transformers_version']}, "
-          f"{t['threads']} threads, OMP_WAIT_POLICY={env['OMP_WAIT_POLICY']}")
+          f"{t['threads']} threads, OMP_WAIT_POLICY={env.get('OMP_WAIT_POLICY', 'unset')}")
     print(f"neurons: neft {n['neurons']} ({n['selected_parameters'] / 1e6:.3f}M parameters), "
           f"pytorch {t['neurons']} ({t['selected_parameters'] / 1e6:.3f}M parameters), "
           f"random FFN neurons, {100 * args.fraction:g}% of {n['parameters'] / 1e6:.2f}M")

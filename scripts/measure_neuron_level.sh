@@ -24,7 +24,6 @@ BENCH=${NEFT_NEURON_BENCH:-$BUILD/benchmarks/neft_neuron_bench}
 PYTHON=${PYTHON:-python3}
 ROUNDS=${ROUNDS:-6}
 OUT=${1:-runs/neuron-level}
-export OMP_WAIT_POLICY=passive
 mkdir -p "$OUT"
 
 exec 3>&1
@@ -35,7 +34,7 @@ run() {  # prints the command (to the script's stdout, whatever the command's go
 
 echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' (with local changes)')"
 echo "cpu: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
+echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} (neft waits passively unless told; PyTorch spins by default)"
 echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 
