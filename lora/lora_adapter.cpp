@@ -100,8 +100,8 @@ void LoraAdapter::backward(const Tensor& dy, const Tensor& x, Tensor* dx) {
   }
   if (!a_.grad.defined()) return;
   if (layer_ == BaseLayer::Column) tp_->copy_to_tp_backward(du_);  // the whole dU for A
-  ops::gemm(du_, true, k.mask ? dropped(x, *k.mask) : x, false, a_.grad, 1.0f,
-            1.0f);  // dA += dUᵀ x
+  // dA += dUᵀ x (of dropout(x) when the forward dropped).
+  ops::gemm(du_, true, k.mask ? dropped(x, *k.mask) : x, false, a_.grad, 1.0f, 1.0f);
 }
 
 }  // namespace neft::lora

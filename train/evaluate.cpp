@@ -171,38 +171,45 @@ struct RowScore {
   int64_t tokens = 0;
 };
 
+// Batches one eval_forwards call takes: enough to keep a pipeline's stages streaming, few enough
+// that a large dataset's token tensors and per-token results are never all held at once.
+constexpr size_t kBatchesPerCall = 32;
+
 // Every example alone in its row, micro_batch rows a forward.
 std::vector<RowScore> score_rows(model::LlamaModel& model,
                                  const std::vector<const data::Example*>& rows, int64_t micro_batch,
                                  parallel::Communicator* pp) {
-  std::vector<data::Batch> batches;
-  std::vector<data::BatchTensors> tensors;
-  for (size_t first = 0; first < rows.size(); first += size_t(micro_batch)) {
-    const size_t n = std::min(rows.size() - first, size_t(micro_batch));
-    int64_t T = 1;
-    for (size_t i = 0; i < n; ++i) T = std::max(T, data::example_tokens(*rows[first + i]));
-    data::Batch b = data::Batch::padded(int64_t(n), T);
-    for (size_t i = 0; i < n; ++i) data::place_example(*rows[first + i], b, int64_t(i), 0);
-    tensors.push_back(data::to_tensors(b, model.options().device));
-    batches.push_back(std::move(b));
-  }
-  const std::vector<EvalForward> forwards = eval_forwards(model, tensors, pp);
   std::vector<RowScore> out;
-  for (size_t k = 0; k < batches.size(); ++k) {
-    const data::Batch& b = batches[k];
-    const size_t n = size_t(b.B);
-    const int64_t T = b.T;
-    const std::vector<float>& losses = forwards[k].token_losses;
-    const std::vector<bool> exact = data::exact_match(b, forwards[k].argmax);
-    for (size_t i = 0; i < n; ++i) {
-      RowScore r;
-      r.exact = exact[i];
-      for (int64_t c = 0; c < T; ++c)
-        if (b.targets[size_t(int64_t(i) * T + c)] != data::kIgnoreIndex) {
-          r.loss_sum += double(losses[size_t(int64_t(i) * T + c)]);
-          ++r.tokens;
-        }
-      out.push_back(r);
+  const size_t per_call = kBatchesPerCall * size_t(micro_batch);
+  for (size_t chunk = 0; chunk < rows.size(); chunk += per_call) {
+    const size_t chunk_end = std::min(rows.size(), chunk + per_call);
+    std::vector<data::Batch> batches;
+    std::vector<data::BatchTensors> tensors;
+    for (size_t first = chunk; first < chunk_end; first += size_t(micro_batch)) {
+      const size_t n = std::min(chunk_end - first, size_t(micro_batch));
+      int64_t T = 1;
+      for (size_t i = 0; i < n; ++i) T = std::max(T, data::example_tokens(*rows[first + i]));
+      data::Batch b = data::Batch::padded(int64_t(n), T);
+      for (size_t i = 0; i < n; ++i) data::place_example(*rows[first + i], b, int64_t(i), 0);
+      tensors.push_back(data::to_tensors(b, model.options().device));
+      batches.push_back(std::move(b));
+    }
+    const std::vector<EvalForward> forwards = eval_forwards(model, tensors, pp);
+    for (size_t k = 0; k < batches.size(); ++k) {
+      const data::Batch& b = batches[k];
+      const int64_t T = b.T;
+      const std::vector<float>& losses = forwards[k].token_losses;
+      const std::vector<bool> exact = data::exact_match(b, forwards[k].argmax);
+      for (int64_t i = 0; i < b.B; ++i) {
+        RowScore r;
+        r.exact = exact[size_t(i)];
+        for (int64_t c = 0; c < T; ++c)
+          if (b.targets[size_t(i * T + c)] != data::kIgnoreIndex) {
+            r.loss_sum += double(losses[size_t(i * T + c)]);
+            ++r.tokens;
+          }
+        out.push_back(r);
+      }
     }
   }
   return out;

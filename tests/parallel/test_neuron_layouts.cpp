@@ -146,8 +146,9 @@ void expect_single_rank_run(const Layout& layout, int64_t lowest) {
       const std::pair<int, int> at{s["tp"].get<int>(), s["pp"].get<int>()};
       owned_at[at] = owned;
       optimizer_bytes[at] += s["state_bytes"].get<int64_t>() - owned * 4;
-      if (!layout.distributed_optimizer)
+      if (!layout.distributed_optimizer) {
         EXPECT_EQ(s["state_bytes"].get<int64_t>(), owned * 16) << s.dump();
+      }
     }
     for (const auto& [at, bytes] : optimizer_bytes)
       EXPECT_EQ(bytes, owned_at[at] * 12 * (layout.distributed_optimizer ? 1 : layout.dp()))
