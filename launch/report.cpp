@@ -52,6 +52,13 @@ int64_t model_parameters(const fs::path& dir) {
   return model::load_hf_config(config.string()).parameter_count();
 }
 
+// r[key] when r is an object holding an integer there, else `otherwise`: a metrics file is
+// read leniently, and json's value() would throw its own error on a field of another type.
+int64_t integer_or(const json& r, const char* key, int64_t otherwise) {
+  if (!r.is_object() || !r.contains(key) || !r[key].is_number_integer()) return otherwise;
+  return r[key].get<int64_t>();
+}
+
 void read_metrics(const fs::path& path, RunSummary& s) {
   std::ifstream in(path);
   if (!in) fail(path.string(), ": cannot read (is ", s.dir, " a training run's --out?)");
@@ -66,7 +73,7 @@ void read_metrics(const fs::path& path, RunSummary& s) {
       fail(path.string(), ":", i + 1, ": not a JSON record");
     }
     const json& j = *parsed;
-    if (!j.is_object() || !j.contains("step") || !j["step"].is_number()) continue;
+    if (!j.is_object() || !j.contains("step") || !j["step"].is_number_integer()) continue;
     const int64_t step = j["step"].get<int64_t>();
     if (j.contains("eval") && j["eval"].is_object()) {
       s.accuracy.clear();
@@ -82,12 +89,12 @@ void read_metrics(const fs::path& path, RunSummary& s) {
     if (j.contains("ranks") && j["ranks"].is_array()) {
       s.trained_parameters = s.state_bytes = 0;
       for (const json& r : j["ranks"])
-        if (r.value("dp", int64_t(0)) == 0) {
+        if (integer_or(r, "dp", 0) == 0) {
           // Weights every TP rank holds whole (the norms) count once, on TP rank 0.
-          s.trained_parameters += r.value("trained_parameters", int64_t(0));
-          if (r.value("tp", int64_t(0)) != 0)
-            s.trained_parameters -= r.value("replicated_parameters", int64_t(0));
-          s.state_bytes += r.value("state_bytes", int64_t(0));
+          s.trained_parameters += integer_or(r, "trained_parameters", 0);
+          if (integer_or(r, "tp", 0) != 0)
+            s.trained_parameters -= integer_or(r, "replicated_parameters", 0);
+          s.state_bytes += integer_or(r, "state_bytes", 0);
         }
     }
     if (j.contains("elapsed_s") && j["elapsed_s"].is_number())

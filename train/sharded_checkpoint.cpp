@@ -179,10 +179,12 @@ ShardedCheckpoint::ShardedCheckpoint(const std::string& dir)
     const std::string where = "tensor '" + name + "'";
     if (!e.is_object()) bad(where, " is not an object");
     Entry entry;
+    // value("dtype", "") would throw nlohmann's own error on a dtype that is not a string.
+    const json dtype = e.value("dtype", json());
     try {
-      entry.dtype = dtype_from_name(e.value("dtype", ""));
+      entry.dtype = dtype_from_name(dtype.is_string() ? dtype.get<std::string>() : "");
     } catch (const Error&) {
-      bad(where, ": unknown dtype " + json_excerpt(e.value("dtype", json())));
+      bad(where, ": unknown dtype " + json_excerpt(dtype));
     }
     if (e.contains("rows_of")) {
       if (!e["rows_of"].is_string()) bad(where, ": \"rows_of\" must be a string");

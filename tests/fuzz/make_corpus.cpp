@@ -155,6 +155,9 @@ void checkpoint_indexes() {
   rows["tensors"]["q.rows"] = j["tensors"]["p.rows"];
   rows["tensors"]["q.rows"]["rows_of"] = "q";
   write_text(t, "missing_rows.json", rows.dump());
+  nlohmann::json dtype = j;  // a dtype that is not a string (once escaped as a json error)
+  dtype["tensors"]["p.rows"]["dtype"] = nlohmann::json::array({"f32"});
+  write_text(t, "dtype_not_string.json", dtype.dump());
   write_text(t, "not_sharded.json", R"({"format": "neft-delta", "version": 1, "tensors": {}})");
 }
 

@@ -739,6 +739,13 @@ const std::vector<Case>& cases() {
        {"{dir}/run/checkpoints/step-00000002/checkpoint_index.json",
         "tensor 'model.norm.weight': \"file\" must name a rank file"},
        "run"},
+      {"ResumeIndexDtypeNotAString",
+       resume(checkpoint_index([](json& index) {
+         index["tensors"]["model.norm.weight"]["dtype"] = json::array({"f32"});
+       })),
+       {"{dir}/run/checkpoints/step-00000002/checkpoint_index.json",
+        "tensor 'model.norm.weight': unknown dtype [\"f32\"]"},
+       "run"},
       {"ResumeIndexLacksATrainedTensor",
        resume(checkpoint_index([](json& index) { index["tensors"].erase("model.norm.weight"); })),
        {"{dir}/run/checkpoints/step-00000002: parameter 'model.norm.weight' trains in this run "
