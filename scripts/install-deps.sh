@@ -3,13 +3,14 @@
 # OpenMPI, Boost.Program_options, GoogleTest, nlohmann-json, PCRE2 and utf8proc (the
 # tokenizer's split regexes and Unicode normalization), gnuplot (which draws `neft
 # report --png`; nothing builds against it), and clang with its libFuzzer, sanitizer and
-# OpenMP runtimes for scripts/fuzz.sh. The CUDA toolkit (nvcc, cuBLASLt, NCCL) is not a Debian
+# OpenMP runtimes for scripts/fuzz.sh, and ccache, which CI uses to share objects between its
+# builds. The CUDA toolkit (nvcc, cuBLASLt, NCCL) is not a Debian
 # package; when it is installed under /usr/local/cuda the build uses it.
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libopenblas-dev libopenmpi-dev openmpi-bin
           libboost-program-options-dev libgtest-dev nlohmann-json3-dev gnuplot-nox
-          libpcre2-dev libutf8proc-dev clang libclang-rt-14-dev libomp-14-dev)
+          libpcre2-dev libutf8proc-dev clang libclang-rt-14-dev libomp-14-dev ccache)
 
 missing=()
 for p in "${packages[@]}"; do
