@@ -167,6 +167,22 @@ TEST(Report, NeuronMapData) {
   EXPECT_THAT(tsv, Not(HasSubstr("full\t")));  // full fine-tuning has no map
 }
 
+// metrics.jsonl is read leniently: a field of another type counts as absent, a record of
+// another shape is skipped, and neither stops the report.
+TEST(Report, FieldsOfAnotherTypeAreAbsent) {
+  TempDir dir;
+  write_text(dir.path() / "odd" / "metrics.jsonl",
+             R"({"step":1,"ranks":[5,{"dp":"x","trained_parameters":7,"state_bytes":[1]}]})"
+             "\n"
+             R"({"step":1.5,"ranks":[{"trained_parameters":1000}]})"
+             "\n"
+             R"({"step":2,"ranks":"none","eval":{"copy":{"accuracy":"high"}}})"
+             "\n");
+  const Result r = neft({"report", dir.file("odd"), "--markdown", dir.file("odd.md")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(read_text(dir.file("odd.md")), HasSubstr("| odd | full | 7 | 0 B | – |\n"));
+}
+
 TEST(Report, BadInputIsOneLine) {
   TempDir dir;
   Result r = neft({"report"});
