@@ -6,8 +6,10 @@
 // the numbers agree bit for bit.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "data/sft.h"
 #include "model/llama.h"
