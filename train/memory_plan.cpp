@@ -114,6 +114,27 @@ FloorBlock floor_block(const PlanSpec& s) {
   return {hidden || t("down"), hidden, attention, attention, qkv, qkv};
 }
 
+// The backward floor on one stage: the blocks whose whole backward runs (those above the
+// floor), whether the floor's block is here and what it runs, whether the stage runs a
+// backward at all (taking the next stage's gradient) and whether it sends its input's
+// gradient back (LlamaModel::runs_backward, gives_input_grad).
+struct StageBackward {
+  int64_t whole = 0;
+  bool at_floor = false, runs = false, gives = false;
+  FloorBlock block;
+  int64_t blocks_run() const { return whole + (at_floor ? 1 : 0); }  // forwards recompute repeats
+};
+StageBackward stage_backward(const PlanSpec& s, model::LayerRange layers, bool first, bool last) {
+  const int64_t floor = backward_floor(s);
+  StageBackward b;
+  b.whole = std::max<int64_t>(0, layers.last - std::max(layers.first, floor + 1));
+  b.at_floor = floor >= layers.first && floor < layers.last;
+  b.runs = last || floor < layers.last;
+  b.gives = !first && floor < layers.first;
+  b.block = floor_block(s);
+  return b;
+}
+
 // One parameter of the rank as the optimizer and the gradient sync see it.
 struct PlanParam {
   int64_t numel = 0;
@@ -267,15 +288,12 @@ struct StageFlops {
   double recomputed = 0;  // the blocks' forwards run again in backward under recompute
 };
 StageFlops stage_flops(const PlanSpec& s, const Local& l, const std::vector<PlanParam>& params,
-                       model::LayerRange layers, bool last) {
-  const int64_t stage_layers = layers.last - layers.first, floor = backward_floor(s);
-  // Blocks whose whole backward runs (above the floor), and whether the floor's block is here.
-  const int64_t whole = std::max<int64_t>(0, layers.last - std::max(layers.first, floor + 1));
-  const bool at_floor = floor >= layers.first && floor < layers.last;
+                       model::LayerRange layers, const StageBackward& sb, bool last) {
+  const int64_t stage_layers = layers.last - layers.first;
   const model::LlamaConfig& c = s.config;
   const double B = double(s.micro_batch), T = double(s.seq_len), N = B * T;
   const double r = double(s.lora.rank);
-  const FloorBlock fb = floor_block(s);
+  const FloorBlock& fb = sb.block;
   double matmul = 0, adapters = 0, floor_dx = 0, floor_adapters = 0;
   for (const Matrix& m : block_matrices(c, l)) {
     const std::string t = m.target;
@@ -295,14 +313,14 @@ StageFlops stage_flops(const PlanSpec& s, const Local& l, const std::vector<Plan
   StageFlops f;
   f.forward =
       double(stage_layers) * block_forward + (last ? 2 * N * double(c.hidden * l.vocab) : 0);
-  f.recomputed = double(whole + (at_floor ? 1 : 0)) * block_forward;
+  f.recomputed = double(sb.blocks_run()) * block_forward;
   // Backward: input gradients as forward's products (the head's too), attention twice its
   // forward (dQ, dK, dV with the probabilities rebuilt), LoRA's four products per adapter, and
   // dW = dyᵀ x over the rows that train (all, the selected ones, or none); nothing below the
   // floor, and at it only the input gradients its trained projections need.
-  f.backward = double(whole) * (2 * N * matmul + 2 * attention + 4 * N * adapters) +
+  f.backward = double(sb.whole) * (2 * N * matmul + 2 * attention + 4 * N * adapters) +
                (last ? 2 * N * double(c.hidden * l.vocab) : 0);
-  if (at_floor)
+  if (sb.at_floor)
     f.backward += 2 * N * floor_dx + (fb.o_dx ? 2 * attention : 0) + 4 * N * floor_adapters;
   for (const PlanParam& p : params)
     if (p.gemm && p.grad_numel > 0) f.backward += 2 * N * double(p.grad_numel);
@@ -414,13 +432,7 @@ std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
     // The 1F1B schedule runs each micro-batch's forward once, holding at most `slots` of them
     // in flight (train/train_step.cpp).
     const int64_t slots = parallel::max_in_flight(stage, s.pp, int(M));
-    // The backward floor (LlamaModel::backward_floor): the blocks whose whole backward runs,
-    // whether the floor's block is on this stage, whether the stage runs a backward at all
-    // (taking the next stage's gradient) and whether it sends its input's gradient back.
-    const int64_t floor = backward_floor(s);
-    const int64_t whole = std::max<int64_t>(0, layers.last - std::max(layers.first, floor + 1));
-    const bool at_floor = floor >= layers.first && floor < layers.last;
-    const bool runs_backward = last || floor < layers.last, gives = !first && floor < layers.first;
+    const StageBackward sb = stage_backward(s, layers, first, last);
     for (int tp_rank = 0; tp_rank < s.tp; ++tp_rank) {
       RankPlan r;
       r.tp_rank = tp_rank;
@@ -470,7 +482,7 @@ std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
       // The pipeline's receive buffers (the slots keep each input); the gradient sync's
       // packed bucket comes after them, once the pipeline's buffers are gone.
       const int64_t pipeline =
-          s.pp > 1 ? ((first ? 0 : 1) + (runs_backward && !last ? 1 : 0)) * region : 0;
+          s.pp > 1 ? ((first ? 0 : 1) + (sb.runs && !last ? 1 : 0)) * region : 0;
       const GradSync sync = replay_grad_sync(params, s.dp, split, dt);
       if (pipeline + transient >= sync.flat_bytes) {
         m.comm_buffers = pipeline;
@@ -506,7 +518,7 @@ std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
       const int64_t block_backward = 2 * sum + 4 * gather + column_lora;
       // The floor's block: the layers whose backward runs gather, the gate/up input gradient
       // is summed only when attention's backward needs it, q/k/v's never.
-      const FloorBlock fb = floor_block(s);
+      const FloorBlock& fb = sb.block;
       const int64_t floor_backward =
           (int64_t(fb.down) + int64_t(fb.gate_up) + int64_t(fb.o) + int64_t(fb.qkv)) * gather +
           (fb.gate_up_dx ? sum : 0) + (fb.gate_up ? column_lora - qkv_lora : 0) +
@@ -518,8 +530,8 @@ std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
                               + Ls * block_forward + (last ? head : 0);
       const int64_t backward = (last ? sum : 0)                // the head's input gradient
                                + (first && full ? gather : 0)  // the embedding's, gathered
-                               + whole * block_backward + (at_floor ? floor_backward : 0) +
-                               (s.recompute ? (whole + (at_floor ? 1 : 0)) * block_forward : 0);
+                               + sb.whole * block_backward + (sb.at_floor ? floor_backward : 0) +
+                               (s.recompute ? sb.blocks_run() * block_forward : 0);
       // Under sequence parallelism, each trained norm's gradient summed once a step.
       const int64_t norms =
           sp && full ? (2 * Ls + (last ? 1 : 0)) * all_reduce(c.hidden * 4, s.tp) : 0;
@@ -534,8 +546,8 @@ std::vector<RankPlan> plan_ranks(const PlanSpec& s) {
       // parallelism), the loss and the gradient norm.
       if (s.pp > 1)
         r.pp_bytes_per_step =
-            (last ? 0 : M * region) + (gives ? M * region : 0) + 2 * all_reduce(4, s.pp);
-      const StageFlops f = stage_flops(s, l, params, layers, last);
+            (last ? 0 : M * region) + (sb.gives ? M * region : 0) + 2 * all_reduce(4, s.pp);
+      const StageFlops f = stage_flops(s, l, params, layers, sb, last);
       r.flops_per_step = double(M) * f.forward + double(M) * f.backward +
                          (s.recompute ? double(M) * f.recomputed : 0);
       plans.push_back(r);
